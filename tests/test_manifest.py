@@ -1,0 +1,114 @@
+"""manifest.json and hacs.json follow hassfest's and HACS's rules; translations match strings.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
+import pytest
+
+ROOT = Path(__file__).parent.parent
+INTEGRATION = ROOT / "custom_components" / "ha_ingestion"
+
+MANIFEST_REQUIRED = {
+    "domain",
+    "name",
+    "codeowners",
+    "config_flow",
+    "documentation",
+    "integration_type",
+    "iot_class",
+    "issue_tracker",
+    "version",
+}
+MANIFEST_ALLOWED = MANIFEST_REQUIRED | {
+    "after_dependencies",
+    "bluetooth",
+    "dependencies",
+    "dhcp",
+    "homekit",
+    "loggers",
+    "mqtt",
+    "quality_scale",
+    "single_config_entry",
+    "ssdp",
+    "usb",
+    "zeroconf",
+}
+HACS_ALLOWED = {
+    "name",
+    "content_in_root",
+    "zip_release",
+    "filename",
+    "hide_default_branch",
+    "country",
+    "homeassistant",
+    "hacs",
+    "persistent_directory",
+    "render_readme",
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_manifest_keys_and_order() -> None:
+    manifest = _load(INTEGRATION / "manifest.json")
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"], "domain and name come first"
+    assert keys[2:] == sorted(keys[2:]), "the other keys are sorted"
+    assert MANIFEST_REQUIRED <= set(manifest), MANIFEST_REQUIRED - set(manifest)
+    assert set(manifest) <= MANIFEST_ALLOWED, set(manifest) - MANIFEST_ALLOWED
+    assert "requirements" not in manifest, "we use only what Home Assistant ships"
+
+
+def test_manifest_values() -> None:
+    manifest = _load(INTEGRATION / "manifest.json")
+    assert manifest["domain"] == INTEGRATION.name
+    assert manifest["config_flow"] is True
+    assert manifest["iot_class"] == "local_push"
+    assert manifest["integration_type"] in {"device", "hub", "service"}
+    assert manifest["documentation"].startswith("https://")
+    assert manifest["issue_tracker"].startswith("https://")
+    assert all(owner.startswith("@") for owner in manifest["codeowners"])
+    version = AwesomeVersion(manifest["version"])
+    assert version.strategy in {
+        AwesomeVersionStrategy.SEMVER,
+        AwesomeVersionStrategy.SIMPLEVER,
+        AwesomeVersionStrategy.CALVER,
+    }
+
+
+def test_hacs_json() -> None:
+    hacs = _load(ROOT / "hacs.json")
+    assert set(hacs) <= HACS_ALLOWED, set(hacs) - HACS_ALLOWED
+    assert hacs["name"]
+    assert AwesomeVersion(hacs["homeassistant"]) >= AwesomeVersion("2025.4.0")
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def test_translations_match_strings() -> None:
+    strings = _flatten(_load(INTEGRATION / "strings.json"))
+    english = _flatten(_load(INTEGRATION / "translations" / "en.json"))
+    assert strings.keys() == english.keys()
+    unresolved = [key for key, value in english.items() if "[%key:" in str(value)]
+    assert not unresolved, f"translations/en.json must be written out: {unresolved}"
+
+
+@pytest.mark.parametrize("name", ["strings.json", "translations/en.json"])
+def test_no_empty_strings(name: str) -> None:
+    flat = _flatten(_load(INTEGRATION / name))
+    assert all(isinstance(value, str) and value.strip() for value in flat.values())
