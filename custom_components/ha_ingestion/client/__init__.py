@@ -1,0 +1,70 @@
+"""HA-free client for the Home Assistant WebSocket API: one resilient, observable link.
+
+Imports nothing from `homeassistant`; it could be published as a library of its own.
+"""
+
+from .backoff import Backoff
+from .breaker import CircuitBreaker
+from .errors import (
+    ErrorCategory,
+    HaAuthenticationError,
+    HaClientError,
+    HaCommandError,
+    HaConnectionClosedError,
+    HaConnectionError,
+    HaHeartbeatTimeoutError,
+    HaNotHomeAssistantError,
+    HaProtocolError,
+    HaServiceUnavailableError,
+    HaSSLError,
+    HaSubscriptionError,
+    HaTimeoutError,
+    sanitize,
+)
+from .models import (
+    BackoffConfig,
+    BreakerConfig,
+    BreakerSnapshot,
+    BreakerState,
+    ConnectionConfig,
+    ErrorRecord,
+    LinkSnapshot,
+    LinkState,
+    RemoteInfo,
+    SubscriptionStatus,
+    SupervisorConfig,
+)
+from .protocol import HaWebSocketSession
+from .supervisor import Supervisor
+
+__all__ = [
+    "Backoff",
+    "BackoffConfig",
+    "BreakerConfig",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CircuitBreaker",
+    "ConnectionConfig",
+    "ErrorCategory",
+    "ErrorRecord",
+    "HaAuthenticationError",
+    "HaClientError",
+    "HaCommandError",
+    "HaConnectionClosedError",
+    "HaConnectionError",
+    "HaHeartbeatTimeoutError",
+    "HaNotHomeAssistantError",
+    "HaProtocolError",
+    "HaSSLError",
+    "HaServiceUnavailableError",
+    "HaSubscriptionError",
+    "HaTimeoutError",
+    "HaWebSocketSession",
+    "LinkSnapshot",
+    "LinkState",
+    "RemoteInfo",
+    "SubscriptionStatus",
+    "Supervisor",
+    "SupervisorConfig",
+    "sanitize",
+]

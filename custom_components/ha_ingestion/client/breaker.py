@@ -1,0 +1,87 @@
+"""Consecutive-failure circuit breaker. Pure: the clock is injected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .models import BreakerConfig, BreakerState
+
+
+class CircuitBreaker:
+    """Opens after `failure_threshold` failures in a row; after `recovery_timeout` allows one probe.
+
+    closed --(threshold failures)--> open --(recovery_timeout)--> half_open
+    half_open --(probe succeeds)--> closed;  half_open --(probe fails)--> open
+    """
+
+    def __init__(self, config: BreakerConfig, clock: Callable[[], float]) -> None:
+        """`clock` is monotonic seconds."""
+        self._config = config
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probe_in_flight = False
+        self.times_opened = 0
+
+    @property
+    def config(self) -> BreakerConfig:
+        """The breaker's configuration."""
+        return self._config
+
+    @property
+    def state(self) -> BreakerState:
+        """Current state, half-open as soon as the recovery timeout has passed."""
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self._config.recovery_timeout:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures since the last success."""
+        return self._failures
+
+    @property
+    def opened_at(self) -> float | None:
+        """Monotonic time the breaker last opened, None when closed."""
+        return self._opened_at
+
+    def retry_in(self) -> float:
+        """Seconds until an attempt may be made (0 when one may be made now)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self._config.recovery_timeout - self._clock())
+
+    def try_acquire(self) -> bool:
+        """Ask to make an attempt now. In half-open exactly one caller gets True until it reports."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and not self._probe_in_flight:
+            self._probe_in_flight = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        """An attempt reached a working link: close."""
+        self._failures = 0
+        self._opened_at = None
+        self._probe_in_flight = False
+
+    def record_failure(self) -> None:
+        """An attempt failed: count it; open at the threshold, reopen after a failed probe."""
+        self._failures += 1
+        if self._probe_in_flight or (
+            self._opened_at is None and self._failures >= self._config.failure_threshold
+        ):
+            self._open()
+
+    def reset(self) -> None:
+        """Forget all failures and close (a user asked for an immediate attempt)."""
+        self.record_success()
+
+    def _open(self) -> None:
+        self._opened_at = self._clock()
+        self._probe_in_flight = False
+        self.times_opened += 1

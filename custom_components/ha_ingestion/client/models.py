@@ -1,0 +1,211 @@
+"""Frozen data models: configuration, remote identity, link metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from .errors import ErrorCategory
+
+DEFAULT_EVENT_TYPES: tuple[str, ...] = ("state_changed",)
+
+
+class LinkState(StrEnum):
+    """State of the supervised link."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+class BreakerState(StrEnum):
+    """State of the circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionConfig:
+    """How to reach and talk to one remote Home Assistant."""
+
+    url: str
+    token: str = field(repr=False)
+    verify_ssl: bool = True
+    max_msg_size: int = 16 * 1024 * 1024
+    connect_timeout: float = 20.0
+    command_timeout: float = 30.0
+    heartbeat_interval: float = 30.0
+    heartbeat_timeout: float = 10.0
+    event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+
+    def __post_init__(self) -> None:
+        """Reject values that cannot work."""
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError("url must start with ws:// or wss://")
+        _positive(
+            connect_timeout=self.connect_timeout,
+            command_timeout=self.command_timeout,
+            heartbeat_interval=self.heartbeat_interval,
+            heartbeat_timeout=self.heartbeat_timeout,
+            max_msg_size=self.max_msg_size,
+        )
+        if not self.event_types or any(not t for t in self.event_types):
+            raise ValueError("event_types must name at least one event type")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackoffConfig:
+    """Exponential backoff: delay = U(0, min(max_delay, base * multiplier**n)) with jitter."""
+
+    base: float = 1.0
+    multiplier: float = 2.0
+    max_delay: float = 60.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject values that cannot work."""
+        _positive(base=self.base, max_delay=self.max_delay)
+        if self.multiplier < 1:
+            raise ValueError("multiplier must be at least 1")
+        if self.base > self.max_delay:
+            raise ValueError("base must not exceed max_delay")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerConfig:
+    """Consecutive-failure circuit breaker."""
+
+    failure_threshold: int = 5
+    recovery_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        """Reject values that cannot work."""
+        _positive(failure_threshold=self.failure_threshold, recovery_timeout=self.recovery_timeout)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisorConfig:
+    """Everything the supervisor needs."""
+
+    connection: ConnectionConfig
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    max_attempts: int = 0
+    stability_window: float = 30.0
+    error_history_size: int = 50
+
+    def __post_init__(self) -> None:
+        """Reject values that cannot work."""
+        if self.max_attempts < 0:
+            raise ValueError("max_attempts must be 0 (unlimited) or more")
+        if self.stability_window < 0:
+            raise ValueError("stability_window must not be negative")
+        _positive(error_history_size=self.error_history_size)
+
+
+def _positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be greater than 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteInfo:
+    """Who the remote is, from get_config and auth/current_user."""
+
+    location_name: str
+    version: str
+    user_id: str | None = None
+    time_zone: str | None = None
+    external_url: str | None = None
+    internal_url: str | None = None
+
+    @classmethod
+    def from_messages(cls, config: dict[str, Any], user: dict[str, Any] | None) -> RemoteInfo:
+        """Build from the results of get_config and auth/current_user."""
+        return cls(
+            location_name=str(config.get("location_name") or "Home Assistant"),
+            version=str(config.get("version") or "unknown"),
+            user_id=str(user["id"]) if user and user.get("id") else None,
+            time_zone=config.get("time_zone"),
+            external_url=config.get("external_url"),
+            internal_url=config.get("internal_url"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorRecord:
+    """One failure in the bounded error history; the message is sanitized."""
+
+    time: datetime
+    category: ErrorCategory
+    type: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionStatus:
+    """One event subscription and whether the remote confirmed it on the current connection."""
+
+    event_type: str
+    confirmed: bool
+    subscription_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerSnapshot:
+    """Observable state of the circuit breaker."""
+
+    state: BreakerState
+    consecutive_failures: int
+    failure_threshold: int
+    recovery_timeout: float
+    opened_at: datetime | None
+    retry_at: datetime | None
+    times_opened: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSnapshot:
+    """Immutable view of the link and its metrics at one moment."""
+
+    state: LinkState
+    breaker: BreakerSnapshot
+    attempts_total: int
+    successful_connections: int
+    failed_connections: int
+    consecutive_failures: int
+    reconnect_count: int
+    current_backoff: float | None
+    next_attempt: datetime | None
+    last_connected: datetime | None
+    last_disconnected: datetime | None
+    last_failed: datetime | None
+    uptime_ratio: float | None
+    average_reconnect_time: float | None
+    reconnect_success_rate: float | None
+    last_ping_rtt: float | None
+    events_received: int
+    events_by_type: dict[str, int]
+    last_event_time: datetime | None
+    remote: RemoteInfo | None
+    subscriptions: tuple[SubscriptionStatus, ...]
+    last_error: ErrorRecord | None
+    errors: tuple[ErrorRecord, ...]
+    max_attempts: int
+
+    @property
+    def connected(self) -> bool:
+        """Authenticated and every subscription confirmed."""
+        return self.state is LinkState.CONNECTED
+
+    @property
+    def subscriptions_confirmed(self) -> bool:
+        """Every configured subscription is confirmed on the current connection."""
+        return bool(self.subscriptions) and all(s.confirmed for s in self.subscriptions)

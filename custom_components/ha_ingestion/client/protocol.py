@@ -1,0 +1,393 @@
+"""One WebSocket session with a Home Assistant: auth, features, commands, subscriptions, heartbeat.
+
+A session is one connection. It never reconnects: the supervisor does. Every way the link can end
+becomes one typed `HaClientError`, available from `wait_closed()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+import logging
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .errors import (
+    HaAuthenticationError,
+    HaClientError,
+    HaCommandError,
+    HaConnectionClosedError,
+    HaConnectionError,
+    HaHeartbeatTimeoutError,
+    HaNotHomeAssistantError,
+    HaProtocolError,
+    HaServiceUnavailableError,
+    HaSSLError,
+    HaSubscriptionError,
+    HaTimeoutError,
+)
+from .models import ConnectionConfig, RemoteInfo
+
+_LOGGER = logging.getLogger(__name__)
+
+type EventCallback = Callable[[dict[str, Any]], None]
+type Clock = Callable[[], float]
+
+_AUTH_REJECTED = frozenset({401, 403})
+_NOT_READY = frozenset({502, 503, 504})
+_CLOSE_TIMEOUT = 2.0
+# Close codes meaning "the peer went away": a network event rather than a protocol fault.
+_ORDERLY_CLOSE = frozenset({aiohttp.WSCloseCode.OK, aiohttp.WSCloseCode.GOING_AWAY})
+
+
+class HaWebSocketSession:
+    """A single authenticated WebSocket connection to a Home Assistant."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        config: ConnectionConfig,
+        *,
+        on_event: EventCallback | None = None,
+        on_unknown: Callable[[HaClientError], None] | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        """Prepare a session; nothing happens on the network until `connect()`.
+
+        `on_event` receives each event dict synchronously from the reader: it must be cheap.
+        `on_unknown` hears of messages that were ignored (unknown type), which do not end the link.
+        """
+        self._http = http
+        self._config = config
+        self._on_event = on_event
+        self._on_unknown = on_unknown
+        self._clock = clock
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._loop = asyncio.get_running_loop()
+        self._last_id = 0
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._subscriptions: dict[int, str] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._closed: asyncio.Future[HaClientError] = self._loop.create_future()
+        self._last_rx = 0.0
+        self.ha_version: str | None = None
+        self.last_ping_rtt: float | None = None
+        self.remote: RemoteInfo | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Authenticated and not yet closed."""
+        return self._reader is not None and not self._closed.done()
+
+    @property
+    def subscriptions(self) -> dict[int, str]:
+        """Confirmed subscriptions: id -> event type."""
+        return dict(self._subscriptions)
+
+    # ------------------------------------------------------------------ connect
+
+    async def connect(self) -> RemoteInfo:
+        """Open, authenticate, negotiate features and read the remote's identity.
+
+        TCP, the HTTP upgrade and authentication share one timeout (`connect_timeout`).
+        """
+        cfg = self._config
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                self._ws = await self._http.ws_connect(
+                    cfg.url,
+                    ssl=cfg.verify_ssl,
+                    max_msg_size=cfg.max_msg_size,
+                    autoping=True,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=_CLOSE_TIMEOUT),
+                )
+                await self._authenticate(self._ws)
+        except TimeoutError as err:
+            await self._abort()
+            raise HaTimeoutError(
+                f"no answer within {cfg.connect_timeout:g} s while connecting"
+            ) from err
+        except HaClientError:
+            await self._abort()
+            raise
+        except aiohttp.WSServerHandshakeError as err:
+            await self._abort()
+            raise _handshake_error(err) from err
+        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
+            raise HaSSLError(f"TLS failed: {err}") from err
+        except aiohttp.ClientConnectorError as err:
+            raise HaConnectionError(f"cannot connect: {err.strerror or err}") from err
+        except (aiohttp.ClientError, OSError) as err:
+            await self._abort()
+            raise HaConnectionError(f"connection failed: {err}") from err
+
+        self._last_rx = self._loop.time()
+        self._reader = asyncio.create_task(self._read_loop(self._ws), name="ha_ingestion reader")
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="ha_ingestion heartbeat")
+        try:
+            await self.command({"type": "supported_features", "features": {"coalesce_messages": 1}})
+            config = await self.command({"type": "get_config"})
+            user = await self.command({"type": "auth/current_user"})
+        except HaClientError:
+            await self.close()
+            raise
+        if not isinstance(config, dict) or not isinstance(user, dict):
+            await self.close()
+            raise HaProtocolError("get_config or auth/current_user returned no object")
+        self.remote = RemoteInfo.from_messages(config, user)
+        return self.remote
+
+    async def _authenticate(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        first = await self._receive_handshake(ws)
+        if first.get("type") != "auth_required":
+            raise HaNotHomeAssistantError(f"expected auth_required, got {first.get('type')!r}")
+        await ws.send_str(
+            orjson.dumps({"type": "auth", "access_token": self._config.token}).decode()
+        )
+        answer = await self._receive_handshake(ws)
+        kind = answer.get("type")
+        if kind == "auth_invalid":
+            raise HaAuthenticationError(str(answer.get("message") or "invalid access token"))
+        if kind != "auth_ok":
+            raise HaProtocolError(f"expected auth_ok, got {kind!r}")
+        self.ha_version = answer.get("ha_version")
+
+    async def _receive_handshake(self, ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+        msg = await ws.receive()
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            raise _frame_error(msg, ws)
+        data = _decode(msg.data)
+        if not isinstance(data, dict):
+            raise HaProtocolError("handshake message is not an object")
+        return data
+
+    # ------------------------------------------------------------------ commands
+
+    async def _send(
+        self, payload: dict[str, Any], msg_id: int | None = None
+    ) -> asyncio.Future[Any]:
+        """Send a command under `msg_id` (default: the next id); the future resolves to its result."""
+        if self._ws is None or self._closed.done():
+            raise HaConnectionClosedError("not connected")
+        if msg_id is None:
+            msg_id = self.next_id()
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[msg_id] = future
+        try:
+            await self._ws.send_str(orjson.dumps({**payload, "id": msg_id}).decode())
+        except (aiohttp.ClientError, OSError, RuntimeError) as err:
+            self._pending.pop(msg_id, None)
+            error = HaConnectionClosedError(f"send failed: {err}")
+            self._fail(error)
+            raise error from err
+        return future
+
+    def next_id(self) -> int:
+        """Reserve the next command id (ids only ever grow on a connection)."""
+        self._last_id += 1
+        return self._last_id
+
+    async def command(self, payload: dict[str, Any], time_limit: float | None = None) -> Any:
+        """Send one command and return its result; raise `HaCommandError` on an error result."""
+        msg_id = self.next_id()
+        future = await self._send(payload, msg_id)
+        return await self._await_result(msg_id, future, payload, time_limit)
+
+    async def _await_result(
+        self,
+        msg_id: int,
+        future: asyncio.Future[Any],
+        payload: dict[str, Any],
+        time_limit: float | None = None,
+    ) -> Any:
+        limit = self._config.command_timeout if time_limit is None else time_limit
+        try:
+            async with asyncio.timeout(limit):
+                return await future
+        except TimeoutError as err:
+            raise HaTimeoutError(
+                f"no result for {payload.get('type')!r} within {limit:g} s"
+            ) from err
+        finally:
+            self._pending.pop(msg_id, None)
+
+    async def subscribe_events(self, event_type: str) -> int:
+        """Subscribe to one event type; return the subscription id once the remote confirms it."""
+        payload = {"type": "subscribe_events", "event_type": event_type}
+        msg_id = self.next_id()
+        # Registered before sending: events may follow the confirmation in the same frame.
+        self._subscriptions[msg_id] = event_type
+        try:
+            future = await self._send(payload, msg_id)
+            await self._await_result(msg_id, future, payload)
+        except HaCommandError as err:
+            self._subscriptions.pop(msg_id, None)
+            raise HaSubscriptionError(
+                f"subscription to {event_type!r} refused: {err.message}"
+            ) from err
+        except BaseException:
+            self._subscriptions.pop(msg_id, None)
+            raise
+        return msg_id
+
+    # ------------------------------------------------------------------ reading
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = self._loop
+        dispatch = self._dispatch
+        text = aiohttp.WSMsgType.TEXT
+        try:
+            while True:
+                msg = await ws.receive()
+                self._last_rx = loop.time()
+                if msg.type is not text:
+                    raise _frame_error(msg, ws)
+                data = _decode(msg.data)
+                if type(data) is list:
+                    for item in data:
+                        dispatch(item)
+                else:
+                    dispatch(data)
+        except HaClientError as err:
+            self._fail(err)
+        except Exception as err:  # a bug must end the link, not leave it half-alive
+            _LOGGER.exception("Unexpected error in the WebSocket reader")
+            self._fail(HaProtocolError(f"reader failed: {err!r}"))
+
+    def _dispatch(self, item: Any) -> None:
+        if type(item) is not dict:
+            raise HaProtocolError("message is not an object")
+        kind = item.get("type")
+        if kind == "event":
+            if (on_event := self._on_event) is not None and item.get("id") in self._subscriptions:
+                event = item.get("event")
+                if type(event) is not dict:
+                    raise HaProtocolError("event message without an event object")
+                on_event(event)
+            return
+        if kind in ("result", "pong"):
+            future = self._pending.pop(item.get("id"), None)  # type: ignore[arg-type]
+            if future is None or future.done():
+                return
+            if kind == "pong" or item.get("success"):
+                future.set_result(item.get("result"))
+            else:
+                error = item.get("error") or {}
+                future.set_exception(
+                    HaCommandError(str(error.get("code", "unknown")), str(error.get("message", "")))
+                )
+            return
+        if self._on_unknown is not None:
+            self._on_unknown(HaProtocolError(f"ignored message of unknown type {kind!r}"))
+
+    # ------------------------------------------------------------------ heartbeat
+
+    async def _heartbeat_loop(self) -> None:
+        loop = self._loop
+        interval = self._config.heartbeat_interval
+        timeout = self._config.heartbeat_timeout
+        while True:
+            idle = loop.time() - self._last_rx
+            if idle < interval:
+                await asyncio.sleep(interval - idle)
+                continue
+            ping_at = loop.time()
+            sent = self._clock()
+            msg_id = self.next_id()
+            try:
+                future = await self._send({"type": "ping"}, msg_id)
+            except HaClientError:
+                return
+            try:
+                await self._await_result(msg_id, future, {"type": "ping"}, timeout)
+            except HaTimeoutError:
+                if self._last_rx > ping_at:
+                    continue  # frames arrived, just not the pong yet: alive
+                self._fail(
+                    HaHeartbeatTimeoutError(
+                        f"no answer to ping within {timeout:g} s after {interval:g} s of silence"
+                    )
+                )
+                return
+            except HaClientError:
+                return
+            self.last_ping_rtt = self._clock() - sent
+
+    # ------------------------------------------------------------------ closing
+
+    def _fail(self, err: HaClientError) -> None:
+        """End the session with `err` (first error wins); fail everything waiting on it."""
+        if self._closed.done():
+            return
+        self._closed.set_result(err)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(err)
+        self._pending.clear()
+        current = asyncio.current_task()
+        for task in (self._reader, self._heartbeat):
+            if task is not None and task is not current:
+                task.cancel()
+
+    async def wait_closed(self) -> HaClientError:
+        """Wait until the link ends and return the error that ended it; releases the socket."""
+        err = await asyncio.shield(self._closed)
+        await self._abort()
+        return err
+
+    async def close(self) -> None:
+        """Close the session (idempotent); no task is left running."""
+        self._fail(HaConnectionClosedError("closed by client"))
+        await self._abort()
+
+    async def _abort(self) -> None:
+        for task in (self._reader, self._heartbeat):
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+
+
+def _decode(raw: Any) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise HaProtocolError(f"malformed JSON: {err}") from err
+
+
+def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) -> HaClientError:
+    """Turn a non-text frame into the error it means."""
+    if msg.type is aiohttp.WSMsgType.BINARY:
+        return HaProtocolError("unexpected binary frame")
+    if msg.type is aiohttp.WSMsgType.ERROR:
+        exc = msg.data
+        if (
+            isinstance(exc, aiohttp.WebSocketError)
+            and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        ):
+            return HaProtocolError(f"oversize frame: {exc}")
+        if isinstance(exc, aiohttp.WebSocketError):
+            return HaProtocolError(f"bad frame: {exc}")
+        return HaConnectionClosedError(f"connection lost: {exc}")
+    code = ws.close_code
+    if code is None or code in _ORDERLY_CLOSE or code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+        return HaConnectionClosedError(f"connection closed by remote (code {code})")
+    reason = f": {msg.extra}" if msg.extra else ""
+    return HaProtocolError(f"remote closed the connection with code {code}{reason}")
+
+
+def _handshake_error(err: aiohttp.WSServerHandshakeError) -> HaClientError:
+    if err.status in _AUTH_REJECTED:
+        return HaAuthenticationError(f"HTTP {err.status} at WebSocket upgrade")
+    if err.status in _NOT_READY:
+        return HaServiceUnavailableError(f"HTTP {err.status}: remote not ready")
+    return HaNotHomeAssistantError(f"no Home Assistant WebSocket API here (HTTP {err.status})")
