@@ -6,6 +6,9 @@ from collections.abc import Generator
 
 import pytest
 
+# The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
+pytest_plugins = ["tests.fake_ha"]
+
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(
