@@ -1,0 +1,851 @@
+"""An in-process fake Home Assistant WebSocket server that speaks the real protocol and injects faults.
+
+It listens on 127.0.0.1 (a free port, kept across `go_down()` / `go_up()`), and implements the part of
+the Home Assistant WebSocket API a remote client uses:
+
+    auth_required -> auth -> auth_ok | auth_invalid (then close)
+    supported_features (coalesce_messages), get_config, auth/current_user, get_states,
+    subscribe_events / unsubscribe_events, ping -> pong,
+    history/history_during_period (compressed format, as the recorder answers it)
+
+Command ids must grow strictly per connection (`id_reuse` error otherwise), unknown commands get an
+`unknown_command` error, exactly like Home Assistant's `ActiveConnection.async_handle`.
+
+Every fault knob is a plain attribute that can be switched while a test runs. Every wait in here is
+bounded. This module is also a pytest plugin providing the `fake_ha` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import re
+import socket
+from typing import Any
+import uuid
+
+from aiohttp import WSMsgType, web
+import orjson
+import pytest
+
+WS_PATH = "/api/websocket"
+MATCH_ALL = "*"
+
+# From homeassistant/components/recorder/history/const.py (2025.4).
+SIGNIFICANT_DOMAINS = frozenset(
+    {"climate", "device_tracker", "humidifier", "thermostat", "water_heater"}
+)
+NEED_ATTRIBUTE_DOMAINS = frozenset(
+    {"climate", "humidifier", "input_datetime", "thermostat", "water_heater"}
+)
+# From homeassistant/core.py.
+_OBJECT_ID = r"(?!_)[\da-z_]+(?<!_)"
+_DOMAIN = r"(?!.+__)" + _OBJECT_ID
+VALID_ENTITY_ID = re.compile(r"^" + _DOMAIN + r"\." + _OBJECT_ID + r"$")
+
+# Bounds for every wait in the fake.
+AUTH_TIMEOUT = 10.0  # Home Assistant's AUTH_MESSAGE_TIMEOUT
+HANG_LIMIT = 60.0  # a "hanging" request or connection is released after this at the latest
+CLOSE_TIMEOUT = 2.0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _context_id() -> str:
+    return uuid.uuid4().hex[:26].upper()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@dataclass
+class RecordedState:
+    """One state of an entity in the fake recorder."""
+
+    entity_id: str
+    state: str
+    attributes: dict[str, Any]
+    last_updated: datetime
+    last_changed: datetime | None = None  # None: derived from the previous recorded state
+    context: dict[str, Any] = field(default_factory=lambda: {"id": _context_id()})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The state object as Home Assistant serializes it (State.as_dict)."""
+        changed = self.last_changed or self.last_updated
+        return {
+            "entity_id": self.entity_id,
+            "state": self.state,
+            "attributes": dict(self.attributes),
+            "last_changed": _iso(changed),
+            "last_reported": _iso(self.last_updated),
+            "last_updated": _iso(self.last_updated),
+            "context": {"id": self.context["id"], "parent_id": None, "user_id": None},
+        }
+
+
+class FakeConnection:
+    """One accepted WebSocket connection and everything observed on it."""
+
+    def __init__(self, server: FakeHA, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.server = server
+        self.request = request
+        self.ws = ws
+        self.subscriptions: list[str] = []  # event types subscribed on it, in order
+        self.sub_ids: dict[int, str] = {}  # active subscriptions: id -> event type
+        self.commands: list[dict[str, Any]] = []  # every command received after auth, in order
+        self.ids: list[int] = []  # command ids received, in order
+        self.features: dict[str, Any] = {}
+        self.authenticated = False
+        self.closed = False
+        self.ready = False  # authenticated and `expected_subscriptions` confirmed
+        self.events_sent = 0
+        self.pings = 0
+        self.last_id = 0
+        self._lock = asyncio.Lock()
+
+    @property
+    def coalesce(self) -> bool:
+        """The client negotiated coalesce_messages: several messages may share one JSON array."""
+        return bool(self.features.get("coalesce_messages"))
+
+    # ------------------------------------------------------------------ sending
+
+    async def send_json(self, message: Any) -> None:
+        """Send one message (or a JSON array of messages)."""
+        await self.send_raw(orjson.dumps(message).decode())
+
+    async def send_raw(self, text: str) -> None:
+        """Send one text frame as it is."""
+        if self.closed or self.ws.closed:
+            return
+        async with self._lock:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_str(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send one binary frame."""
+        if self.closed or self.ws.closed:
+            return
+        async with self._lock:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_bytes(data)
+
+    async def close(self, code: int = 1000, message: bytes = b"") -> None:
+        """Close with a close frame (the reader of this connection then ends)."""
+        self.closed = True
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.ws.close(code=code, message=message)
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        self.closed = True
+        if (transport := self.request.transport) is not None:
+            transport.abort()
+
+    async def _result(self, msg_id: int, result: Any = None) -> None:
+        await self.send_json({"id": msg_id, "type": "result", "success": True, "result": result})
+
+    async def _error(self, msg_id: Any, code: str, message: str) -> None:
+        await self.send_json(
+            {
+                "id": msg_id,
+                "type": "result",
+                "success": False,
+                "error": {"code": code, "message": message},
+            }
+        )
+
+    # ------------------------------------------------------------------ life
+
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        server = self.server
+        if server.hang_after_upgrade:
+            await self._discard_until_closed()
+            return
+        await self.send_json({"type": "auth_required", "ha_version": server.version})
+        if not await self._auth_phase():
+            return
+        while not self.closed:
+            msg = await self.ws.receive()
+            if msg.type is not WSMsgType.TEXT:
+                break  # binary, close, error: Home Assistant disconnects
+            try:
+                data = orjson.loads(msg.data)
+            except orjson.JSONDecodeError:
+                break
+            for item in data if isinstance(data, list) else (data,):
+                await self._handle(item)
+                if self.closed:
+                    break
+
+    async def _discard_until_closed(self) -> None:
+        """Upgraded, but say nothing: read (and drop) until the client gives up."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HANG_LIMIT):
+                while not self.closed:
+                    msg = await self.ws.receive()
+                    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                        break
+                    if msg.type is WSMsgType.ERROR:
+                        break
+
+    async def _auth_phase(self) -> bool:
+        server = self.server
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT):
+                msg = await self.ws.receive()
+        except TimeoutError:
+            await self.close()
+            return False
+        if msg.type is not WSMsgType.TEXT:
+            return False
+        try:
+            data = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or data.get("type") != "auth":
+            server.auth_invalid_count += 1
+            await self.send_json(
+                {"type": "auth_invalid", "message": "Auth message incorrectly formatted"}
+            )
+            await self.close()
+            return False
+        if data.get("access_token") != server.token:
+            server.auth_invalid_count += 1
+            await self.send_json({"type": "auth_invalid", "message": server.auth_invalid_message})
+            await self.close()
+            return False
+        server.auth_ok_count += 1
+        self.authenticated = True
+        await self.send_json({"type": "auth_ok", "ha_version": server.version})
+        return True
+
+    # ------------------------------------------------------------------ commands
+
+    async def _handle(self, msg: Any) -> None:
+        server = self.server
+        if type(msg) is dict:
+            self.commands.append(msg)
+        cur_id = msg.get("id") if type(msg) is dict else None
+        kind = msg.get("type") if type(msg) is dict else None
+        if (
+            type(msg) is not dict
+            or not cur_id
+            or type(cur_id) is not int
+            or cur_id < 0
+            or not kind
+            or type(kind) is not str
+        ):
+            await self._error(
+                cur_id if type(cur_id) is int else 0,
+                "invalid_format",
+                "Message incorrectly formatted.",
+            )
+            return
+        self.ids.append(cur_id)
+        if server.frozen:
+            return  # a frozen host says nothing at all
+        if cur_id <= self.last_id:
+            await self._error(cur_id, "id_reuse", "Identifier values have to increase.")
+            return
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            await self._error(cur_id, "unknown_command", "Unknown command.")
+            return
+        self.last_id = cur_id
+        await handler(self, cur_id, msg)
+
+    async def _cmd_supported_features(self, msg_id: int, msg: dict[str, Any]) -> None:
+        features = msg.get("features")
+        self.features = dict(features) if isinstance(features, dict) else {}
+        await self._result(msg_id)
+
+    async def _cmd_get_config(self, msg_id: int, msg: dict[str, Any]) -> None:
+        await self._result(msg_id, self.server.config_dict())
+
+    async def _cmd_current_user(self, msg_id: int, msg: dict[str, Any]) -> None:
+        await self._result(
+            msg_id,
+            {
+                "id": self.server.user_id,
+                "name": "Remote User",
+                "is_owner": False,
+                "is_admin": True,
+                "credentials": [{"auth_provider_type": "homeassistant", "auth_provider_id": None}],
+                "mfa_modules": [],
+            },
+        )
+
+    async def _cmd_get_states(self, msg_id: int, msg: dict[str, Any]) -> None:
+        await self._result(msg_id, [s.as_dict() for s in self.server.states.values()])
+
+    async def _cmd_ping(self, msg_id: int, msg: dict[str, Any]) -> None:
+        self.pings += 1
+        if self.server.answer_pings:
+            await self.send_json({"id": msg_id, "type": "pong"})
+
+    async def _cmd_subscribe_events(self, msg_id: int, msg: dict[str, Any]) -> None:
+        server = self.server
+        event_type = msg.get("event_type") or MATCH_ALL
+        if event_type in server.fail_subscriptions:
+            code, message = server.subscription_error
+            await self._error(msg_id, code, message)
+            return
+        self.subscriptions.append(event_type)
+        self.sub_ids[msg_id] = event_type
+        await self._result(msg_id)
+        if len(self.subscriptions) >= server.expected_subscriptions:
+            self.ready = True
+            if server.drop_after_auth:
+                await self.close()
+
+    async def _cmd_unsubscribe_events(self, msg_id: int, msg: dict[str, Any]) -> None:
+        if self.sub_ids.pop(msg.get("subscription"), None) is None:  # type: ignore[arg-type]
+            await self._error(msg_id, "not_found", "Subscription not found.")
+            return
+        await self._result(msg_id)
+
+    async def _cmd_history(self, msg_id: int, msg: dict[str, Any]) -> None:
+        try:
+            result = self.server.history_during_period(msg)
+        except _CommandError as err:
+            await self._error(msg_id, err.code, err.message)
+            return
+        await self._result(msg_id, result)
+
+    async def _deliver_events(self, events: list[dict[str, Any]]) -> None:
+        """Send each event to every matching subscription, one array frame when coalescing."""
+        if self.closed or not self.authenticated or self.server.frozen:
+            return
+        messages = [
+            {"id": sub_id, "type": "event", "event": event}
+            for event in events
+            for sub_id, sub_type in tuple(self.sub_ids.items())
+            if sub_type in (event["event_type"], MATCH_ALL)
+        ]
+        if not messages:
+            return
+        limit = self.server.drop_after_events
+        if limit is not None:
+            messages = messages[: max(0, limit - self.events_sent)]
+        if len(messages) > 1 and self.coalesce:
+            await self.send_json(messages)
+        else:
+            for message in messages:
+                await self.send_json(message)
+        self.events_sent += len(messages)
+        if limit is not None and self.events_sent >= limit:
+            await self.close()
+
+
+type _Handler = Callable[[FakeConnection, int, dict[str, Any]], Any]
+
+_HANDLERS: dict[str, _Handler] = {
+    "supported_features": FakeConnection._cmd_supported_features,
+    "get_config": FakeConnection._cmd_get_config,
+    "auth/current_user": FakeConnection._cmd_current_user,
+    "get_states": FakeConnection._cmd_get_states,
+    "ping": FakeConnection._cmd_ping,
+    "subscribe_events": FakeConnection._cmd_subscribe_events,
+    "unsubscribe_events": FakeConnection._cmd_unsubscribe_events,
+    "history/history_during_period": FakeConnection._cmd_history,
+}
+
+
+class _CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Refuse(asyncio.Protocol):
+    """Accepts the TCP connection and closes it at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class FakeHA:
+    """A fake Home Assistant on 127.0.0.1: real sockets, real protocol, switchable faults."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "good-token",  # noqa: S107 - a test token
+        location_name: str = "Remote Home",
+        version: str = "2025.4.4",
+        user_id: str = "remote-user-1",
+    ) -> None:
+        self.location_name = location_name
+        self.version = version
+        self.user_id = user_id
+        self.time_zone = "Europe/Berlin"
+        self.external_url: str | None = None
+        self.internal_url: str | None = None
+        # ---- fault knobs
+        self.token = token
+        self.auth_invalid_message = "Invalid access token or password"
+        self.http_status: int | None = None
+        self.refuse = False
+        self.hang_before_upgrade = False
+        self.hang_after_upgrade = False
+        self.answer_pings = True
+        self.frozen = False
+        self.fail_subscriptions: set[str] = set()
+        self.subscription_error: tuple[str, str] = ("unauthorized", "Unauthorized")
+        self.drop_after_events: int | None = None
+        self.drop_after_auth = False
+        # A connection is "ready" (and `drop_after_auth` drops it) once this many subscriptions
+        # are confirmed on it; set it to the number of event types the client subscribes.
+        self.expected_subscriptions = 1
+        # ---- observation
+        self.connections: list[FakeConnection] = []
+        self.auth_ok_count = 0
+        self.auth_invalid_count = 0
+        self.upgrade_count = 0
+        self.tcp_accept_count = 0
+        self.http_requests = 0
+        # ---- state and history
+        self.states: dict[str, RecordedState] = {}
+        self.history: list[RecordedState] = []
+        # ---- plumbing
+        self.port = 0
+        self._sock: socket.socket | None = None
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._release = asyncio.Event()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def url(self) -> str:
+        """WebSocket URL of the API."""
+        return f"ws://127.0.0.1:{self.port}{WS_PATH}"
+
+    @property
+    def http_url(self) -> str:
+        """Base HTTP URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def open_connections(self) -> list[FakeConnection]:
+        """Connections not closed yet."""
+        return [c for c in self.connections if not c.closed]
+
+    @property
+    def last_connection(self) -> FakeConnection | None:
+        """The most recently accepted WebSocket connection."""
+        return self.connections[-1] if self.connections else None
+
+    @property
+    def ready_connections(self) -> list[FakeConnection]:
+        """Every connection that got authenticated and subscribed (open or not)."""
+        return [c for c in self.connections if c.ready]
+
+    # ------------------------------------------------------------------ life
+
+    async def start(self) -> None:
+        """Listen on a free port of 127.0.0.1."""
+        app = web.Application()
+        app.router.add_get(WS_PATH, self._ws_handler)
+        app.router.add_get("/api/", self._api_handler)
+        app.router.add_get("/api/config", self._api_config_handler)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        self._server = await asyncio.get_running_loop().create_server(
+            self._protocol_factory, sock=sock
+        )
+
+    async def stop(self) -> None:
+        """Release every hanging request, close every connection, stop listening."""
+        self._release.set()
+        await self.close_all(1001)
+        await self._stop_listening()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await runner.cleanup()
+
+    async def go_down(self) -> None:
+        """Stop listening on the port and drop every connection (the host went away)."""
+        self._release.set()
+        await self._stop_listening(abort=True)
+        for conn in self.open_connections:
+            conn.abort()
+        self._release = asyncio.Event()
+
+    async def go_up(self) -> None:
+        """Listen again on the same port."""
+        if self._server is not None:
+            return
+        self._server = await asyncio.get_running_loop().create_server(
+            self._protocol_factory, "127.0.0.1", self.port, reuse_address=True
+        )
+
+    async def _stop_listening(self, *, abort: bool = False) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        if abort:
+            server.abort_clients()
+        else:
+            server.close_clients()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await server.wait_closed()
+
+    def _protocol_factory(self) -> asyncio.BaseProtocol:
+        self.tcp_accept_count += 1
+        if self.refuse or self._runner is None or self._runner.server is None:
+            return _Refuse()
+        return self._runner.server()
+
+    async def _hang(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HANG_LIMIT):
+                await self._release.wait()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _status_response(self) -> web.Response | None:
+        if self.http_status is None:
+            return None
+        return web.Response(status=self.http_status, text=f"fake status {self.http_status}")
+
+    async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
+        self.http_requests += 1
+        if self.hang_before_upgrade:
+            await self._hang()
+            return web.Response(status=503, text="released")
+        if (response := self._status_response()) is not None:
+            return response
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None, timeout=CLOSE_TIMEOUT)
+        await ws.prepare(request)
+        self.upgrade_count += 1
+        conn = FakeConnection(self, request, ws)
+        self.connections.append(conn)
+        try:
+            await conn.run()
+        finally:
+            conn.closed = True
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TIMEOUT):
+                        await ws.close()
+        return ws
+
+    def _bearer_ok(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    async def _api_handler(self, request: web.Request) -> web.StreamResponse:
+        self.http_requests += 1
+        if (response := self._status_response()) is not None:
+            return response
+        if not self._bearer_ok(request):
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        return web.json_response({"message": "API running."})
+
+    async def _api_config_handler(self, request: web.Request) -> web.StreamResponse:
+        self.http_requests += 1
+        if (response := self._status_response()) is not None:
+            return response
+        if not self._bearer_ok(request):
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        return web.json_response(self.config_dict())
+
+    def config_dict(self) -> dict[str, Any]:
+        """What get_config answers (a subset of Config.as_dict)."""
+        return {
+            "latitude": 52.52,
+            "longitude": 13.405,
+            "elevation": 34,
+            "unit_system": {
+                "length": "km",
+                "accumulated_precipitation": "mm",
+                "area": "m²",
+                "mass": "g",
+                "pressure": "Pa",
+                "temperature": "°C",
+                "volume": "L",
+                "wind_speed": "m/s",
+            },
+            "location_name": self.location_name,
+            "time_zone": self.time_zone,
+            "components": ["api", "history", "recorder", "websocket_api"],
+            "config_dir": "/config",
+            "allowlist_external_dirs": [],
+            "allowlist_external_urls": [],
+            "version": self.version,
+            "config_source": "storage",
+            "recovery_mode": False,
+            "state": "RUNNING",
+            "external_url": self.external_url,
+            "internal_url": self.internal_url,
+            "currency": "EUR",
+            "country": "DE",
+            "language": "en",
+            "safe_mode": False,
+            "debug": False,
+            "radius": 100,
+        }
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
+        """Poll `predicate` until it holds; TimeoutError after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.005)
+
+    async def wait_for_connections(self, n: int, timeout: float = 10) -> None:
+        """Wait until `n` connections (in total) were authenticated and subscribed."""
+        await self.wait_for(lambda: len(self.ready_connections) >= n, timeout)
+
+    # ------------------------------------------------------------------ pushing
+
+    def _event(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        time_fired: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "event_type": event_type,
+            "data": data,
+            "origin": "LOCAL",
+            "time_fired": time_fired or _iso(datetime.now(UTC)),
+            "context": context or {"id": _context_id(), "parent_id": None, "user_id": None},
+        }
+
+    async def fire_event(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        time_fired: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        """Send an event to every connection subscribed to its type."""
+        event = self._event(event_type, data, time_fired, context)
+        for conn in self.open_connections:
+            await conn._deliver_events([event])
+
+    async def fire_events(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Send several events at once: ONE JSON-array frame to connections that negotiated
+        coalesce_messages (as Home Assistant's writer does when messages queue up)."""
+        built = [self._event(event_type, data) for event_type, data in events]
+        for conn in self.open_connections:
+            await conn._deliver_events(built)
+
+    async def fire_state_changed(
+        self, entity_id: str, new_state: str, attributes: dict[str, Any] | None = None
+    ) -> None:
+        """Record a new state and send a realistic state_changed event."""
+        now = datetime.now(UTC)
+        old = self.states.get(entity_id)
+        changed = now if old is None or old.state != new_state else (old.last_changed or now)
+        context = {"id": _context_id(), "parent_id": None, "user_id": None}
+        new = RecordedState(
+            entity_id=entity_id,
+            state=new_state,
+            attributes=dict(attributes or {}),
+            last_updated=now,
+            last_changed=changed,
+            context=context,
+        )
+        self.states[entity_id] = new
+        self.history.append(new)
+        await self.fire_event(
+            "state_changed",
+            {
+                "entity_id": entity_id,
+                "old_state": old.as_dict() if old is not None else None,
+                "new_state": new.as_dict(),
+            },
+            time_fired=_iso(now),
+            context=context,
+        )
+
+    def record_state(
+        self,
+        entity_id: str,
+        state: str,
+        last_updated: datetime,
+        attributes: dict[str, Any] | None = None,
+        *,
+        last_changed: datetime | None = None,
+    ) -> None:
+        """Add a recorded state without sending anything (last_changed derived if not given)."""
+        if last_updated.tzinfo is None:
+            last_updated = last_updated.replace(tzinfo=UTC)
+        recorded = RecordedState(
+            entity_id=entity_id,
+            state=state,
+            attributes=dict(attributes or {}),
+            last_updated=last_updated,
+            last_changed=last_changed,
+        )
+        self.history.append(recorded)
+        current = self.states.get(entity_id)
+        if current is None or current.last_updated <= last_updated:
+            self.states[entity_id] = recorded
+
+    async def send_raw(self, text: str) -> None:
+        """Send a text frame to every open connection."""
+        for conn in self.open_connections:
+            await conn.send_raw(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary frame to every open connection."""
+        for conn in self.open_connections:
+            await conn.send_bytes(data)
+
+    async def close_all(self, code: int = 1000, message: bytes = b"") -> None:
+        """Close every open connection with a close frame."""
+        for conn in self.open_connections:
+            await conn.close(code, message)
+
+    # ------------------------------------------------------------------ history
+
+    def _entity_rows(self, entity_id: str) -> list[tuple[RecordedState, float, float]]:
+        """Recorded states of one entity by time: (state, last_updated_ts, last_changed_ts)."""
+        rows: list[tuple[RecordedState, float, float]] = []
+        previous: tuple[RecordedState, float, float] | None = None
+        for rec in sorted(
+            (r for r in self.history if r.entity_id == entity_id), key=lambda r: r.last_updated
+        ):
+            lu = rec.last_updated.timestamp()
+            if rec.last_changed is not None:
+                lc = rec.last_changed.timestamp()
+            elif previous is not None and previous[0].state == rec.state:
+                lc = previous[2]
+            else:
+                lc = lu
+            previous = (rec, lu, lc)
+            rows.append(previous)
+        return rows
+
+    def history_during_period(self, msg: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Answer history/history_during_period like the recorder does (compressed states).
+
+        Mirrors homeassistant/components/history/websocket_api.py and recorder/history/modern.py:
+        - changes with start_time < last_updated < end_time, plus (include_start_time_state) the
+          last state before start_time reported at start_time ("lu" = start, no "lc");
+        - significant_changes_only (default True): only rows where the state itself changed
+          (last_changed == last_updated), except SIGNIFICANT_DOMAINS; no "lc" key at all;
+          otherwise every row, with "lc" when last_changed != last_updated;
+        - minimal_response: first row full, then only {"s", "lu"} for actual state changes
+          (except NEED_ATTRIBUTE_DOMAINS);
+        - no_attributes: "a" is {} (full rows) or absent (minimal first row);
+        - entities without rows are left out; a start in the future gives {}.
+        """
+        entity_ids = msg.get("entity_ids")
+        if (
+            not isinstance(entity_ids, list)
+            or not all(isinstance(e, str) for e in entity_ids)
+            or "start_time" not in msg
+        ):
+            raise _CommandError("invalid_format", "required key not provided")
+        start = _parse_time(msg["start_time"])
+        if start is None:
+            raise _CommandError("invalid_start_time", "Invalid start_time")
+        end: datetime | None = None
+        if msg.get("end_time"):
+            end = _parse_time(msg["end_time"])
+            if end is None:
+                raise _CommandError("invalid_end_time", "Invalid end_time")
+        if start > datetime.now(UTC):
+            return {}
+        for entity_id in entity_ids:
+            if entity_id not in self.states and not VALID_ENTITY_ID.match(entity_id):
+                raise _CommandError("invalid_entity_ids", "Invalid entity_ids")
+        if not entity_ids:
+            raise _CommandError("invalid_format", "entity_ids must be provided")
+        include_start = bool(msg.get("include_start_time_state", True))
+        significant_only = bool(msg.get("significant_changes_only", True))
+        minimal = bool(msg.get("minimal_response", False))
+        no_attributes = bool(msg.get("no_attributes", False))
+        start_ts = start.timestamp()
+        end_ts = end.timestamp() if end is not None else None
+        if end_ts is not None:
+            oldest = min((r.last_updated.timestamp() for r in self.history), default=None)
+            if oldest is None or end_ts < oldest:
+                return {}  # has_states_before(end_time) is False
+
+        result: dict[str, list[dict[str, Any]]] = {}
+        for entity_id in entity_ids:
+            domain = entity_id.split(".", 1)[0]
+            rows = self._entity_rows(entity_id)
+            selected: list[tuple[RecordedState, float, float | None]] = []
+            if include_start:
+                before = [row for row in rows if row[1] < start_ts]
+                if before:
+                    selected.append((before[-1][0], start_ts, None))
+            for rec, lu, lc in rows:
+                if lu <= start_ts or (end_ts is not None and lu >= end_ts):
+                    continue
+                if significant_only and domain not in SIGNIFICANT_DOMAINS and lc != lu:
+                    continue
+                selected.append((rec, lu, lc))
+            if not selected:
+                continue
+
+            def full(
+                rec: RecordedState, lu: float, lc: float | None, attrs: bool
+            ) -> dict[str, Any]:
+                comp: dict[str, Any] = {"s": rec.state}
+                if attrs:
+                    comp["a"] = {} if no_attributes else dict(rec.attributes)
+                comp["lu"] = lu
+                if not significant_only and lc and lc != lu:
+                    comp["lc"] = lc
+                return comp
+
+            if not minimal or domain in NEED_ATTRIBUTE_DOMAINS:
+                result[entity_id] = [full(rec, lu, lc, True) for rec, lu, lc in selected]
+                continue
+            first_rec, first_lu, first_lc = selected[0]
+            states = [full(first_rec, first_lu, first_lc, not no_attributes)]
+            previous_state = first_rec.state
+            for rec, lu, _lc in selected[1:]:
+                if rec.state != previous_state:
+                    states.append({"s": rec.state, "lu": lu})
+                    previous_state = rec.state
+            result[entity_id] = states
+        return result
+
+
+@pytest.fixture
+async def fake_ha(socket_enabled: None) -> AsyncGenerator[FakeHA]:
+    """A started fake Home Assistant on 127.0.0.1; stopped after the test."""
+    server = FakeHA()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
