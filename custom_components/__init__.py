@@ -1,0 +1,1 @@
+"""Custom integrations (Home Assistant loads them from here)."""

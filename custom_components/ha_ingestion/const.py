@@ -1,5 +1,49 @@
 """Constants for ha_ingestion."""
 
+from __future__ import annotations
+
 from typing import Final
 
 DOMAIN: Final = "ha_ingestion"
+
+CONF_VERIFY_SSL: Final = "verify_ssl"
+
+# Options (the options flow edits every one of these).
+CONF_EVENT_TYPES: Final = "event_types"
+CONF_BASE_DELAY: Final = "base_delay"
+CONF_MAX_DELAY: Final = "max_delay"
+CONF_MULTIPLIER: Final = "multiplier"
+CONF_JITTER: Final = "jitter"
+CONF_MAX_ATTEMPTS: Final = "max_attempts"
+CONF_FAILURE_THRESHOLD: Final = "failure_threshold"
+CONF_RECOVERY_TIMEOUT: Final = "recovery_timeout"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_HEARTBEAT_TIMEOUT: Final = "heartbeat_timeout"
+CONF_FORWARD_EVENTS: Final = "forward_events"
+CONF_BACKFILL: Final = "backfill"
+CONF_BACKFILL_MAX_WINDOW: Final = "backfill_max_window"
+
+DEFAULT_EVENT_TYPES: Final = ["state_changed"]
+DEFAULT_OPTIONS: Final[dict[str, object]] = {
+    CONF_EVENT_TYPES: DEFAULT_EVENT_TYPES,
+    CONF_BASE_DELAY: 1.0,
+    CONF_MAX_DELAY: 60.0,
+    CONF_MULTIPLIER: 2.0,
+    CONF_JITTER: True,
+    CONF_MAX_ATTEMPTS: 0,
+    CONF_FAILURE_THRESHOLD: 5,
+    CONF_RECOVERY_TIMEOUT: 60.0,
+    CONF_HEARTBEAT_INTERVAL: 30.0,
+    CONF_HEARTBEAT_TIMEOUT: 10.0,
+    CONF_FORWARD_EVENTS: True,
+    CONF_BACKFILL: True,
+    CONF_BACKFILL_MAX_WINDOW: 24.0,
+}
+
+# Local bus event carrying every captured remote event.
+EVENT_INGESTED: Final = "ha_ingestion_event"
+
+# Counters that move with every event are written at most this often (seconds).
+THROTTLE_SECONDS: Final = 1.0
+
+HEALTH_VIEW_URL: Final = "/api/ha_ingestion/health"

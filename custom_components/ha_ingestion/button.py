@@ -1,0 +1,36 @@
+"""Button: reconnect now."""
+
+from __future__ import annotations
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .data import HaIngestionConfigEntry
+from .entity import HaIngestionEntity
+
+PARALLEL_UPDATES = 1
+
+RECONNECT = ButtonEntityDescription(
+    key="reconnect",
+    translation_key="reconnect",
+    entity_category=EntityCategory.CONFIG,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HaIngestionConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the reconnect button."""
+    async_add_entities([HaIngestionReconnectButton(entry.runtime_data.coordinator, RECONNECT)])
+
+
+class HaIngestionReconnectButton(HaIngestionEntity, ButtonEntity):
+    """Immediate attempt; resets the circuit breaker and a failed link."""
+
+    async def async_press(self) -> None:
+        """Reconnect now."""
+        await self.coordinator.supervisor.reconnect()

@@ -1,0 +1,146 @@
+"""Home Assistant-side helpers: URL normalization, engine configuration, error mapping."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
+import yarl
+
+from .client import (
+    BackoffConfig,
+    BreakerConfig,
+    ConnectionConfig,
+    HaAuthenticationError,
+    HaClientError,
+    HaNotHomeAssistantError,
+    HaSSLError,
+    HaTimeoutError,
+    SupervisorConfig,
+)
+from .const import (
+    CONF_BASE_DELAY,
+    CONF_EVENT_TYPES,
+    CONF_FAILURE_THRESHOLD,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_TIMEOUT,
+    CONF_JITTER,
+    CONF_MAX_ATTEMPTS,
+    CONF_MAX_DELAY,
+    CONF_MULTIPLIER,
+    CONF_RECOVERY_TIMEOUT,
+    CONF_VERIFY_SSL,
+    DEFAULT_OPTIONS,
+)
+
+WEBSOCKET_PATH = "/api/websocket"
+_LOCAL_SUFFIXES = (".local", ".localhost", ".lan", ".home.arpa", ".internal")
+_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+class InvalidURLError(ValueError):
+    """The text is not a usable Home Assistant URL."""
+
+
+def normalize_url(text: str) -> str:
+    """Turn `host:port`, `http(s)://…` or `ws(s)://…` (with or without /api/websocket) into a ws(s) URL.
+
+    >>> normalize_url("homeassistant.local:8123")
+    'ws://homeassistant.local:8123/api/websocket'
+    """
+    text = text.strip()
+    if not text:
+        raise InvalidURLError("empty")
+    if "://" not in text:
+        text = f"http://{text}"
+    try:
+        url = yarl.URL(text)
+    except ValueError as err:
+        raise InvalidURLError(str(err)) from err
+    scheme = _SCHEMES.get(url.scheme.lower())
+    if scheme is None or not url.host:
+        raise InvalidURLError(text)
+    try:
+        port = url.port
+    except ValueError as err:  # pragma: no cover - yarl rejects bad ports on parse already
+        raise InvalidURLError(str(err)) from err
+    path = url.path.rstrip("/")
+    if path.endswith(WEBSOCKET_PATH):
+        path = path[: -len(WEBSOCKET_PATH)]
+    built = yarl.URL.build(
+        scheme=scheme,
+        user=url.user,
+        password=url.password,
+        host=url.host,
+        port=port if port != url.build(scheme=scheme, host=url.host).port else None,
+        path=f"{path}{WEBSOCKET_PATH}",
+    )
+    return str(built)
+
+
+def configuration_url(ws_url: str) -> str:
+    """The remote's web UI for a ws(s) URL, without credentials."""
+    url = yarl.URL(ws_url)
+    scheme = "https" if url.scheme == "wss" else "http"
+    path = url.path[: -len(WEBSOCKET_PATH)] if url.path.endswith(WEBSOCKET_PATH) else url.path
+    return str(url.with_user(None).with_scheme(scheme).with_path(path or "/"))
+
+
+def is_insecure_remote(ws_url: str) -> bool:
+    """A token sent over plain ws:// to a host that is neither loopback nor a private address."""
+    url = yarl.URL(ws_url)
+    if url.scheme != "ws":
+        return False
+    host = (url.host or "").lower()
+    if "." not in host or host.endswith(_LOCAL_SUFFIXES):
+        return False  # single-label names (homeassistant, localhost) and local-only domains
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_private or address.is_link_local)
+
+
+def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """Options merged over the defaults."""
+    return {**DEFAULT_OPTIONS, **options}
+
+
+def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> SupervisorConfig:
+    """Engine configuration from a config entry's data and options."""
+    opts = options_with_defaults(options)
+    return SupervisorConfig(
+        connection=ConnectionConfig(
+            url=data[CONF_URL],
+            token=data[CONF_ACCESS_TOKEN],
+            verify_ssl=data.get(CONF_VERIFY_SSL, True),
+            heartbeat_interval=float(opts[CONF_HEARTBEAT_INTERVAL]),
+            heartbeat_timeout=float(opts[CONF_HEARTBEAT_TIMEOUT]),
+            event_types=tuple(opts[CONF_EVENT_TYPES]),
+        ),
+        backoff=BackoffConfig(
+            base=float(opts[CONF_BASE_DELAY]),
+            multiplier=float(opts[CONF_MULTIPLIER]),
+            max_delay=float(opts[CONF_MAX_DELAY]),
+            jitter=bool(opts[CONF_JITTER]),
+        ),
+        breaker=BreakerConfig(
+            failure_threshold=int(opts[CONF_FAILURE_THRESHOLD]),
+            recovery_timeout=float(opts[CONF_RECOVERY_TIMEOUT]),
+        ),
+        max_attempts=int(opts[CONF_MAX_ATTEMPTS]),
+    )
+
+
+def error_key(err: HaClientError) -> str:
+    """The translation key (config flow error) for an engine error."""
+    if isinstance(err, HaAuthenticationError):
+        return "invalid_auth"
+    if isinstance(err, HaSSLError):
+        return "ssl_error"
+    if isinstance(err, HaNotHomeAssistantError):
+        return "not_home_assistant"
+    if isinstance(err, HaTimeoutError):
+        return "timeout"
+    return "cannot_connect"
