@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
 
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import (
+    CONF_BASE_DELAY,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_TIMEOUT,
+    CONF_JITTER,
+    CONF_MAX_DELAY,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+)
+
+from .fake_ha import FakeHA
 
 # The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
 pytest_plugins = ["tests.fake_ha"]
+
+# Fast, deterministic retry options for tests: no jitter, short delays.
+TEST_OPTIONS: dict[str, Any] = {
+    CONF_BASE_DELAY: 0.05,
+    CONF_MAX_DELAY: 0.2,
+    CONF_JITTER: False,
+    CONF_HEARTBEAT_INTERVAL: 30.0,
+    CONF_HEARTBEAT_TIMEOUT: 10.0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +45,40 @@ def auto_enable_custom_integrations(
     return
 
 
+@pytest.fixture
+def mock_config_entry(fake_ha: FakeHA) -> MockConfigEntry:
+    """A config entry linked to the fake remote (not added to hass)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
+        options=dict(TEST_OPTIONS),
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `predicate()` is true; fail after `timeout` seconds (bounded, never hangs)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def link_state(entry: MockConfigEntry) -> LinkState:
+    """The engine state of a loaded entry."""
+    state: LinkState = entry.runtime_data.coordinator.supervisor.state
+    return state
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> AsyncGenerator[MockConfigEntry]:
+    """The integration set up and linked to the fake remote."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(mock_config_entry) is LinkState.CONNECTED)
+    yield mock_config_entry
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
