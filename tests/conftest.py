@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
@@ -22,7 +23,8 @@ from custom_components.ha_ingestion.const import (
     DOMAIN,
 )
 
-from .fake_ha import FakeHA
+if TYPE_CHECKING:
+    from .fake_ha import FakeHA
 
 # The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
 pytest_plugins = ["tests.fake_ha"]
@@ -43,6 +45,17 @@ def auto_enable_custom_integrations(
 ) -> Generator[None]:
     """Let Home Assistant load integrations from custom_components/."""
     return
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Enable the entities that are disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_manifest_keys_and_order() -> None:
     keys = list(manifest)
     assert keys[:2] == ["domain", "name"], "domain and name come first"
     assert keys[2:] == sorted(keys[2:]), "the other keys are sorted"
-    assert MANIFEST_REQUIRED <= set(manifest), MANIFEST_REQUIRED - set(manifest)
+    assert set(manifest) >= MANIFEST_REQUIRED, MANIFEST_REQUIRED - set(manifest)
     assert set(manifest) <= MANIFEST_ALLOWED, set(manifest) - MANIFEST_ALLOWED
     assert "requirements" not in manifest, "we use only what Home Assistant ships"
 

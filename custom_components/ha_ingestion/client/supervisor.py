@@ -52,8 +52,8 @@ class Supervisor:
         config: SupervisorConfig,
         *,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
         logger: logging.Logger = _LOGGER,
@@ -61,8 +61,9 @@ class Supervisor:
         """Prepare the supervisor; `start()` begins connecting."""
         self._http = http
         self._rng = rng
-        self._clock = clock
-        self._wall = wall
+        # Looked up at call time (not bound at import), so time-freezing tools reach them too.
+        self._clock = clock or (lambda: time.monotonic())
+        self._wall = wall or (lambda: time.time())
         self._sleep = sleep
         self._session_factory = session_factory
         self._log = logger

@@ -1,0 +1,150 @@
+"""Entities of each platform, snapshot-tested, and their behaviour through the link's life."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_OFF, STATE_ON, Platform
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import DOMAIN
+
+from .conftest import link_state, wait_for
+from .fake_ha import FakeHA
+
+
+def _stable(entry: er.RegistryEntry, state: State) -> dict[str, Any]:
+    """What a user sees of an entity, without per-run ids and clock readings."""
+    attributes = dict(state.attributes)
+    value: Any = state.state
+    if attributes.get("device_class") == "timestamp" and value not in {"unknown", "unavailable"}:
+        value = "<timestamp>"
+    if "time" in attributes:
+        attributes["time"] = "<timestamp>"
+    return {
+        "entity_id": entry.entity_id,
+        "unique_id": entry.unique_id,
+        "translation_key": entry.translation_key,
+        "original_name": entry.original_name,
+        "entity_category": entry.entity_category,
+        "original_device_class": entry.original_device_class,
+        "unit_of_measurement": entry.unit_of_measurement,
+        "capabilities": entry.capabilities,
+        "options": dict(entry.options),
+        "state": value,
+        "attributes": attributes,
+    }
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize("platform", [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR])
+async def test_platform_snapshot(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    fake_ha: FakeHA,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    freezer: FrozenDateTimeFactory,
+    platform: Platform,
+) -> None:
+    freezer.move_to("2026-11-28T12:00:00+00:00")
+    mock_config_entry.add_to_hass(hass)
+    with patch("custom_components.ha_ingestion.PLATFORMS", [platform]):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_for(lambda: link_state(mock_config_entry) is LinkState.CONNECTED)
+        mock_config_entry.runtime_data.coordinator.async_publish()
+        await hass.async_block_till_done()
+        entries = er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id)
+        assert {entry.domain for entry in entries} == {platform.value}
+        for entry in entries:
+            state = hass.states.get(entry.entity_id)
+            assert state is not None
+            assert _stable(entry, state) == snapshot(name=entry.entity_id)
+        await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_device(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
+    assert device is not None
+    assert device.name == "Remote Home"
+    assert device.manufacturer == "Home Assistant"
+    assert device.sw_version == "2025.4.4"
+    assert device.configuration_url is not None
+    assert device.configuration_url.startswith("http://127.0.0.1:")
+
+
+async def test_entities_report_the_link_down_and_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    assert hass.states.get("binary_sensor.remote_home_connected").state == STATE_ON
+    assert hass.states.get("sensor.remote_home_connection_state").state == "connected"
+
+    await fake_ha.go_down()
+    await wait_for(lambda: link_state(init_integration) is not LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    connected = hass.states.get("binary_sensor.remote_home_connected")
+    assert connected.state == STATE_OFF  # never "unavailable": automations can trigger on it
+    assert hass.states.get("sensor.remote_home_connection_state").state in {
+        "reconnecting",
+        "connecting",
+    }
+    assert hass.states.get("sensor.remote_home_last_error").state == "network"
+    assert hass.states.get("sensor.remote_home_last_error").attributes["message"]
+    assert hass.states.get("sensor.remote_home_last_disconnected").state not in {
+        "unknown",
+        "unavailable",
+    }
+
+    await fake_ha.go_up()
+    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.remote_home_connected").state == STATE_ON
+    assert hass.states.get("sensor.remote_home_reconnects").state == "1"
+
+
+async def test_reconnect_button_makes_an_immediate_attempt(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    before = len(fake_ha.ready_connections)
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.remote_home_reconnect"}, blocking=True
+    )
+    await wait_for(lambda: len(fake_ha.ready_connections) == before + 1)
+    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
+
+
+async def test_counters_are_written_at_most_once_per_second(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """1,000 events in a burst: each counter entity is written at most once per second."""
+    watched = ["sensor.remote_home_events_received", "sensor.remote_home_event_rate"]
+    writes: dict[str, list[float]] = {entity_id: [] for entity_id in watched}
+
+    def _count(event: object) -> None:
+        entity_id = event.data["entity_id"]  # type: ignore[attr-defined]
+        if entity_id in writes:
+            writes[entity_id].append(hass.loop.time())
+
+    hass.bus.async_listen("state_changed", _count)
+    supervisor = init_integration.runtime_data.coordinator.supervisor
+    await fake_ha.fire_events(
+        ("state_changed", {"entity_id": f"sensor.burst_{n % 10}", "n": n}) for n in range(1000)
+    )
+    await wait_for(lambda: supervisor.snapshot().events_received == 1000)
+    # the last write is deferred to at most one second after the previous one
+    await wait_for(lambda: hass.states.get("sensor.remote_home_events_received").state == "1000")
+    for entity_id, times in writes.items():
+        assert 1 <= len(times) <= 3, (entity_id, times)
+        for earlier, later in itertools.pairwise(times):
+            assert later - earlier >= 0.9, (entity_id, times)
