@@ -112,3 +112,45 @@ def test_translations_match_strings() -> None:
 def test_no_empty_strings(name: str) -> None:
     flat = _flatten(_load(INTEGRATION / name))
     assert all(isinstance(value, str) and value.strip() for value in flat.values())
+
+
+QUALITY_RULES = {
+    "bronze": "action-setup appropriate-polling brands common-modules config-flow-test-coverage "
+    "config-flow dependency-transparency docs-actions docs-high-level-description "
+    "docs-installation-instructions docs-removal-instructions entity-event-setup "
+    "entity-unique-id has-entity-name runtime-data test-before-configure test-before-setup "
+    "unique-config-entry",
+    "silver": "action-exceptions config-entry-unloading docs-configuration-parameters "
+    "docs-installation-parameters entity-unavailable integration-owner log-when-unavailable "
+    "parallel-updates reauthentication-flow test-coverage",
+    "gold": "devices diagnostics discovery-update-info discovery docs-data-update docs-examples "
+    "docs-known-limitations docs-supported-devices docs-supported-functions "
+    "docs-troubleshooting docs-use-cases dynamic-devices entity-category entity-device-class "
+    "entity-disabled-by-default entity-translations exception-translations icon-translations "
+    "reconfiguration-flow repair-issues stale-devices",
+    "platinum": "async-dependency inject-websession strict-typing",
+}
+
+
+def test_quality_scale_is_complete() -> None:
+    from homeassistant.util.yaml import load_yaml_dict
+
+    rules = load_yaml_dict(str(INTEGRATION / "quality_scale.yaml"))["rules"]
+    expected = {rule for tier in QUALITY_RULES.values() for rule in tier.split()}
+    assert set(rules) == expected
+    for name, rule in rules.items():
+        if rule == "done":
+            continue
+        assert rule["status"] in {"done", "exempt"}, name
+        if rule["status"] == "exempt":
+            assert rule.get("comment"), f"{name}: an exemption needs a reason"
+
+
+def test_brand_images() -> None:
+    from PIL import Image
+
+    with Image.open(INTEGRATION / "brand" / "icon.png") as icon:
+        assert icon.size == (256, 256)
+    with Image.open(INTEGRATION / "brand" / "icon@2x.png") as icon:
+        assert icon.size == (512, 512)
+    assert (INTEGRATION / "brand" / "logo.png").is_file()
