@@ -30,7 +30,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .client import ConnectionConfig, HaClientError, HaWebSocketSession, RemoteInfo
+from .client import ConnectionConfig, HaClientError, HaWebSocketSession, RemoteInfo, sanitize
 from .const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -115,7 +115,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             remote = await async_validate_remote(self.hass, url, token, verify_ssl)
         except HaClientError as err:
             errors["base"] = error_key(err)
-            _LOGGER.debug("Validation of %s failed: %s", url, type(err).__name__)
+            _LOGGER.debug("Validation of %s failed: %s", sanitize(url), type(err).__name__)
             return None
         except Exception:
             _LOGGER.exception("Unexpected error while validating the remote")

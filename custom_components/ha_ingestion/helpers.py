@@ -93,12 +93,11 @@ def is_insecure_remote(ws_url: str) -> bool:
     if url.scheme != "ws":
         return False
     host = (url.host or "").lower()
-    if "." not in host or host.endswith(_LOCAL_SUFFIXES):
-        return False  # single-label names (homeassistant, localhost) and local-only domains
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return True
+        # Single-label names (homeassistant, localhost) and local-only domains stay local.
+        return "." in host and not host.endswith(_LOCAL_SUFFIXES)
     return not (address.is_loopback or address.is_private or address.is_link_local)
 
 

@@ -1,0 +1,683 @@
+"""Config flow, reauth, reconfigure and options flow, validated against the fake remote over sockets."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.core_config import async_process_ha_core_config
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.ha_ingestion import config_flow
+from custom_components.ha_ingestion.client import HaSSLError, LinkState
+from custom_components.ha_ingestion.config_flow import OPTION_FIELDS, validate_options
+from custom_components.ha_ingestion.const import (
+    CONF_BACKFILL,
+    CONF_BACKFILL_MAX_WINDOW,
+    CONF_BASE_DELAY,
+    CONF_EVENT_TYPES,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FORWARD_EVENTS,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HEARTBEAT_TIMEOUT,
+    CONF_JITTER,
+    CONF_MAX_ATTEMPTS,
+    CONF_MAX_DELAY,
+    CONF_MULTIPLIER,
+    CONF_RECOVERY_TIMEOUT,
+    CONF_VERIFY_SSL,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from custom_components.ha_ingestion.helpers import options_with_defaults
+
+from .conftest import TEST_OPTIONS, link_state, wait_for
+from .fake_ha import FakeHA
+
+VALIDATE = "custom_components.ha_ingestion.config_flow.async_validate_remote"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _defaults(result: FlowResult) -> dict[str, Any]:
+    """The default of every field of a form."""
+    schema: vol.Schema = result["data_schema"]
+    return {
+        str(key): key.default()
+        for key in schema.schema
+        if getattr(key, "default", vol.UNDEFINED) is not vol.UNDEFINED
+    }
+
+
+def _fields(result: FlowResult) -> list[str]:
+    return [str(key) for key in result["data_schema"].schema]
+
+
+def _user_input(url: str, token: str, verify_ssl: bool = True) -> dict[str, Any]:
+    return {CONF_URL: url, CONF_ACCESS_TOKEN: token, CONF_VERIFY_SSL: verify_ssl}
+
+
+@pytest.fixture
+def closed_port(fake_ha: FakeHA) -> int:
+    """A port on 127.0.0.1 nobody listens on (bound once, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def _start_user_flow(hass: HomeAssistant) -> FlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return result
+
+
+async def _finish_user_flow(hass: HomeAssistant, flow_id: str, fake_ha: FakeHA) -> FlowResult:
+    """Submit the right input in a flow that showed an error: it must create the entry."""
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _user_input(f"127.0.0.1:{fake_ha.port}", fake_ha.token)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == fake_ha.location_name
+    assert result["data"] == _user_input(fake_ha.url, fake_ha.token)
+    assert result["result"].unique_id == fake_ha.user_id
+    await hass.async_block_till_done()
+    return result
+
+
+async def _unload_all(hass: HomeAssistant) -> None:
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+# ---------------------------------------------------------------------- user step: form
+
+
+async def test_user_form_prefills_own_url(hass: HomeAssistant) -> None:
+    await async_process_ha_core_config(hass, {"internal_url": "http://192.168.1.20:8123"})
+
+    result = await _start_user_flow(hass)
+
+    assert _fields(result) == [CONF_URL, CONF_ACCESS_TOKEN, CONF_VERIFY_SSL]
+    assert _defaults(result) == {CONF_URL: "http://192.168.1.20:8123", CONF_VERIFY_SSL: True}
+
+
+async def test_user_form_url_empty_without_own_url(hass: HomeAssistant) -> None:
+    assert await async_setup_component(hass, "http", {})
+    hass.config.api = None  # no HTTP server address known, no internal/external URL, no cloud
+    assert hass.config.internal_url is None
+    assert hass.config.external_url is None
+
+    result = await _start_user_flow(hass)
+
+    assert _defaults(result) == {CONF_URL: "", CONF_VERIFY_SSL: True}
+
+
+# ---------------------------------------------------------------------- user step: success
+
+
+@pytest.mark.parametrize(
+    "url_form",
+    [
+        "127.0.0.1:{port}",
+        "http://127.0.0.1:{port}",
+        "http://127.0.0.1:{port}/",
+        "ws://127.0.0.1:{port}/api/websocket",
+        "  ws://127.0.0.1:{port}/api/websocket/  ",
+    ],
+)
+async def test_user_creates_entry(hass: HomeAssistant, fake_ha: FakeHA, url_form: str) -> None:
+    fake_ha.location_name = "Remote Home"
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(url_form.format(port=fake_ha.port), fake_ha.token, False)
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Remote Home"
+    assert result["data"] == {
+        CONF_URL: fake_ha.url,
+        CONF_ACCESS_TOKEN: fake_ha.token,
+        CONF_VERIFY_SSL: False,
+    }
+    entry = result["result"]
+    assert entry.unique_id == fake_ha.user_id
+    # The flow really authenticated and read the identity, then closed its connection.
+    validation = fake_ha.connections[0]
+    assert validation.authenticated
+    assert [c["type"] for c in validation.commands] == [
+        "supported_features",
+        "get_config",
+        "auth/current_user",
+    ]
+    await fake_ha.wait_for(lambda: validation.closed)
+    # ... and the new entry links to the remote.
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await _unload_all(hass)
+
+
+async def test_user_unique_id_falls_back_to_url(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    """A remote that does not tell the user id is identified by its normalized URL."""
+    fake_ha.user_id = ""
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(f"127.0.0.1:{fake_ha.port}", fake_ha.token)
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == fake_ha.url
+    await _unload_all(hass)
+
+
+# ---------------------------------------------------------------------- user step: errors
+
+
+@pytest.mark.parametrize("bad_url", ["http://", "ftp://x", "", "   ", "http://host:99999"])
+async def test_user_invalid_url_then_success(
+    hass: HomeAssistant, fake_ha: FakeHA, bad_url: str
+) -> None:
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(bad_url, fake_ha.token, False)
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+    # What the user typed stays in the form; nothing was sent anywhere.
+    assert _defaults(result) == {CONF_URL: bad_url, CONF_VERIFY_SSL: False}
+    assert fake_ha.tcp_accept_count == 0
+
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+async def test_user_invalid_auth_then_success(
+    hass: HomeAssistant, fake_ha: FakeHA, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong_token = "wrong-token-0123456789abcdef-do-not-log"
+    url_secret = "url-password-do-not-log"
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(f"http://user:{url_secret}@127.0.0.1:{fake_ha.port}", wrong_token),
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.auth_invalid_count == 1
+    assert fake_ha.auth_ok_count == 0
+    assert "HaAuthenticationError" in caplog.text  # the failure is logged ...
+    assert wrong_token not in caplog.text  # ... but never the token
+    assert url_secret not in caplog.text  # ... nor credentials in the URL
+
+    caplog.clear()
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    assert fake_ha.token not in caplog.text
+    await _unload_all(hass)
+
+
+async def test_user_cannot_connect_then_success(
+    hass: HomeAssistant, fake_ha: FakeHA, closed_port: int
+) -> None:
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(f"127.0.0.1:{closed_port}", fake_ha.token)
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert _defaults(result)[CONF_URL] == f"127.0.0.1:{closed_port}"
+
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+async def test_user_not_home_assistant_then_success(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    fake_ha.http_status = 404
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(fake_ha.http_url, fake_ha.token)
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "not_home_assistant"}
+    assert fake_ha.http_requests == 1
+    assert fake_ha.upgrade_count == 0
+
+    fake_ha.http_status = None
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+async def test_user_timeout_then_success(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    fake_ha.hang_before_upgrade = True
+    result = await _start_user_flow(hass)
+
+    with patch.object(config_flow, "VALIDATION_TIMEOUT", 0.3):
+        started = time.monotonic()
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input(fake_ha.url, fake_ha.token)
+        )
+        elapsed = time.monotonic() - started
+
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "timeout"}
+        assert fake_ha.http_requests == 1  # the request reached the remote, which hung
+        assert 0.25 <= elapsed < 5
+
+        fake_ha.hang_before_upgrade = False
+        await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+async def test_user_ssl_error_then_success(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    result = await _start_user_flow(hass)
+
+    with patch(VALIDATE, side_effect=HaSSLError("certificate verify failed")) as validate:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("https://ha.example.com", "some-token")
+        )
+    validate.assert_awaited_once_with(
+        hass, "wss://ha.example.com/api/websocket", "some-token", True
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "ssl_error"}
+
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+async def test_user_unknown_error_then_success(
+    hass: HomeAssistant, fake_ha: FakeHA, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = await _start_user_flow(hass)
+
+    with patch(VALIDATE, side_effect=RuntimeError("boom")):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input(fake_ha.url, fake_ha.token)
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error while validating the remote" in caplog.text
+
+    await _finish_user_flow(hass, result["flow_id"], fake_ha)
+    await _unload_all(hass)
+
+
+# ---------------------------------------------------------------------- already configured
+
+
+@pytest.mark.parametrize(
+    "second_url",
+    [
+        "ws://127.0.0.1:{port}/api/websocket",
+        "127.0.0.1:{port}",
+        "http://127.0.0.1:{port}/",
+    ],
+)
+async def test_user_already_configured(
+    hass: HomeAssistant, fake_ha: FakeHA, second_url: str
+) -> None:
+    result = await _start_user_flow(hass)
+    first = await _finish_user_flow(hass, result["flow_id"], fake_ha)
+
+    result = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(second_url.format(port=fake_ha.port), fake_ha.token)
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert hass.config_entries.async_entries(DOMAIN) == [first["result"]]
+    await _unload_all(hass)
+
+
+# ---------------------------------------------------------------------- reauth
+
+
+async def test_reauth_error_then_success(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    entry = init_integration
+    old_runtime = entry.runtime_data
+    fake_ha.token = "new-token"  # the old token was revoked on the remote
+
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"] == {"name": entry.title}
+    assert _fields(result) == [CONF_ACCESS_TOKEN]
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert entry.data[CONF_ACCESS_TOKEN] != "new-token"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: "new-token"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_ACCESS_TOKEN] == "new-token"
+    assert entry.data[CONF_URL] == fake_ha.url
+
+    # The entry was reloaded and links with the new token.
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not old_runtime
+    assert entry.runtime_data.coordinator.supervisor.config.connection.token == "new-token"
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_reauth_after_rejected_token_at_setup(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The realistic path: setup fails with a revoked token, Home Assistant starts reauth."""
+    entry = mock_config_entry
+    fake_ha.token = "rotated-token"
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["source"] == SOURCE_REAUTH
+    assert flows[0]["step_id"] == "reauth_confirm"
+
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_ACCESS_TOKEN: "rotated-token"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await _unload_all(hass)
+
+
+async def test_reauth_wrong_account(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    entry = init_integration
+    old_token = entry.data[CONF_ACCESS_TOKEN]
+    fake_ha.user_id = "0123456789abcdef0123456789abcdef"  # the token belongs to another user
+    fake_ha.token = "token-of-another-user"
+
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: "token-of-another-user"}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert entry.data[CONF_ACCESS_TOKEN] == old_token
+    assert entry.unique_id != fake_ha.user_id
+
+
+# ---------------------------------------------------------------------- reconfigure
+
+
+async def test_reconfigure_form_and_success(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    entry = init_integration
+    old_runtime = entry.runtime_data
+
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"name": entry.title}
+    assert _defaults(result) == {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: f"http://127.0.0.1:{fake_ha.port}/", CONF_VERIFY_SSL: False}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {
+        CONF_URL: fake_ha.url,  # stored normalized
+        CONF_ACCESS_TOKEN: fake_ha.token,
+        CONF_VERIFY_SSL: False,
+    }
+
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not old_runtime
+    assert entry.runtime_data.coordinator.supervisor.config.connection.verify_ssl is False
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_reconfigure_errors_then_success(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA, closed_port: int
+) -> None:
+    entry = init_integration
+    result = await entry.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+    assert _defaults(result) == {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: f"127.0.0.1:{closed_port}", CONF_VERIFY_SSL: True}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert entry.data[CONF_URL] == fake_ha.url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: f"127.0.0.1:{fake_ha.port}", CONF_VERIFY_SSL: True}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == fake_ha.url
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_reconfigure_different_instance(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    entry = init_integration
+    old_data = dict(entry.data)
+    fake_ha.user_id = "fedcba9876543210fedcba9876543210"  # now another Home Assistant answers
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: f"127.0.0.1:{fake_ha.port}", CONF_VERIFY_SSL: False}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "different_instance"
+    assert dict(entry.data) == old_data
+
+
+# ---------------------------------------------------------------------- options
+
+
+async def test_options_form_shows_current_values(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert result["errors"] == {}
+    assert _fields(result) == list(OPTION_FIELDS)
+    assert _defaults(result) == {**DEFAULT_OPTIONS, **TEST_OPTIONS}
+
+
+async def test_options_form_defaults_for_entry_without_options(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=fake_ha.user_id,
+        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
+    )
+    entry.add_to_hass(hass)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    assert _defaults(result) == DEFAULT_OPTIONS
+
+
+NEW_OPTIONS: dict[str, Any] = {
+    CONF_EVENT_TYPES: ["state_changed", " call_service ", "state_changed", "call_service"],
+    CONF_BASE_DELAY: 0.5,
+    CONF_MAX_DELAY: 30,
+    CONF_MULTIPLIER: 1.5,
+    CONF_JITTER: False,
+    CONF_MAX_ATTEMPTS: 7.0,
+    CONF_FAILURE_THRESHOLD: 3.0,
+    CONF_RECOVERY_TIMEOUT: 20,
+    CONF_HEARTBEAT_INTERVAL: 15,
+    CONF_HEARTBEAT_TIMEOUT: 5,
+    CONF_FORWARD_EVENTS: False,
+    CONF_BACKFILL: False,
+    CONF_BACKFILL_MAX_WINDOW: 2.5,
+}
+
+
+async def test_options_saved_and_applied(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    entry = init_integration
+    old_runtime = entry.runtime_data
+    fake_ha.expected_subscriptions = 2
+    connections_before = len(fake_ha.connections)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], NEW_OPTIONS)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    expected = {
+        **NEW_OPTIONS,
+        CONF_EVENT_TYPES: ["state_changed", "call_service"],  # stripped, de-duplicated
+        CONF_MAX_ATTEMPTS: 7,
+        CONF_FAILURE_THRESHOLD: 3,
+    }
+    assert result["data"] == expected
+    assert dict(entry.options) == expected
+    assert type(entry.options[CONF_MAX_ATTEMPTS]) is int
+    assert type(entry.options[CONF_FAILURE_THRESHOLD]) is int
+
+    # Saving reloads the entry, whose link now runs with the new options.
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not old_runtime
+    config = entry.runtime_data.coordinator.supervisor.config
+    assert config.connection.heartbeat_interval == 15.0
+    assert config.connection.heartbeat_timeout == 5.0
+    assert config.connection.event_types == ("state_changed", "call_service")
+    assert config.backoff.base == 0.5
+    assert config.backoff.max_delay == 30.0
+    assert config.backoff.multiplier == 1.5
+    assert config.backoff.jitter is False
+    assert config.breaker.failure_threshold == 3
+    assert config.breaker.recovery_timeout == 20.0
+    assert config.max_attempts == 7
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before)
+    assert fake_ha.ready_connections[-1].subscriptions == ["state_changed", "call_service"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "errors"),
+    [
+        ({CONF_BASE_DELAY: 100, CONF_MAX_DELAY: 10}, {CONF_BASE_DELAY: "base_greater_than_max"}),
+        ({CONF_EVENT_TYPES: []}, {CONF_EVENT_TYPES: "invalid_event_types"}),
+        (
+            {CONF_EVENT_TYPES: ["state_changed", "bad type!"]},
+            {CONF_EVENT_TYPES: "invalid_event_types"},
+        ),
+        ({CONF_EVENT_TYPES: ["   "]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
+        ({CONF_EVENT_TYPES: ["x" * 65]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
+        (
+            {CONF_HEARTBEAT_INTERVAL: 2, CONF_HEARTBEAT_TIMEOUT: 20},
+            {CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long"},
+        ),
+        (
+            {
+                CONF_EVENT_TYPES: [],
+                CONF_BASE_DELAY: 61,
+                CONF_MAX_DELAY: 60,
+                CONF_HEARTBEAT_INTERVAL: 1,
+                CONF_HEARTBEAT_TIMEOUT: 10,
+            },
+            {
+                CONF_EVENT_TYPES: "invalid_event_types",
+                CONF_BASE_DELAY: "base_greater_than_max",
+                CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long",
+            },
+        ),
+    ],
+)
+async def test_options_errors_then_success(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    bad: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    entry = init_integration
+    old_runtime = entry.runtime_data
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    # The fixture's fast retry delays are below the form's minimums: start from valid values.
+    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {**valid, **bad})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert result["errors"] == errors
+    assert dict(entry.options) == TEST_OPTIONS  # nothing saved
+    shown = _defaults(result)  # the form keeps what was typed
+    for key, value in bad.items():
+        assert shown[key] == value
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert dict(entry.options) == valid
+    await hass.async_block_till_done()
+    assert entry.runtime_data is not old_runtime
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+def test_validate_options_boundaries() -> None:
+    good = options_with_defaults({})
+    assert validate_options(good) == {}
+    assert validate_options({**good, CONF_BASE_DELAY: 60.0, CONF_MAX_DELAY: 60.0}) == {}
+    assert validate_options({**good, CONF_HEARTBEAT_INTERVAL: 1, CONF_HEARTBEAT_TIMEOUT: 9.9}) == {}
+    assert validate_options({**good, CONF_EVENT_TYPES: ["a" * 64, "a.b:c-d_e"]}) == {}
