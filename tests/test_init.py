@@ -64,7 +64,7 @@ async def test_setup_does_not_wait_for_a_down_remote(
 async def test_auth_failure_at_setup_starts_reauth(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
 ) -> None:
-    fake_ha.token = "another-token"  # noqa: S105
+    fake_ha.token = "another-token"
     mock_config_entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
@@ -78,7 +78,7 @@ async def test_auth_failure_at_setup_starts_reauth(
 async def test_auth_failure_at_runtime_starts_reauth_once(
     hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
 ) -> None:
-    fake_ha.token = "revoked-and-replaced"  # noqa: S105
+    fake_ha.token = "revoked-and-replaced"
     await fake_ha.close_all()
     await wait_for(lambda: link_state(init_integration) is LinkState.FAILED)
     await hass.async_block_till_done()

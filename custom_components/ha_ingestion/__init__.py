@@ -77,7 +77,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         await coordinator.async_stop()
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop))
-    entry.async_on_unload(entry.add_update_listener(_async_reload))
+    options_at_setup = dict(entry.options)
+
+    async def _options_updated(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
+        """Options saved: apply them by reloading (no Home Assistant restart).
+
+        Data updates (reauth, reconfigure) reload through their own flow; do not reload twice.
+        """
+        if dict(entry.options) != options_at_setup:
+            await hass.config_entries.async_reload(entry.entry_id)
+
+    entry.async_on_unload(entry.add_update_listener(_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -95,11 +105,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry)
     """Remove the entry's repair issues."""
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INSECURE}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"link_failed_{entry.entry_id}")
-
-
-async def _async_reload(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
-    """Options saved: apply them by reloading (no Home Assistant restart)."""
-    await hass.config_entries.async_reload(entry.entry_id)
 
 
 def _update_insecure_issue(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
