@@ -168,6 +168,8 @@ class EventCapture:
             return
         if len(self.queue) >= self.queue_size:
             self.overflow += 1
+            # The coordinator's throttled publish (scheduled for this event) carries it.
+            self.coordinator.extra["overflow"] = self.overflow
             if not self._overflow_logged:
                 self._overflow_logged = True
                 _LOGGER.warning(
@@ -239,6 +241,12 @@ class EventCapture:
             self._pending_since = None
             self._pre_gap = {}
             self._live_during = None
+            if self._gap_started is not None:
+                # The link dropped again while this ran (it yields while firing): baseline that
+                # gap now, on everything known including what was just fired.
+                self._pending_since = self._gap_started
+                self._pre_gap = dict(self._last_updated)
+                self._live_during = {}
         except HaClientError as err:
             # Keep the window open: the next reconnect backfills it together with its own gap.
             error = str(err)
@@ -260,7 +268,10 @@ class EventCapture:
 
     async def _backfill_states(self, gap_start: float) -> int:
         now = datetime.now(UTC).timestamp()
-        start = max(gap_start - self.detection_margin, now - self.max_window)
+        start_time = _iso(max(gap_start - self.detection_margin, now - self.max_window))
+        # The remote reports the start-time placeholder row at the start it parsed from this text
+        # (whole microseconds): compare with exactly that, or the placeholder may look newer.
+        start = datetime.fromisoformat(start_time).timestamp()
         supervisor = self.coordinator.supervisor
         states = await supervisor.command({"type": "get_states"})
         entity_ids = sorted(
@@ -272,7 +283,7 @@ class EventCapture:
             history = await supervisor.command(
                 {
                     "type": "history/history_during_period",
-                    "start_time": _iso(start),
+                    "start_time": start_time,
                     "end_time": _iso(now),
                     "entity_ids": chunk,
                     "include_start_time_state": True,
