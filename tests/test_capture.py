@@ -1,0 +1,841 @@
+"""Event capture over real sockets: forwarding, diagnostics, outage backfill, backpressure.
+
+Every test runs the integration in the test `hass` against the in-process fake remote
+(`tests/fake_ha.py`) on 127.0.0.1. An outage is made by refusing new connections and closing the
+open ones; state changes "missed" during it are put in the fake recorder with `record_state` (never
+sent), and the test then checks what the local bus received once the link is back. Every wait is
+bounded (`wait_for`), no test asserts a duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+import logging
+from typing import Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.ha_ingestion import capture as capture_module
+from custom_components.ha_ingestion.capture import EventCapture
+from custom_components.ha_ingestion.client import LinkSnapshot, LinkState
+from custom_components.ha_ingestion.const import (
+    CONF_BACKFILL,
+    CONF_BACKFILL_MAX_WINDOW,
+    CONF_EVENT_TYPES,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FORWARD_EVENTS,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+    EVENT_INGESTED,
+)
+from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
+
+from . import fake_ha as fake_module
+from .conftest import TEST_OPTIONS, link_state, wait_for
+from .fake_ha import FakeConnection, FakeHA
+
+HISTORY = "history/history_during_period"
+LOGGER_NAME = "custom_components.ha_ingestion"
+
+type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
+type HistoryHandler = Callable[[FakeConnection, int, dict[str, Any]], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[SetupLink]:
+    """Set the integration up against the fake remote with extra options; unloaded afterwards.
+
+    The breaker threshold is raised so the refused attempts of an outage never open it (its
+    recovery timeout would stall the test).
+    """
+    entries: list[MockConfigEntry] = []
+
+    async def _setup(**options: Any) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=fake_ha.location_name,
+            unique_id=fake_ha.user_id,
+            data={
+                CONF_URL: fake_ha.url,
+                CONF_ACCESS_TOKEN: fake_ha.token,
+                CONF_VERIFY_SSL: True,
+            },
+            options={**TEST_OPTIONS, CONF_FAILURE_THRESHOLD: 1000, **options},
+        )
+        entry.add_to_hass(hass)
+        entries.append(entry)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+        return entry
+
+    yield _setup
+    for entry in entries:
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def capture_of(entry: MockConfigEntry) -> EventCapture:
+    """The entry's EventCapture."""
+    capture: EventCapture = entry.runtime_data.capture
+    return capture
+
+
+async def drop_link(fake_ha: FakeHA, entry: MockConfigEntry) -> datetime:
+    """Start an outage (new connections refused); return the moment the link was seen lost."""
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+    lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
+    assert lost is not None
+    # Leave room for a few distinct microsecond timestamps strictly inside the gap.
+    await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
+    return lost
+
+
+async def restore_link(fake_ha: FakeHA, entry: MockConfigEntry, gaps: int) -> None:
+    """End the outage and wait until the backfill has recorded gap number `gaps`."""
+    fake_ha.refuse = False
+    await wait_for(lambda: len(capture_of(entry).gaps) >= gaps)
+    assert len(capture_of(entry).gaps) == gaps
+
+
+def inside(start: datetime, count: int) -> list[datetime]:
+    """`count` increasing instants strictly between `start` and now."""
+    span = datetime.now(UTC) - start
+    return [start + span * (index + 1) / (count + 1) for index in range(count)]
+
+
+def state_dict(
+    entity_id: str,
+    state: str,
+    updated: datetime,
+    attributes: dict[str, Any] | None = None,
+    changed: datetime | None = None,
+) -> dict[str, Any]:
+    """A state object as the backfill rebuilds it from a history row."""
+    return {
+        "entity_id": entity_id,
+        "state": state,
+        "attributes": attributes or {},
+        "last_changed": (changed or updated).isoformat(),
+        "last_updated": updated.isoformat(),
+    }
+
+
+def backfilled(events: list[Event]) -> list[dict[str, Any]]:
+    """The data of the backfilled local events, in the order they were fired."""
+    return [event.data for event in events if event.data["backfilled"]]
+
+
+def live(events: list[Event]) -> list[dict[str, Any]]:
+    """The data of the live local events, in the order they were fired."""
+    return [event.data for event in events if not event.data["backfilled"]]
+
+
+def events_data(events: list[Event]) -> list[dict[str, Any]]:
+    """The data of every local event."""
+    return [event.data for event in events]
+
+
+def history_requests(fake_ha: FakeHA) -> list[dict[str, Any]]:
+    """Every history command the fake remote received, on any connection."""
+    return [cmd for conn in fake_ha.connections for cmd in conn.commands if cmd["type"] == HISTORY]
+
+
+def changes_of(events: list[dict[str, Any]], entity_id: str) -> list[tuple[str, str]]:
+    """(state, last_updated) of each change of `entity_id`."""
+    return [
+        (data["data"]["new_state"]["state"], data["data"]["new_state"]["last_updated"])
+        for data in events
+        if data["data"]["entity_id"] == entity_id
+    ]
+
+
+def patch_history(monkeypatch: pytest.MonkeyPatch, handler: HistoryHandler) -> None:
+    """Let `handler` answer history/history_during_period on the fake remote."""
+    monkeypatch.setitem(fake_module._HANDLERS, HISTORY, handler)
+
+
+async def answer_history(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+    """The fake remote's own answer."""
+    await FakeConnection._cmd_history(conn, msg_id, msg)
+
+
+def sensor_state(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str | None:
+    """The state of one of the entry's sensors (by unique id)."""
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.unique_id}_{key}")
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    return None if state is None else state.state
+
+
+# ---------------------------------------------------------------------------------- live path
+
+
+async def test_events_forwarded_with_fields_and_fresh_context(
+    hass: HomeAssistant, fake_ha: FakeHA, init_integration: MockConfigEntry
+) -> None:
+    """Each remote event is fired locally with all fields; the remote context is never copied."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    remote_context = {"id": "01REMOTECONTEXT0000000000", "parent_id": None, "user_id": "remote-u"}
+    data = {
+        "entity_id": "light.kitchen",
+        "old_state": None,
+        "new_state": {
+            "entity_id": "light.kitchen",
+            "state": "on",
+            "attributes": {"brightness": 128},
+            "last_changed": "2025-04-01T10:00:00+00:00",
+            "last_updated": "2025-04-01T10:00:00+00:00",
+            "context": remote_context,
+        },
+    }
+    await fake_ha.fire_event(
+        "state_changed", data, time_fired="2025-04-01T10:00:00.123456+00:00", context=remote_context
+    )
+    await fake_ha.fire_state_changed("sensor.temperature", "21.5", {"unit_of_measurement": "°C"})
+    await wait_for(lambda: len(events) == 2)
+
+    first, second = events
+    assert first.data == {
+        "entry_id": init_integration.entry_id,
+        "remote_name": fake_ha.location_name,
+        "event_type": "state_changed",
+        "data": data,
+        "time_fired": "2025-04-01T10:00:00.123456+00:00",
+        "origin": "LOCAL",
+        "backfilled": False,
+    }
+    for event in events:
+        assert event.context.user_id is None
+        assert event.context.parent_id is None
+        assert event.context.id != remote_context["id"]
+    remote_state = fake_ha.states["sensor.temperature"].as_dict()
+    assert second.data["data"]["new_state"] == remote_state
+    assert second.data["time_fired"] == remote_state["last_updated"]
+    assert second.context.id != remote_state["context"]["id"]
+    capture = capture_of(init_integration)
+    assert capture.forwarded == 2
+    assert capture.overflow == 0
+
+
+async def test_forwarding_off_fires_nothing_but_counts(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """With forward_events off nothing reaches the local bus, yet every event is counted."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_FORWARD_EVENTS: False})
+    for value in ("1", "2", "3"):
+        await fake_ha.fire_state_changed("sensor.counter", value)
+    supervisor = entry.runtime_data.coordinator.supervisor
+    await wait_for(lambda: supervisor.snapshot().events_received == 3)
+    await hass.async_block_till_done()
+
+    assert events == []
+    capture = capture_of(entry)
+    assert capture.forwarded == 0
+    assert not capture.queue
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["capture"]["forward_events"] is False
+    assert diagnostics["capture"]["events_by_type"] == {"state_changed": 3}
+    last = diagnostics["capture"]["last_event_by_type"]["state_changed"]
+    assert last["data"]["new_state"]["state"] == "3"
+
+
+async def test_diagnostics_counts_and_last_event_per_type(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Per-type counts and the last event of each type appear in diagnostics; bursts all arrive."""
+    # Small drain batches: the drain yields to the reader inside a burst and still loses nothing.
+    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)
+    fake_ha.expected_subscriptions = 2
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_EVENT_TYPES: ["state_changed", "call_service"]})
+    await fake_ha.wait_for_connections(1)
+
+    await fake_ha.fire_events(
+        [("call_service", {"domain": "light", "service": "turn_on", "n": n}) for n in range(7)]
+    )
+    for value in ("a", "b"):
+        await fake_ha.fire_state_changed("switch.pump", value)
+    await fake_ha.fire_event(
+        "call_service",
+        {"domain": "light", "service": "turn_off", "n": 7},
+        time_fired="2025-04-02T08:00:00+00:00",
+    )
+    await wait_for(lambda: len(events) == 10)
+
+    assert [e.data["data"]["n"] for e in events if e.data["event_type"] == "call_service"] == list(
+        range(8)
+    )
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    capture = diagnostics["capture"]
+    assert capture["events_by_type"] == {"call_service": 8, "state_changed": 2}
+    assert capture["forwarded"] == 10
+    assert capture["overflow"] == 0
+    assert capture["queue_length"] == 0
+    assert capture["last_event_by_type"]["call_service"] == {
+        "time_fired": "2025-04-02T08:00:00+00:00",
+        "origin": "LOCAL",
+        "data": {"domain": "light", "service": "turn_off", "n": 7},
+    }
+    last_state = capture["last_event_by_type"]["state_changed"]
+    assert last_state["data"]["new_state"]["state"] == "b"
+    assert last_state["time_fired"] == fake_ha.states["switch.pump"].as_dict()["last_updated"]
+    assert capture["gaps"] == []
+
+
+async def test_backpressure_counts_overflow_and_keeps_reading(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A burst beyond the queue is counted as dropped (one warning); the link keeps reading."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    capture.queue_size = 5
+    coordinator = entry.runtime_data.coordinator
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+
+    # One coalesced frame: the reader hands all 20 events over before the drain can run once.
+    await fake_ha.fire_events([("state_changed", {"entity_id": f"sensor.s{n}"}) for n in range(20)])
+    await wait_for(lambda: capture.overflow == 15 and not capture.queue)
+    await hass.async_block_till_done()
+
+    assert [e.data["data"]["entity_id"] for e in events] == [f"sensor.s{n}" for n in range(5)]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "queue full" in r.message
+    ]
+    assert len(warnings) == 1
+    assert any("15 events dropped" in r.message for r in caplog.records)
+    # The dropped_events sensor's data.
+    assert coordinator.extra["overflow"] == 15
+    await wait_for(lambda: coordinator.data.extra.get("overflow") == 15)
+
+    # The reader kept going: same connection, later events still arrive.
+    await fake_ha.fire_state_changed("sensor.after", "ok")
+    await wait_for(lambda: len(events) == 6)
+    assert events[-1].data["data"]["entity_id"] == "sensor.after"
+    assert link_state(entry) is LinkState.CONNECTED
+    assert len(fake_ha.connections) == 1
+    assert coordinator.supervisor.snapshot().events_received == 21
+    assert capture.overflow == 15
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["capture"]["overflow"] == 15
+    assert diagnostics["capture"]["queue_size"] == 5
+
+
+# ---------------------------------------------------------------------------------- backfill
+
+
+async def test_backfill_recovers_missed_changes(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every change missed in the gap arrives once, in order, chained, flagged backfilled."""
+    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)  # the backfill yields while firing
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    # sensor.b: known to the remote only from long before the window (start-time placeholder).
+    fake_ha.record_state("sensor.b", "b0", long_ago)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    # sensor.a: its last change before the gap arrives live.
+    await fake_ha.fire_state_changed("sensor.a", "a0", {"unit": "W"})
+    await wait_for(lambda: len(events) == 1)
+    a0 = fake_ha.states["sensor.a"]
+
+    lost = await drop_link(fake_ha, entry)
+    times = inside(lost, 12)
+    expected: dict[str, list[dict[str, Any]]] = {"sensor.a": [], "sensor.b": [], "sensor.c": []}
+    for index, moment in enumerate(times):
+        entity_id = ("sensor.a", "sensor.b", "sensor.c")[index % 3]
+        step = index // 3
+        # sensor.c keeps its state once (attributes only): last_changed stays at its first change.
+        value = "c1" if entity_id == "sensor.c" and step == 1 else f"{entity_id[-1]}{step + 1}"
+        attributes = {"step": step}
+        fake_ha.record_state(entity_id, value, moment, attributes)
+        changed = moment
+        previous = expected[entity_id][-1] if expected[entity_id] else None
+        if previous is not None and previous["state"] == value:
+            changed = datetime.fromisoformat(previous["last_changed"])
+        expected[entity_id].append(state_dict(entity_id, value, moment, attributes, changed))
+    await restore_link(fake_ha, entry, gaps=1)
+
+    fired = backfilled(events)
+    assert len(fired) == 12
+    assert [d["time_fired"] for d in fired] == [t.isoformat() for t in times]  # time order
+    (request,) = history_requests(fake_ha)
+    window_start = datetime.fromisoformat(request["start_time"])
+    for data in fired:
+        assert data["entry_id"] == entry.entry_id
+        assert data["remote_name"] == fake_ha.location_name
+        assert data["event_type"] == "state_changed"
+        assert data["origin"] == "REMOTE"
+        assert data["backfilled"] is True
+        assert data["time_fired"] == data["data"]["new_state"]["last_updated"]
+    for entity_id, states in expected.items():
+        mine = [d["data"] for d in fired if d["data"]["entity_id"] == entity_id]
+        assert [d["new_state"] for d in mine] == states
+        assert [d["old_state"] for d in mine[1:]] == states[:-1]
+    first_old = {d["data"]["entity_id"]: d["data"]["old_state"] for d in reversed(fired)}
+    # sensor.a chains on the change that arrived live before the gap (which is not fired again).
+    assert first_old["sensor.a"] == state_dict("sensor.a", "a0", a0.last_updated, {"unit": "W"})
+    # sensor.b chains on the state at the window start; that placeholder row is not fired.
+    assert first_old["sensor.b"] == state_dict("sensor.b", "b0", window_start)
+    assert first_old["sensor.c"] is None
+    assert len(live(events)) == 1
+
+    capture = capture_of(entry)
+    (gap,) = capture.gaps
+    assert gap.start == lost
+    assert gap.end > gap.start
+    assert gap.duration == pytest.approx((gap.end - gap.start).total_seconds(), abs=1e-5)
+    assert gap.event_types == ("state_changed",)
+    assert gap.backfilled == 12
+    assert gap.backfill_error is None
+    assert capture.backfilled == 12
+    assert not capture.backfill_running
+    assert entry.runtime_data.coordinator.data.extra["backfilled"] == 12
+    await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == "12")
+    await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
+    assert float(sensor_state(hass, entry, "last_gap") or "nan") == pytest.approx(
+        gap.duration, abs=1e-3
+    )
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["capture"]["backfilled"] == 12
+    assert diagnostics["capture"]["gaps"] == [gap.as_dict()]
+    # The history was asked for explicitly, per entity, with every change.
+    assert request["entity_ids"] == ["sensor.a", "sensor.b", "sensor.c"]
+    assert request["significant_changes_only"] is False
+    assert request["include_start_time_state"] is True
+
+
+async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change that arrives live after the reconnect and is also in the history fires once."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.door", "closed")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    missed = inside(lost, 2)
+    fake_ha.record_state("sensor.door", "open", missed[0])
+    fake_ha.record_state("sensor.window", "open", missed[1])
+
+    async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        # The remote records a change just before the backfill's end time and sends it live
+        # (subscribed again already), before it answers the history query.
+        moment = datetime.fromisoformat(msg["end_time"]) - timedelta(microseconds=1)
+        old = fake_ha.states["sensor.door"].as_dict()
+        fake_ha.record_state("sensor.door", "closed", moment)
+        await fake_ha.fire_event(
+            "state_changed",
+            {
+                "entity_id": "sensor.door",
+                "old_state": old,
+                "new_state": fake_ha.states["sensor.door"].as_dict(),
+            },
+            time_fired=moment.isoformat(),
+        )
+        await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, live_first)
+    await restore_link(fake_ha, entry, gaps=1)
+    await hass.async_block_till_done()
+
+    (request,) = history_requests(fake_ha)
+    live_moment = datetime.fromisoformat(request["end_time"]) - timedelta(microseconds=1)
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.door") == [("open", missed[0].isoformat())]
+    assert changes_of(fired, "sensor.window") == [("open", missed[1].isoformat())]
+    assert changes_of(live(events), "sensor.door") == [
+        ("closed", fake_ha.history[0].last_updated.isoformat()),
+        ("closed", live_moment.isoformat()),
+    ]
+    # The history did contain the live change: it was left out, not missing.
+    assert fake_ha.history_during_period(request)["sensor.door"][-1]["lu"] == (
+        live_moment.timestamp()
+    )
+    assert capture_of(entry).gaps[0].backfilled == 2
+
+
+async def test_start_time_placeholder_row_is_never_fired(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state at the window start (lu == start) is not a change, even when the start's
+    microsecond rounding makes the remote's echo of it compare greater than the local float."""
+    window = 12.345678  # seconds: shorter than the detection margin, so it sets the start
+    hours = window / 3600.0
+    events = async_capture_events(hass, EVENT_INGESTED)
+    fake_ha.record_state("sensor.old", "old", datetime.now(UTC) - timedelta(hours=1))
+    entry = await setup_link(**{CONF_BACKFILL_MAX_WINDOW: hours})
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.new", "new", moment)
+
+    # Pin the backfill's "now" to an instant whose window start does not survive the round
+    # trip through ISO text unchanged (it comes back a fraction of a microsecond later).
+    seconds = float(hours) * 3600.0
+    base = datetime.now(UTC)
+    for offset in range(100_000):
+        frozen = base + timedelta(microseconds=offset)
+        start = frozen.timestamp() - seconds
+        if datetime.fromisoformat(datetime.fromtimestamp(start, UTC).isoformat()).timestamp() > (
+            start
+        ):
+            break
+    else:  # pragma: no cover - about every third instant qualifies
+        pytest.fail("no instant found")
+
+    class FrozenNow(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> FrozenNow:  # type: ignore[override]
+            return frozen  # type: ignore[return-value]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(capture_module, "datetime", FrozenNow)
+        await restore_link(fake_ha, entry, gaps=1)
+
+    (request,) = history_requests(fake_ha)
+    assert datetime.fromisoformat(request["end_time"]) == frozen
+    # The remote's only row for sensor.old is the placeholder, and its lu (the start as the
+    # remote parsed it) is later than the start computed before rounding.
+    (placeholder,) = fake_ha.history_during_period(request)["sensor.old"]
+    assert placeholder["s"] == "old"
+    assert placeholder["lu"] > frozen.timestamp() - seconds
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.old") == []
+    assert changes_of(fired, "sensor.new") == [("new", moment.isoformat())]
+    assert capture_of(entry).backfilled == 1
+
+
+async def test_two_outages_with_overlapping_windows(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """The second backfill's window covers the first outage: still no change fires twice."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "a0")
+    await wait_for(lambda: len(events) == 1)
+
+    lost = await drop_link(fake_ha, entry)
+    first = inside(lost, 3)
+    fake_ha.record_state("sensor.a", "a1", first[0])
+    fake_ha.record_state("sensor.b", "b1", first[1])
+    fake_ha.record_state("sensor.a", "a2", first[2])
+    await restore_link(fake_ha, entry, gaps=1)
+    await fake_ha.fire_state_changed("sensor.a", "a3")  # arrives live between the outages
+    await wait_for(lambda: len(live(events)) == 2)
+
+    lost = await drop_link(fake_ha, entry)
+    second = inside(lost, 2)
+    fake_ha.record_state("sensor.c", "c1", second[0])
+    fake_ha.record_state("sensor.a", "a4", second[1])
+    await restore_link(fake_ha, entry, gaps=2)
+
+    first_request, second_request = history_requests(fake_ha)
+    # The windows overlap: the second one reaches back over the whole first outage.
+    assert datetime.fromisoformat(second_request["start_time"]) < first[0]
+    assert datetime.fromisoformat(first_request["end_time"]) > first[-1]
+    fired = backfilled(events)
+    assert [(d["data"]["new_state"]["state"]) for d in fired] == ["a1", "b1", "a2", "c1", "a4"]
+    every = [d["data"]["new_state"]["state"] for d in events_data(events)]
+    assert sorted(every) == sorted(set(every))  # nothing twice, live or backfilled
+    a4 = next(d for d in fired if d["data"]["new_state"]["state"] == "a4")
+    assert a4["data"]["old_state"]["state"] == "a3"  # chained on the live change
+    gaps = capture_of(entry).gaps
+    assert [gap.backfilled for gap in gaps] == [3, 2]
+
+    # A third outage in which nothing changed: its window covers both others, nothing fires.
+    await drop_link(fake_ha, entry)
+    await restore_link(fake_ha, entry, gaps=3)
+    assert len(history_requests(fake_ha)) == 3
+    assert gaps[-1].backfilled == 0
+    assert len(backfilled(events)) == 5
+    assert capture_of(entry).backfilled == 5
+
+
+@pytest.mark.parametrize("failure", ["error", "close"])
+async def test_failed_backfill_keeps_its_window(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: str,
+) -> None:
+    """A backfill that fails is recorded with its error and done by the next reconnect."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.x", "x0")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    (missed,) = inside(lost, 1)
+    fake_ha.record_state("sensor.x", "x1", missed)
+    failures: list[int] = []
+
+    async def failing(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        if failures:
+            await answer_history(conn, msg_id, msg)
+            return
+        failures.append(msg_id)
+        if failure == "error":
+            await conn._error(msg_id, "home_assistant_error", "recorder not ready")
+        else:
+            await conn.close()
+
+    patch_history(monkeypatch, failing)
+    await restore_link(fake_ha, entry, gaps=1)
+    capture = capture_of(entry)
+    gap = capture.gaps[0]
+    assert gap.backfilled == 0
+    assert gap.backfill_error
+    if failure == "error":
+        assert "recorder not ready" in gap.backfill_error
+    assert any("Backfill after the outage" in r.message for r in caplog.records)
+    assert backfilled(events) == []
+
+    if failure == "error":
+        # The link stayed up: a change arrives live, then another outage.
+        await fake_ha.fire_state_changed("sensor.x", "x2")
+        await wait_for(lambda: len(live(events)) == 2)
+        lost = await drop_link(fake_ha, entry)
+        (later,) = inside(lost, 1)
+        fake_ha.record_state("sensor.x", "x3", later)
+        await restore_link(fake_ha, entry, gaps=2)
+        expected = [("x1", missed.isoformat()), ("x3", later.isoformat())]
+    else:
+        # The remote dropped the link during the query: the reconnect is the next outage's end.
+        await wait_for(lambda: len(capture.gaps) == 2)
+        expected = [("x1", missed.isoformat())]
+
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.x") == expected
+    assert fired[0]["data"]["old_state"]["state"] == "x0"
+    if failure == "error":
+        assert fired[1]["data"]["old_state"]["state"] == "x2"
+    second = capture.gaps[1]
+    assert second.backfill_error is None
+    assert second.backfilled == len(expected)
+    # The second query reaches back over the first outage.
+    assert datetime.fromisoformat(history_requests(fake_ha)[-1]["start_time"]) < missed
+
+
+async def test_history_is_chunked_by_entity(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five entities in chunks of two: three explicit history requests, every change."""
+    monkeypatch.setattr(capture_module, "HISTORY_CHUNK", 2)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    entity_ids = [f"sensor.e{n}" for n in range(5)]
+    for entity_id, moment in zip(entity_ids, inside(lost, 5), strict=True):
+        fake_ha.record_state(entity_id, "on", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+
+    requests = history_requests(fake_ha)
+    assert [r["entity_ids"] for r in requests] == [entity_ids[0:2], entity_ids[2:4], entity_ids[4:]]
+    for request in requests:
+        assert request["significant_changes_only"] is False
+        assert request["include_start_time_state"] is True
+        assert request["minimal_response"] is False
+        assert request["no_attributes"] is False
+        assert request["start_time"] == requests[0]["start_time"]
+        assert request["end_time"] == requests[0]["end_time"]
+    assert [d["data"]["entity_id"] for d in backfilled(events)] == entity_ids
+
+
+async def test_change_older_than_the_max_window_is_not_fired(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """With a short backfill window, a change inside the detection margin but older than the
+    window is left out; changes inside it are fired."""
+    hours = 0.005  # 18 s, less than the detection margin (30 + 10 + 5 s)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_BACKFILL_MAX_WINDOW: hours})
+    lost = await drop_link(fake_ha, entry)
+    too_old = lost - timedelta(seconds=30)
+    fake_ha.record_state("sensor.stale", "stale", too_old)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.fresh", "fresh", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+
+    (request,) = history_requests(fake_ha)
+    start = datetime.fromisoformat(request["start_time"])
+    end = datetime.fromisoformat(request["end_time"])
+    assert end - start == timedelta(hours=hours)
+    assert start > too_old
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.stale") == []
+    assert changes_of(fired, "sensor.fresh") == [("fresh", moment.isoformat())]
+
+
+@pytest.mark.parametrize(
+    ("options", "event_types"),
+    [
+        ({CONF_BACKFILL: False}, ("state_changed",)),
+        ({CONF_EVENT_TYPES: ["call_service"]}, ("call_service",)),
+    ],
+    ids=["backfill_off", "state_changed_not_subscribed"],
+)
+async def test_gap_recorded_without_backfill(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    options: dict[str, Any],
+    event_types: tuple[str, ...],
+) -> None:
+    """Backfill off (or no state_changed subscription): nothing is fetched, the gap is recorded."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**options)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.missed", "missed", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+    await hass.async_block_till_done()
+
+    assert history_requests(fake_ha) == []
+    assert all(cmd["type"] != "get_states" for c in fake_ha.connections for cmd in c.commands)
+    assert backfilled(events) == []
+    (gap,) = capture_of(entry).gaps
+    assert gap.start == lost
+    assert gap.duration > 0
+    assert gap.event_types == event_types
+    assert gap.backfilled == 0
+    assert gap.backfill_error is None
+    extra = entry.runtime_data.coordinator.data.extra
+    assert extra["backfilled"] == 0
+    assert extra["last_gap"] == gap.duration
+    await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
+
+
+async def test_malformed_history_and_events_are_skipped(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Odd live events and malformed history rows are skipped; the valid rows still fire."""
+    monkeypatch.setattr(capture_module, "HISTORY_CHUNK", 1)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    # A removal (no new state), an event without data, a state without a usable last_updated.
+    await fake_ha.fire_event(
+        "state_changed", {"entity_id": "sensor.gone", "old_state": None, "new_state": None}
+    )
+    await fake_ha.fire_event("state_changed", {})
+    await fake_ha.fire_event(
+        "state_changed",
+        {"entity_id": "sensor.odd", "new_state": {"state": "?", "last_updated": "not a time"}},
+    )
+    await wait_for(lambda: len(events) == 3)
+    lost = await drop_link(fake_ha, entry)
+    first, second = inside(lost, 2)
+    for entity_id in ("sensor.broken", "sensor.list", "sensor.odd"):
+        fake_ha.record_state(entity_id, "x", first)
+
+    async def malformed(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        (entity_id,) = msg["entity_ids"]
+        if entity_id == "sensor.list":
+            await conn._result(msg_id, [])  # not an object at all
+        elif entity_id == "sensor.broken":
+            await conn._result(msg_id, {entity_id: "rows"})
+        elif entity_id == "sensor.odd":
+            rows = [{"s": "no time"}, "junk", {"s": "ok", "lu": second.timestamp()}]
+            await conn._result(msg_id, {entity_id: rows})
+        else:
+            await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, malformed)
+    await restore_link(fake_ha, entry, gaps=1)
+
+    assert [r["entity_ids"] for r in history_requests(fake_ha)] == [
+        ["sensor.broken"],
+        ["sensor.list"],
+        ["sensor.odd"],
+    ]
+    fired = backfilled(events)
+    assert [d["data"]["entity_id"] for d in fired] == ["sensor.odd"]
+    assert fired[0]["data"]["new_state"]["state"] == "ok"
+    assert fired[0]["data"]["old_state"] is None
+    assert capture_of(entry).gaps[0].backfilled == 1
+
+
+async def test_outage_during_backfill_does_not_duplicate(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The link drops again while a backfill is still firing: the next one repeats nothing."""
+    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 1)  # yield after every backfilled change
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    first = inside(lost, 40)
+    for n, moment in enumerate(first):
+        fake_ha.record_state("sensor.busy", f"v{n}", moment)
+
+    @callback
+    def drop_on_first_backfilled(event: Event) -> None:
+        if event.data["backfilled"] and not dropped:
+            dropped.append(event)
+            fake_ha.refuse = True
+            for conn in fake_ha.open_connections:
+                conn.abort()
+
+    dropped: list[Event] = []
+    hass.bus.async_listen(EVENT_INGESTED, drop_on_first_backfilled)
+    capture = capture_of(entry)
+    seen_lost_while: list[tuple[bool, int]] = []
+
+    def note_loss(snapshot: LinkSnapshot) -> None:
+        if snapshot.state is LinkState.RECONNECTING and dropped and not seen_lost_while:
+            seen_lost_while.append((capture.backfill_running, capture.backfilled))
+
+    remove = entry.runtime_data.coordinator.supervisor.add_listener(note_loss)
+    fake_ha.refuse = False
+    await wait_for(lambda: len(capture.gaps) == 1)
+    await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+    remove()
+    # The loss was seen while the backfill was still firing, and the backfill then finished.
+    ((running, fired_then),) = seen_lost_while
+    assert running
+    assert 0 < fired_then < 40
+    assert capture.gaps[0].backfilled == 40
+    lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
+    assert lost is not None
+    await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
+    (later,) = inside(lost, 1)
+    fake_ha.record_state("sensor.busy", "last", later)
+    await restore_link(fake_ha, entry, gaps=2)
+
+    states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
+    assert states == [f"v{n}" for n in range(40)] + ["last"]
