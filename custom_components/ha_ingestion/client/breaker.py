@@ -77,6 +77,10 @@ class CircuitBreaker:
         ):
             self._open()
 
+    def release(self) -> None:
+        """An attempt ended without an outcome (cancelled): a later attempt may probe instead."""
+        self._probe_in_flight = False
+
     def reset(self) -> None:
         """Forget all failures and close (a user asked for an immediate attempt)."""
         self.record_success()

@@ -315,6 +315,8 @@ class HaWebSocketSession:
                     )
                 )
                 return
+            except HaCommandError:
+                continue  # an error result is an answer too: the remote is alive
             except HaClientError:
                 return
             self.last_ping_rtt = self._clock() - sent

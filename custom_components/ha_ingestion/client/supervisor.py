@@ -250,6 +250,7 @@ class Supervisor:
             self._mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
+            self._breaker.release()  # a cancelled probe must not hold the half-open breaker
             await session.close()
             self._session = None
             raise
