@@ -1,0 +1,1 @@
+"""Benchmarks for the ha_ingestion engine: `scripts/bench [name ...] [--quick]`."""
