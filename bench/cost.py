@@ -131,7 +131,7 @@ async def _failed_attempts(warmup: int, attempts: int) -> dict[str, Any]:
             raise RuntimeError(f"warm-up reached only {made()} attempts")
         process = psutil.Process()
         gc.collect()
-        tracemalloc.start(10)
+        tracemalloc.start(1)
         first = made()
         before = tracemalloc.get_traced_memory()[0]
         snap_before = tracemalloc.take_snapshot()
@@ -151,7 +151,7 @@ async def _failed_attempts(warmup: int, attempts: int) -> dict[str, Any]:
         await sup.close()
     top = [
         f"{stat.size_diff:+,} B in {stat.count_diff:+,} blocks: {stat.traceback.format()[-1].strip()}"
-        for stat in snap_after.compare_to(snap_before, "traceback")[:5]
+        for stat in snap_after.compare_to(snap_before, "lineno")[:5]
     ]
     return {
         "warmup_attempts": first,
