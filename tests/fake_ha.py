@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import re
 import socket
+import struct
 from typing import Any
 import uuid
 
@@ -151,11 +152,18 @@ class FakeConnection:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.ws.close(code=code, message=message)
 
-    def abort(self) -> None:
-        """Drop the TCP connection without a close frame."""
+    def abort(self, *, reset: bool = False) -> None:
+        """Drop the TCP connection without a close frame (`reset`: with a TCP RST)."""
         self.closed = True
         if (transport := self.request.transport) is not None:
+            if reset and (sock := transport.get_extra_info("socket")) is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
+
+    def send_wire(self, data: bytes) -> None:
+        """Write raw bytes to the TCP stream (hand-made, possibly invalid, WebSocket frames)."""
+        if (transport := self.request.transport) is not None and not transport.is_closing():
+            transport.write(data)
 
     async def _result(self, msg_id: int, result: Any = None) -> None:
         await self.send_json({"id": msg_id, "type": "result", "success": True, "result": result})
@@ -178,7 +186,13 @@ class FakeConnection:
         if server.hang_after_upgrade:
             await self._discard_until_closed()
             return
-        await self.send_json({"type": "auth_required", "ha_version": server.version})
+        greeting = server.greeting
+        if greeting is None:
+            await self.send_json({"type": "auth_required", "ha_version": server.version})
+        elif isinstance(greeting, bytes):
+            await self.send_bytes(greeting)
+        else:
+            await self.send_raw(greeting)
         if not await self._auth_phase():
             return
         while not self.closed:
@@ -233,7 +247,10 @@ class FakeConnection:
             return False
         server.auth_ok_count += 1
         self.authenticated = True
-        await self.send_json({"type": "auth_ok", "ha_version": server.version})
+        if server.auth_reply is not None:
+            await self.send_raw(server.auth_reply)
+        else:
+            await self.send_json({"type": "auth_ok", "ha_version": server.version})
         return True
 
     # ------------------------------------------------------------------ commands
@@ -415,6 +432,10 @@ class FakeHA:
         # A connection is "ready" (and `drop_after_auth` drops it) once this many subscriptions
         # are confirmed on it; set it to the number of event types the client subscribes.
         self.expected_subscriptions = 1
+        # Not Home Assistant: send this frame (text, or bytes as a binary frame) instead of
+        # auth_required, and/or this text instead of auth_ok.
+        self.greeting: str | bytes | None = None
+        self.auth_reply: str | None = None
         # ---- observation
         self.connections: list[FakeConnection] = []
         self.auth_ok_count = 0
@@ -724,6 +745,16 @@ class FakeHA:
         """Send a binary frame to every open connection."""
         for conn in self.open_connections:
             await conn.send_bytes(data)
+
+    def send_wire(self, data: bytes) -> None:
+        """Write raw bytes to every open connection's TCP stream (e.g. an invalid frame)."""
+        for conn in self.open_connections:
+            conn.send_wire(data)
+
+    def abort_all(self, *, reset: bool = False) -> None:
+        """Drop every open connection without a close frame (`reset`: with a TCP RST)."""
+        for conn in self.open_connections:
+            conn.abort(reset=reset)
 
     async def close_all(self, code: int = 1000, message: bytes = b"") -> None:
         """Close every open connection with a close frame."""
