@@ -99,8 +99,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _child_env() -> dict[str, str]:
-    """The environment without PYTHONPATH: the remote must not import this checkout's code."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    """The environment for `hass`, without what would make it another process than a user's.
+
+    No PYTHONPATH (it must not import this checkout's code) and no coverage hooks: pytest-cov
+    exports COV_CORE_* so that subprocesses measure themselves, which would slow the remote down
+    and mix its data (other settings) into the test run's coverage.
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONSTARTUP", "COVERAGE_PROCESS_START")
+        and not k.startswith("COV_CORE_")
+    }
 
 
 class RemoteWs:
@@ -221,6 +231,8 @@ class RemoteHass:
         entities_yaml: str = DEFAULT_ENTITIES_YAML,
         extra_yaml: str = "",
         log_level: str = "warning",
+        log_levels: dict[str, str] | None = None,
+        client_token: bool = True,
         username: str = "harness",
         password: str = "harness-password",  # noqa: S107 - a throwaway local test instance
         start_timeout: float = START_TIMEOUT,
@@ -239,6 +251,8 @@ class RemoteHass:
         self.entities_yaml = entities_yaml
         self.extra_yaml = extra_yaml
         self.log_level = log_level
+        self.log_levels = dict(log_levels or {})
+        self.client_token = client_token
         self.username = username
         self.password = password
         self.start_timeout = start_timeout
@@ -298,6 +312,9 @@ class RemoteHass:
             else ""
         )
         db = self.config_dir / "home-assistant_v2.db"
+        logs = "".join(f"    {name}: {level}\n" for name, level in self.log_levels.items())
+        if logs:
+            logs = "  logs:\n" + logs
         config = (
             textwrap.dedent(
                 f"""\
@@ -334,6 +351,7 @@ class RemoteHass:
                   default: {self.log_level}
                 """
             )
+            + logs
             + self.entities_yaml
             + self.extra_yaml
         )
@@ -365,7 +383,7 @@ class RemoteHass:
         self.token = state.get("token")
         self.token_name = state.get("token_name")
         self._token_serial = int(state.get("token_serial", 0))
-        return bool(self.admin_token and self.token)
+        return bool(self.admin_token and (self.token or not self.client_token))
 
     # ------------------------------------------------------------------ process
 
@@ -441,10 +459,12 @@ class RemoteHass:
                                 else:
                                     last = f"HTTP {resp.status} from /api/config"
                         else:
-                            async with http.get(f"{self.url}/api/onboarding") as resp:
-                                if resp.status == 200:
+                            # HTTP listens once frontend (so auth and onboarding) is set up;
+                            # the providers answer 400 until the owner exists.
+                            async with http.get(f"{self.url}/auth/providers") as resp:
+                                if resp.status in (200, 400):
                                     return
-                                last = f"HTTP {resp.status} from /api/onboarding"
+                                last = f"HTTP {resp.status} from /auth/providers"
                 except (aiohttp.ClientError, OSError, TimeoutError) as err:
                     last = f"{type(err).__name__}: {err}"
                 if time.monotonic() > deadline:
@@ -569,7 +589,7 @@ class RemoteHass:
                     f"{self.config_dir} has a harness.json whose admin token is refused; "
                     "delete the directory to start afresh"
                 )
-            if not await self.token_valid():
+            if self.client_token and not await self.token_valid():
                 await self.new_token()
             timings["total"] = time.monotonic() - began
             return timings
@@ -584,7 +604,9 @@ class RemoteHass:
         t = time.monotonic()
         await self.restart()
         timings["persist_restart"] = time.monotonic() - t
-        if not await self.token_valid():
+        if not await self._token_works(self.admin_token) or (
+            self.client_token and not await self.token_valid()
+        ):
             raise RemoteHassError(f"token refused after the persisting restart\n{self.log_tail()}")
         timings["total"] = time.monotonic() - began
         self._record("setup", timings["total"])
@@ -614,31 +636,81 @@ class RemoteHass:
         )
 
     async def onboard(self) -> None:
-        """Create the owner (the one onboarding step left) and mint the long-lived tokens."""
+        """Create the owner (the one onboarding step left) and mint the long-lived tokens.
+
+        A dir whose owner exists but whose harness.json is missing (an interrupted setup) is
+        recovered by logging in with the username and password instead.
+        """
         async with aiohttp.ClientSession() as http:
-            user = await self._post_json(
-                http,
-                "/api/onboarding/users",
-                {
-                    "client_id": self.client_id,
-                    "name": self.username.title(),
-                    "username": self.username,
-                    "password": self.password,
-                    "language": "en",
-                },
-            )
-            tokens = await self._exchange_code(http, user["auth_code"])
+            if await self._user_exists(http):
+                code = await self._login_code(http)
+            else:
+                user = await self._post_json(
+                    http,
+                    "/api/onboarding/users",
+                    {
+                        "client_id": self.client_id,
+                        "name": self.username.title(),
+                        "username": self.username,
+                        "password": self.password,
+                        "language": "en",
+                    },
+                )
+                code = user["auth_code"]
+            tokens = await self._exchange_code(http, code)
             access = tokens["access_token"]
         async with self.ws(access) as ws:
-            self.admin_token = await ws.command(
-                {
-                    "type": "auth/long_lived_access_token",
-                    "client_name": "harness",
-                    "lifespan": 3650,
-                }
-            )
-        await self.new_token()
+            self.admin_token = await self._mint(ws, "harness", 3650)
+        if self.client_token:
+            await self.new_token()
+        else:
+            await self.wait_token_persisted("harness")
         self._save_state()
+
+    async def _user_exists(self, http: aiohttp.ClientSession) -> bool:
+        async with (
+            asyncio.timeout(REQUEST_TIMEOUT),
+            http.get(f"{self.url}/api/onboarding") as resp,
+        ):
+            if resp.status == 404:  # onboarding finished: its views are gone
+                return True
+            steps = await resp.json()
+            return any(step["step"] == "user" and step["done"] for step in steps)
+
+    async def _login_code(self, http: aiohttp.ClientSession) -> str:
+        flow = await self._post_json(
+            http,
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{self.url}/?auth_callback=1",
+            },
+        )
+        result = await self._post_json(
+            http,
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": self.client_id, "username": self.username, "password": self.password},
+        )
+        if result.get("type") != "create_entry":
+            raise RemoteHassError(
+                f"{self.config_dir} is onboarded but {self.username!r} cannot log in "
+                f"({result.get('errors')}); delete the directory to start afresh"
+            )
+        return str(result["result"])
+
+    @staticmethod
+    async def _mint(ws: RemoteWs, name: str, lifespan_days: int) -> str:
+        """A long-lived token named `name`, replacing one of that name (names are unique)."""
+        for token in await ws.command({"type": "auth/refresh_tokens"}):
+            if token.get("client_name") == name:
+                await ws.command(
+                    {"type": "auth/delete_refresh_token", "refresh_token_id": token["id"]}
+                )
+        token = await ws.command(
+            {"type": "auth/long_lived_access_token", "client_name": name, "lifespan": lifespan_days}
+        )
+        return str(token)
 
     async def _exchange_code(self, http: aiohttp.ClientSession, code: str) -> dict[str, Any]:
         async with (
@@ -697,9 +769,7 @@ class RemoteHass:
         self._token_serial += 1
         name = f"ha_ingestion e2e {self._token_serial}"
         async with self.ws() as ws:
-            token = await ws.command(
-                {"type": "auth/long_lived_access_token", "client_name": name, "lifespan": 365}
-            )
+            token = await self._mint(ws, name, 365)
         self.token, self.token_name = token, name
         self.token_revoked = False
         await self.wait_token_persisted(name)
