@@ -1,0 +1,402 @@
+"""scripts/develop: a sandbox remote Home Assistant and a local one linked to it, until Ctrl-C.
+
+    python -m tests.harness.develop [--port 8123] [--remote-port 8124]
+    python -m tests.harness.develop --remote URL --token TOKEN [--no-verify-ssl]
+    python -m tests.harness.develop --fresh      # forget .develop/local and .develop/remote first
+
+The sandbox remote (.develop/remote) has a few helpers that an automation changes every few
+seconds. The local Home Assistant (.develop/local, 127.0.0.1:8123) loads this checkout's
+custom_components/ha_ingestion through a symlink, is onboarded with a demo login, and the
+integration is linked to the remote through the real config flow over the REST API. Both keep their
+state between runs; Ctrl-C stops both gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+import shutil
+import signal
+import socket
+import sys
+import textwrap
+from typing import Any
+
+import aiohttp
+import yarl
+
+from .remote import HOST, RemoteHass, RemoteHassError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVELOP = ROOT / ".develop"
+DOMAIN = "ha_ingestion"
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-demo"  # the documented local demo login
+
+SANDBOX_ENTITIES = """\
+input_boolean:
+  sandbox_light:
+    name: Sandbox light
+    icon: mdi:lightbulb
+  sandbox_presence:
+    name: Sandbox presence
+input_number:
+  sandbox_level:
+    name: Sandbox level
+    min: 0
+    max: 100
+    step: 1
+  sandbox_temperature:
+    name: Sandbox temperature
+    min: -20
+    max: 40
+    step: 0.5
+    unit_of_measurement: "°C"
+counter:
+  sandbox_ticks:
+    name: Sandbox ticks
+"""
+
+SANDBOX_AUTOMATIONS = """\
+automation:
+  - id: sandbox_tick
+    alias: Sandbox tick
+    mode: queued
+    triggers:
+      - trigger: time_pattern
+        seconds: "/5"
+    actions:
+      - action: input_boolean.toggle
+        target:
+          entity_id: input_boolean.sandbox_light
+      - action: input_number.set_value
+        target:
+          entity_id: input_number.sandbox_level
+        data:
+          value: "{{ range(0, 101) | random }}"
+      - action: counter.increment
+        target:
+          entity_id: counter.sandbox_ticks
+  - id: sandbox_weather
+    alias: Sandbox weather
+    mode: queued
+    triggers:
+      - trigger: time_pattern
+        seconds: "/7"
+    actions:
+      - action: input_number.set_value
+        target:
+          entity_id: input_number.sandbox_temperature
+        data:
+          value: "{{ (range(-10, 61) | random) / 2 }}"
+  - id: sandbox_presence
+    alias: Sandbox presence
+    mode: queued
+    triggers:
+      - trigger: time_pattern
+        seconds: "/20"
+    actions:
+      - action: input_boolean.toggle
+        target:
+          entity_id: input_boolean.sandbox_presence
+"""
+
+LOCAL_EXTRA = """\
+config:
+logbook:
+"""
+
+
+class DevelopError(RuntimeError):
+    """Something the person running scripts/develop has to fix."""
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server will: connections of a previous run in TIME_WAIT do not block it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def say(message: str = "") -> None:
+    """Print for the person at the terminal."""
+    print(message, flush=True)  # noqa: T201 - a command-line tool
+
+
+def make_sandbox(port: int) -> RemoteHass:
+    """The sandbox remote (its tokens live in .develop/remote/harness.json)."""
+    return RemoteHass(
+        DEVELOP / "remote",
+        port=port,
+        name="Sandbox Remote",
+        entities_yaml=SANDBOX_ENTITIES,
+        extra_yaml=SANDBOX_AUTOMATIONS,
+    )
+
+
+def make_local(port: int) -> RemoteHass:
+    """The local Home Assistant, with this checkout's integration symlinked in."""
+    local = RemoteHass(
+        DEVELOP / "local",
+        port=port,
+        name="Develop Local",
+        entities_yaml="",
+        extra_yaml=LOCAL_EXTRA,
+        log_level="info",
+        log_levels={f"custom_components.{DOMAIN}": "debug"},
+        username=DEMO_USER,
+        password=DEMO_PASSWORD,
+        client_token=False,
+    )
+    components = local.config_dir / "custom_components"
+    components.mkdir(parents=True, exist_ok=True)
+    link = components / DOMAIN
+    target = ROOT / "custom_components" / DOMAIN
+    if link.is_symlink() or link.exists():
+        if link.resolve() != target.resolve():
+            raise DevelopError(f"{link} exists and is not a symlink to {target}: remove it")
+    else:
+        link.symlink_to(target, target_is_directory=True)
+    return local
+
+
+async def rest(
+    local: RemoteHass, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """One authenticated REST call on the local Home Assistant."""
+    async with (
+        aiohttp.ClientSession() as http,
+        asyncio.timeout(30),
+        http.request(
+            method,
+            f"{local.url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {local.admin_token}"},
+        ) as resp,
+    ):
+        text = await resp.text()
+        try:
+            data: Any = await resp.json(content_type=None) if text else None
+        except ValueError:
+            data = text
+        return resp.status, data
+
+
+async def existing_entries(local: RemoteHass) -> list[dict[str, Any]]:
+    """Config entries of this integration on the local Home Assistant."""
+    status, data = await rest(local, "GET", f"/api/config/config_entries/entry?domain={DOMAIN}")
+    if status != 200:
+        raise DevelopError(f"listing config entries failed: HTTP {status} {data}")
+    return list(data or [])
+
+
+def stored_entries(local: RemoteHass) -> list[dict[str, Any]]:
+    """This integration's entries as stored on disk (the REST API does not show their URLs)."""
+    path = local.config_dir / ".storage" / "core.config_entries"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e for e in data.get("data", {}).get("entries", []) if e.get("domain") == DOMAIN]
+
+
+def address(url: str) -> tuple[str, int | None]:
+    """(host, port) of an http(s)/ws(s) URL, or of host:port."""
+    parsed = yarl.URL(url if "://" in url else f"http://{url}")
+    return (parsed.host or "", parsed.port)
+
+
+async def link(
+    local: RemoteHass, url: str, token: str, verify_ssl: bool, sandbox: tuple[str, int]
+) -> str:
+    """Run the integration's config flow over REST; return a one-line outcome (raise on failure).
+
+    Entries left from an earlier sandbox (same address, another remote) are removed afterwards.
+    """
+    status, flow = await rest(local, "POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
+    if status != 200 or not isinstance(flow, dict):
+        raise DevelopError(f"starting the config flow failed: HTTP {status} {flow}")
+    if flow.get("type") != "form":
+        raise DevelopError(f"the config flow did not show its form: {flow}")
+    fields = [f.get("name") for f in flow.get("data_schema", [])]
+    body = {"url": url, "access_token": token, "verify_ssl": verify_ssl}
+    body = {k: v for k, v in body.items() if not fields or k in fields}
+    status, result = await rest(
+        local, "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", body
+    )
+    if status != 200 or not isinstance(result, dict):
+        raise DevelopError(f"submitting the config flow failed: HTTP {status} {result}")
+    kind = result.get("type")
+    linked_id: str | None = None
+    if kind == "create_entry":
+        entry = result.get("result") or {}
+        linked_id = entry.get("entry_id")
+        outcome = f"linked: entry {entry.get('title', result.get('title'))!r} created"
+    elif kind == "abort" and result.get("reason") == "already_configured":
+        outcome = "already linked to this remote (existing entry kept)"
+    elif kind == "abort":
+        raise DevelopError(f"the config flow aborted: {result.get('reason')}")
+    elif result.get("errors"):
+        raise DevelopError(f"the config flow refused the input: errors {result['errors']}")
+    else:
+        raise DevelopError(f"the config flow answered {kind!r}: {result}")
+
+    for entry in stored_entries(local):
+        entry_url = str(entry.get("data", {}).get("url", ""))
+        stale = address(entry_url) == sandbox and (linked_id is not None or address(url) != sandbox)
+        if stale and entry.get("entry_id") != linked_id:
+            say(f"  removing the stale sandbox entry {entry.get('title')!r} ({entry_url})")
+            await rest(local, "DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+    return outcome
+
+
+async def entry_summary(local: RemoteHass) -> str:
+    """The integration's entries and how many entities they made."""
+    entries = await existing_entries(local)
+    async with local.ws() as ws:
+        registry = await ws.command({"type": "config/entity_registry/list"})
+    ours = [e for e in registry if e.get("platform") == DOMAIN]
+    states = ", ".join(f"{e.get('title')!r}: {e.get('state')}" for e in entries) or "none"
+    return f"entries {states}; {len(ours)} entities"
+
+
+async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[str, str]:
+    """Start both Home Assistants and link them; return what to print."""
+    info: dict[str, str] = {}
+    for port, what in ((args.port, "local"), (args.remote_port, "sandbox remote")):
+        if (what == "local" or not args.remote) and not port_free(port):
+            raise DevelopError(f"port {port} for the {what} is in use (another scripts/develop?)")
+    if args.remote:
+        remote_url, token = args.remote, args.token
+        info["remote"] = f"{args.remote} (yours)"
+    else:
+        sandbox = make_sandbox(args.remote_port)
+        servers.append(sandbox)
+        say(f"Starting the sandbox remote on {sandbox.url} ({sandbox.config_dir}) ...")
+        try:
+            timings = await sandbox.setup()
+        except RemoteHassError as err:
+            # The sandbox is disposable: one left half set up (an interrupted first run) is redone.
+            say(f"  {str(err).splitlines()[0]}\n  -> starting the sandbox afresh")
+            await sandbox.close()
+            shutil.rmtree(sandbox.config_dir, ignore_errors=True)
+            servers.remove(sandbox)
+            sandbox = make_sandbox(args.remote_port)
+            servers.append(sandbox)
+            timings = await sandbox.setup()
+        say(f"  up in {timings['total']:.1f} s")
+        remote_url, token = sandbox.url, sandbox.token or ""
+        info["remote"] = sandbox.url
+        info["remote_login"] = f"{sandbox.username} / {sandbox.password}"
+    local = make_local(args.port)
+    servers.append(local)
+    say(f"Starting the local Home Assistant on {local.url} ({local.config_dir}) ...")
+    timings = await local.setup()
+    say(f"  up in {timings['total']:.1f} s")
+    info["local"] = local.url
+    say(f"Linking {DOMAIN} to {remote_url} through the config flow ...")
+    try:
+        info["link"] = await link(
+            local, remote_url, token, not args.no_verify_ssl, (HOST, args.remote_port)
+        )
+    except DevelopError as err:
+        info["link"] = f"NOT LINKED: {err}"
+    with contextlib.suppress(RemoteHassError, DevelopError, OSError):
+        await asyncio.sleep(2)
+        info["status"] = await entry_summary(local)
+    return info
+
+
+async def watch(servers: list[RemoteHass], stop: asyncio.Event) -> int:
+    """Until Ctrl-C (0) or one of the servers dies (1)."""
+    while not stop.is_set():
+        for server in servers:
+            if not server.running:
+                say(f"\n{server.name} on {server.url} exited unexpectedly.\n{server.log_tail(30)}")
+                return 1
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1):
+                await stop.wait()
+    return 0
+
+
+async def main(args: argparse.Namespace) -> int:
+    """Bring everything up, print where it is, wait for Ctrl-C, stop everything."""
+    if args.fresh:
+        for sub in ("local", "remote"):
+            shutil.rmtree(DEVELOP / sub, ignore_errors=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    servers: list[RemoteHass] = []
+    code = 0
+    try:
+        work = asyncio.create_task(bring_up(args, servers))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            say("\nInterrupted while starting.")
+            return 130
+        info = work.result()
+        say()
+        say("=" * 72)
+        say(f"  Local Home Assistant : {info['local']}")
+        say(f"    login              : {DEMO_USER} / {DEMO_PASSWORD}")
+        say(f"  Remote               : {info['remote']}")
+        if "remote_login" in info:
+            say(f"    login              : {info['remote_login']}")
+        say(f"  Link                 : {info['link']}")
+        if "status" in info:
+            say(f"  Status               : {info['status']}")
+        say("  Logs                 : .develop/local/console.log, .develop/remote/console.log")
+        say("  Ctrl-C stops both.")
+        say("=" * 72)
+        code = await watch(servers, stop)
+    except (DevelopError, RemoteHassError) as err:
+        say(f"\nscripts/develop: {err}")
+        say("(scripts/develop --fresh starts from empty .develop/local and .develop/remote)")
+        code = 1
+    finally:
+        for server in reversed(servers):
+            if server.running:
+                say(f"Stopping {server.name} ...")
+            await server.close()
+        say("Stopped.")
+    return code
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/develop",
+        description=textwrap.dedent(__doc__ or "").strip().splitlines()[0],
+    )
+    parser.add_argument("--port", type=int, default=8123, help="local Home Assistant port")
+    parser.add_argument("--remote-port", type=int, default=8124, help="sandbox remote port")
+    parser.add_argument("--remote", metavar="URL", help="link to this remote instead of a sandbox")
+    parser.add_argument("--token", help="long-lived access token for --remote")
+    parser.add_argument("--no-verify-ssl", action="store_true", help="do not verify TLS (--remote)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="delete .develop/local and .develop/remote first"
+    )
+    args = parser.parse_args(argv)
+    if bool(args.remote) != bool(args.token):
+        parser.error("--remote and --token go together")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
