@@ -317,6 +317,7 @@ async def test_auth_invalid(fake_ha: FakeHA, make_session: MakeSession) -> None:
         (401, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
         (403, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
         (404, HaNotHomeAssistantError, ErrorCategory.PROTOCOL),
+        (500, HaServiceUnavailableError, ErrorCategory.SERVICE),
         (502, HaServiceUnavailableError, ErrorCategory.SERVICE),
         (503, HaServiceUnavailableError, ErrorCategory.SERVICE),
         (504, HaServiceUnavailableError, ErrorCategory.SERVICE),

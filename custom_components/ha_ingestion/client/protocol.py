@@ -39,7 +39,7 @@ type EventCallback = Callable[[dict[str, Any]], None]
 type Clock = Callable[[], float]
 
 _AUTH_REJECTED = frozenset({401, 403})
-_NOT_READY = frozenset({502, 503, 504})
+_NOT_READY = frozenset({500, 502, 503, 504})
 _CLOSE_TIMEOUT = 2.0
 # Close codes meaning "the peer went away": a network event rather than a protocol fault.
 _ORDERLY_CLOSE = frozenset({aiohttp.WSCloseCode.OK, aiohttp.WSCloseCode.GOING_AWAY})
