@@ -8,7 +8,8 @@ it: services, events (one or thousands, pipelined), states, and its log.
 Two long-lived tokens are minted: `admin_token` is the harness's own (never revoked), `token` is
 the one handed to the client under test (`revoke_token()` deletes it, `new_token()` replaces it).
 
-Every wait is bounded and raises `RemoteHassError` with the tail of the remote's log.
+Every wait is bounded and raises `RemoteHassError` (with the tail of the remote's log where it
+helps: a start that fails or times out, a stop that does not end).
 """
 
 from __future__ import annotations
@@ -241,11 +242,11 @@ class RemoteHass:
 
         Without `config_dir` a temporary one is made, and removed by `cleanup()`.
         """
+        self.port = port or free_port()
         self._owns_dir = config_dir is None
         self.config_dir = Path(
             tempfile.mkdtemp(prefix="ha-remote-") if config_dir is None else config_dir
         ).resolve()
-        self.port = port or free_port()
         self.name = name
         self.login_attempts_threshold = login_attempts_threshold
         self.entities_yaml = entities_yaml
@@ -599,8 +600,8 @@ class RemoteHass:
         await self.onboard()
         timings["onboard"] = time.monotonic() - t
         self._record("onboard", timings["onboard"])
-        # HA writes its auth store lazily: stop gracefully once so the users and tokens survive a
-        # later SIGKILL, and check that they did.
+        # HA writes its stores with a delay: stop gracefully once so the users and tokens are on
+        # disk before any test SIGKILLs it, and check that they survived.
         t = time.monotonic()
         await self.restart()
         timings["persist_restart"] = time.monotonic() - t
