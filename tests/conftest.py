@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .fake_ha import FakeHA
 
 # The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
-pytest_plugins = ["tests.fake_ha"]
+pytest_plugins = ["tests.fake_ha", "tests.harness.fixtures"]
 
 # Fast, deterministic retry options for tests: no jitter, short delays.
 TEST_OPTIONS: dict[str, Any] = {

@@ -1,0 +1,94 @@
+"""Pytest plugin: ONE real remote `hass` shared by every end-to-end package in a session.
+
+Registered in tests/conftest.py (`pytest_plugins`). Nothing starts until a test asks for
+`remote` (or `remote_hass`): a run of `pytest -m "not e2e"` starts no Home Assistant.
+
+- `remote_hass` (session): started, onboarded and persisted once, stopped at the end.
+- `remote` (function): the same remote, restored for each test: running, thawed, with a valid
+  client token and no IP ban.
+- `proxy` (function): a `FaultProxy` in front of the remote.
+
+The measured figures `record()`ed by the e2e tests (tests/e2e/helpers.py) are printed at the end
+of the run and written to bench/results/e2e.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+import contextlib
+import os
+
+import pytest
+import pytest_socket
+
+from tests.e2e.helpers import RESULTS, record, write_results
+
+from . import FaultProxy, RemoteHass, RemoteHassError, run_sync
+
+# The failed-login threshold the shared remote runs with: the revocation tests prove we never
+# reach it (no ip_bans.yaml entry).
+LOGIN_ATTEMPTS_THRESHOLD = 3
+REMOTE_NAME = "E2E Remote"
+
+
+@contextlib.contextmanager
+def _sockets_allowed() -> Iterator[None]:
+    """Session fixtures run outside a test's socket_enabled: allow sockets while they work."""
+    pytest_socket.enable_socket()
+    try:
+        yield
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(scope="session")
+def remote_hass() -> Iterator[RemoteHass]:
+    """Start, onboard and persist one real remote Home Assistant for every e2e test."""
+    with _sockets_allowed():
+        remote = RemoteHass(name=REMOTE_NAME, login_attempts_threshold=LOGIN_ATTEMPTS_THRESHOLD)
+    try:
+        with _sockets_allowed():
+            timings = run_sync(remote.setup())
+    except RemoteHassError as err:
+        remote.cleanup()
+        pytest.fail(f"could not start the remote Home Assistant: {err}", pytrace=False)
+    record("harness", **{f"{k}_s": v for k, v in timings.items()})
+    yield remote
+    with _sockets_allowed():
+        run_sync(remote.close())
+    record(
+        "harness", timings=remote.timings, config_dir_kept=bool(os.environ.get("HA_HARNESS_KEEP"))
+    )
+    remote.cleanup()
+
+
+@pytest.fixture
+async def remote(remote_hass: RemoteHass, socket_enabled: None) -> AsyncIterator[RemoteHass]:
+    """The shared remote, running, thawed, with a valid client token and no IP ban."""
+    remote_hass.thaw()
+    if not remote_hass.running:
+        await remote_hass.start()
+    await remote_hass.wait_ready(30)
+    if remote_hass.token_revoked:
+        await remote_hass.new_token()
+    assert not remote_hass.ip_bans(), f"the remote banned us: {remote_hass.ip_bans()}"
+    yield remote_hass
+    remote_hass.thaw()
+
+
+@pytest.fixture
+async def proxy(remote: RemoteHass) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the remote."""
+    async with FaultProxy(remote.port) as fault_proxy:
+        yield fault_proxy
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the measured figures and write them to bench/results/e2e.json."""
+    if not RESULTS:
+        return
+    terminalreporter.section("e2e measured figures")
+    for scenario, figures in RESULTS.items():
+        terminalreporter.write_line(f"{scenario}: {figures}")
+    if (path := write_results()) is not None:
+        terminalreporter.write_line(f"(written to {path})")
