@@ -17,13 +17,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 import contextlib
 import os
+from typing import TYPE_CHECKING
 
 import pytest
-import pytest_socket
+import pytest_socket  # type: ignore[import-untyped]
 
 from tests.e2e.helpers import RESULTS, record, write_results
 
 from . import FaultProxy, RemoteHass, RemoteHassError, run_sync
+
+if TYPE_CHECKING:
+    from _pytest.terminal import TerminalReporter
 
 # The failed-login threshold the shared remote runs with: the revocation tests prove we never
 # reach it (no ip_bans.yaml entry).
@@ -83,7 +87,7 @@ async def proxy(remote: RemoteHass) -> AsyncIterator[FaultProxy]:
         yield fault_proxy
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     """Show the measured figures and write them to bench/results/e2e.json."""
     if not RESULTS:
         return
