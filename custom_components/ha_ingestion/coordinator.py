@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
-import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -97,7 +97,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     # ------------------------------------------------------------------ publishing
 
     def _build(self, snapshot: LinkSnapshot) -> IngestionData:
-        now = time.monotonic()
+        now = monotonic()
         samples = self._rate_samples
         samples.append((now, snapshot.events_received))
         while len(samples) > 1 and now - samples[0][0] > RATE_WINDOW:

@@ -149,3 +149,22 @@ def test_release_lets_another_probe(breaker: CircuitBreaker, clock: Clock) -> No
     breaker.release()
     breaker.release()  # harmless when nothing is in flight
     assert breaker.consecutive_failures == 3
+
+
+def test_state_and_retry_in_agree_at_float_edges() -> None:
+    """OPEN always comes with a positive wait: no caller can spin on a 0 s pause."""
+    from custom_components.ha_ingestion.client import BreakerConfig, BreakerState, CircuitBreaker
+
+    now = [495.43508709194094]  # opened here, `clock - opened >= 60` was False at retry time
+    breaker = CircuitBreaker(
+        BreakerConfig(failure_threshold=1, recovery_timeout=60.0), lambda: now[0]
+    )
+    breaker.record_failure()
+    for _ in range(10_000):
+        wait = breaker.retry_in()
+        if breaker.state is BreakerState.OPEN:
+            assert wait > 0
+        now[0] += wait  # a fake sleep that advances by exactly the requested time
+        if breaker.state is BreakerState.HALF_OPEN:
+            break
+    assert breaker.state is BreakerState.HALF_OPEN

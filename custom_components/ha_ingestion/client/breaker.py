@@ -33,7 +33,9 @@ class CircuitBreaker:
         """Current state, half-open as soon as the recovery timeout has passed."""
         if self._opened_at is None:
             return BreakerState.CLOSED
-        if self._clock() - self._opened_at >= self._config.recovery_timeout:
+        # Same expression as retry_in(): the two can never disagree by a float rounding
+        # (OPEN with a 0 s wait would make a caller spin).
+        if self._clock() >= self._opened_at + self._config.recovery_timeout:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 

@@ -1,0 +1,75 @@
+"""Coordinator: periodic refresh, event rate window, device version follows the remote."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ha_ingestion import coordinator as coordinator_module
+from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import DOMAIN
+
+from .conftest import link_state, wait_for
+from .fake_ha import FakeHA
+
+
+async def test_event_rate_decays_to_zero_when_events_stop(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    fake_ha: FakeHA,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [coordinator_module.monotonic() + 1]  # after every sample taken so far
+    monkeypatch.setattr(coordinator_module, "monotonic", lambda: clock[0])
+    coordinator = init_integration.runtime_data.coordinator
+    supervisor = coordinator.supervisor
+
+    await fake_ha.fire_events(
+        ("state_changed", {"entity_id": "sensor.x", "n": n}) for n in range(30)
+    )
+    await wait_for(lambda: supervisor.snapshot().events_received == 30)
+    clock[0] += 2
+    await wait_for(lambda: coordinator._pending_publish is None)  # the throttled publish ran
+    await hass.async_block_till_done()
+    assert coordinator.data.event_rate is not None
+    assert coordinator.data.event_rate > 0
+
+    # No more events: the periodic refresh keeps the rate current until it reaches 0.
+    for tick in range(1, 15):
+        clock[0] += 5
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=5 * tick))
+        await hass.async_block_till_done()
+    assert coordinator.data.event_rate == 0.0
+    await wait_for(lambda: hass.states.get("sensor.remote_home_event_rate").state == "0.0")
+
+
+async def test_publish_now_supersedes_a_pending_throttled_publish(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    coordinator = init_integration.runtime_data.coordinator
+    await fake_ha.fire_state_changed("input_boolean.porch", "on")
+    await wait_for(lambda: coordinator._pending_publish is not None)
+    coordinator.async_publish()
+    assert coordinator._pending_publish is None
+    assert coordinator.data.snapshot.events_received == 1
+
+
+async def test_device_version_follows_the_remote(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    fake_ha: FakeHA,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    fake_ha.version = "2026.11.0"
+    await fake_ha.close_all()
+    await wait_for(lambda: fake_ha.auth_ok_count >= 2)
+    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
+    assert device is not None
+    assert device.sw_version == "2026.11.0"
