@@ -148,3 +148,28 @@ async def test_counters_are_written_at_most_once_per_second(
         assert 1 <= len(times) <= 3, (entity_id, times)
         for earlier, later in itertools.pairwise(times):
             assert later - earlier >= 0.9, (entity_id, times)
+
+
+async def test_link_entities_are_not_rewritten_by_event_traffic(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """Only the counters follow events; the link entities are written when the link changes."""
+    from custom_components.ha_ingestion.binary_sensor import HaIngestionBinarySensor
+
+    writes: list[str] = []
+    original = HaIngestionBinarySensor.async_write_ha_state
+
+    def _counting(self: HaIngestionBinarySensor) -> None:
+        writes.append(self.entity_id)
+        original(self)
+
+    coordinator = init_integration.runtime_data.coordinator
+    with patch.object(HaIngestionBinarySensor, "async_write_ha_state", _counting):
+        await fake_ha.fire_events(
+            ("state_changed", {"entity_id": "sensor.x", "n": n}) for n in range(200)
+        )
+        await wait_for(lambda: coordinator.data.snapshot.events_received == 200)
+        await wait_for(lambda: coordinator.data.counters_only)
+        assert writes == []
+        await fake_ha.close_all()  # a link change is written at once
+        await wait_for(lambda: "binary_sensor.remote_home_connected" in writes)

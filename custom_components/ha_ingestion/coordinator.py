@@ -35,6 +35,8 @@ class IngestionData:
     snapshot: LinkSnapshot
     event_rate: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # True when only the event counters moved: entities that do not follow events skip the write.
+    counters_only: bool = False
 
 
 type EventHandler = Callable[[dict[str, Any]], None]
@@ -96,7 +98,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     # ------------------------------------------------------------------ publishing
 
-    def _build(self, snapshot: LinkSnapshot) -> IngestionData:
+    def _build(self, snapshot: LinkSnapshot, *, counters_only: bool = False) -> IngestionData:
         now = monotonic()
         samples = self._rate_samples
         samples.append((now, snapshot.events_received))
@@ -108,7 +110,9 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             rate = (snapshot.events_received - first_count) / (now - first_time) * 60.0
         elif snapshot.events_received == 0:
             rate = 0.0
-        return IngestionData(snapshot=snapshot, event_rate=rate, extra=dict(self.extra))
+        return IngestionData(
+            snapshot=snapshot, event_rate=rate, extra=dict(self.extra), counters_only=counters_only
+        )
 
     @callback
     def async_publish(self) -> None:
@@ -140,7 +144,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     @callback
     def _throttled_publish(self, _now: Any) -> None:
         self._pending_publish = None
-        self.async_set_updated_data(self._build(self.supervisor.snapshot()))
+        self.async_set_updated_data(self._build(self.supervisor.snapshot(), counters_only=True))
 
     @callback
     def _on_tick(self, _now: Any) -> None:

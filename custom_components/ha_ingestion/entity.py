@@ -52,7 +52,8 @@ class HaIngestionEntity(CoordinatorEntity[HaIngestionCoordinator]):
     @callback
     def _handle_coordinator_update(self) -> None:
         if not self._throttled:
-            self.async_write_ha_state()
+            if not self.coordinator.data.counters_only:
+                self.async_write_ha_state()
             return
         if self._deferred is not None:
             return  # a write is already scheduled and will carry the newest data

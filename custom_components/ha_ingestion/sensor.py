@@ -215,6 +215,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
+        throttled=True,
         value_fn=lambda data: data.extra.get("overflow", 0),
     ),
 )
