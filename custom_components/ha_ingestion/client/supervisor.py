@@ -387,6 +387,8 @@ class Supervisor:
         key = (record.type, record.message)
         level = logging.DEBUG if key == self._last_logged else logging.INFO
         self._last_logged = key
+        if not self._log.isEnabledFor(level):
+            return  # a flapping link would otherwise format (and sanitize) every attempt
         self._log.log(
             level,
             "Cannot reach %s (%s: %s); attempt %d failed, next in %.1f s",
