@@ -445,6 +445,9 @@ class FakeHA:
         self.http_requests = 0
         # ---- state and history
         self.states: dict[str, RecordedState] = {}
+        self.history_sub_microsecond = (
+            0.0  # e.g. 2e-7: within the same microsecond, as a real DB float
+        )
         self.history: list[RecordedState] = []
         # ---- plumbing
         self.port = 0
@@ -770,7 +773,9 @@ class FakeHA:
         for rec in sorted(
             (r for r in self.history if r.entity_id == entity_id), key=lambda r: r.last_updated
         ):
-            lu = rec.last_updated.timestamp()
+            # A real recorder stores its clock's float: digits below the microsecond that the
+            # events' ISO text (whole microseconds) does not carry.
+            lu = rec.last_updated.timestamp() + self.history_sub_microsecond
             if rec.last_changed is not None:
                 lc = rec.last_changed.timestamp()
             elif previous is not None and previous[0].state == rec.state:

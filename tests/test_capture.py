@@ -342,13 +342,21 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
 # ---------------------------------------------------------------------------------- backfill
 
 
+@pytest.mark.parametrize("sub_microsecond", [0.0, 2e-7], ids=["whole_us", "real_db_float"])
 async def test_backfill_recovers_missed_changes(
     hass: HomeAssistant,
     fake_ha: FakeHA,
     setup_link: SetupLink,
     monkeypatch: pytest.MonkeyPatch,
+    sub_microsecond: float,
 ) -> None:
-    """Every change missed in the gap arrives once, in order, chained, flagged backfilled."""
+    """Every change missed in the gap arrives once, in order, chained, flagged backfilled.
+
+    With `real_db_float`, history times carry digits below the microsecond (as a real recorder's
+    do) while live events carry whole microseconds: the change seen live before the gap must
+    still not be fired again.
+    """
+    fake_ha.history_sub_microsecond = sub_microsecond
     monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)  # the backfill yields while firing
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     # sensor.b: known to the remote only from long before the window (start-time placeholder).

@@ -341,9 +341,12 @@ class EventCapture:
             seen_live = {e for e in map(_epoch, live.get(entity_id, ())) if e is not None}
             previous: dict[str, Any] | None = None
             for row in rows:
-                updated = row.get("lu") if isinstance(row, dict) else None
-                if not isinstance(updated, int | float):
+                raw = row.get("lu") if isinstance(row, dict) else None
+                if not isinstance(raw, int | float):
                     continue
+                # The remote's database keeps its clock's sub-microsecond digits; its events
+                # carry last_updated rounded to whole microseconds. Compare like with like.
+                updated = datetime.fromtimestamp(raw, UTC).timestamp()
                 state = {
                     "entity_id": entity_id,
                     "state": row.get("s"),
