@@ -23,9 +23,17 @@ BENCHMARKS = {
     "storm": "bench.storm",
     "cost": "bench.cost",
     "entity_writes": "bench.entity_writes",
+    "remote": "bench.remote",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
-TIMEOUTS = {"throughput": 600, "detection": 400, "storm": 900, "cost": 600, "entity_writes": 300}
+TIMEOUTS = {
+    "throughput": 600,
+    "detection": 400,
+    "storm": 900,
+    "cost": 600,
+    "entity_writes": 300,
+    "remote": 600,
+}
 
 
 def _child(name: str, quick: bool, profile: bool) -> int:
