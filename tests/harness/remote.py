@@ -935,6 +935,14 @@ class RemoteHass:
         tail = "\n".join(text.splitlines()[-lines:])
         return f"--- last {lines} lines of {self.console_path} ---\n{tail}\n--- end of log ---"
 
+    def assert_not_hammered(self, mark: int) -> int:
+        """Since `mark`: at most one failed authentication from us, and no IP ban. Returns the count."""
+        failed = self.log_count(INVALID_AUTH_LOG, mark)
+        assert failed <= 1, self.log_since(mark)
+        assert not self.ip_bans(), f"banned: {self.ip_bans()}"
+        assert "Banned IP" not in self.log_since(mark)
+        return failed
+
     def ip_bans(self) -> str:
         """Contents of ip_bans.yaml ('' if none)."""
         path = self.config_dir / "ip_bans.yaml"
