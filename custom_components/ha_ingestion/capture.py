@@ -122,7 +122,7 @@ class EventCapture:
     @callback
     def async_start(self) -> None:
         """Attach to the link and start the drain task."""
-        self._unsubs.append(self.coordinator.add_event_handler(self._on_event))
+        self._unsubs.append(self.coordinator.supervisor.add_event_listener(self._on_event))
         self._unsubs.append(self.coordinator.supervisor.add_listener(self._on_snapshot))
         self._spawn(self._drain(), "drain")
 

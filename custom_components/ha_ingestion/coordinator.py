@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 import logging
@@ -39,9 +38,6 @@ class IngestionData:
     counters_only: bool = False
 
 
-type EventHandler = Callable[[dict[str, Any]], None]
-
-
 class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     """Fed by the supervisor: link changes are published at once, event counters at most 1/s."""
 
@@ -61,7 +57,6 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._last_state: LinkState | None = None
         self._reauth_started = False
-        self._event_handlers: list[EventHandler] = []
         self.extra: dict[str, Any] = {}
         self.data = self._build(supervisor.snapshot())
 
@@ -90,11 +85,6 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._pending_publish()
             self._pending_publish = None
         await self.supervisor.close()
-
-    def add_event_handler(self, handler: EventHandler) -> CALLBACK_TYPE:
-        """Run `handler(event)` for every remote event (from the reader: keep it cheap)."""
-        self._event_handlers.append(handler)
-        return lambda: self._event_handlers.remove(handler)
 
     # ------------------------------------------------------------------ publishing
 
@@ -133,9 +123,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
-        """One remote event (hot path): hand it on, publish counters at most once per second."""
-        for handler in self._event_handlers:
-            handler(event)
+        """One remote event (hot path): publish the counters at most once per second."""
         if self._pending_publish is None:
             self._pending_publish = async_call_later(
                 self.hass, THROTTLE_SECONDS, self._throttled_publish
