@@ -105,12 +105,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         )
 
     @callback
-    def async_publish(self) -> None:
-        """Publish a fresh snapshot to every entity now."""
+    def async_publish(self, snapshot: LinkSnapshot | None = None) -> None:
+        """Publish `snapshot` (default: a fresh one) to every entity now."""
         if self._pending_publish is not None:
             self._pending_publish()
             self._pending_publish = None
-        self.async_set_updated_data(self._build(self.supervisor.snapshot()))
+        self.async_set_updated_data(self._build(snapshot or self.supervisor.snapshot()))
 
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
@@ -119,7 +119,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if state is not self._last_state:
             self._last_state = state
             self._handle_state(snapshot)
-        self.async_publish()
+        self.async_publish(snapshot)
 
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
