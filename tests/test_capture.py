@@ -9,6 +9,7 @@ bounded (`wait_for`), no test asserts a duration.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import logging
@@ -847,3 +848,33 @@ async def test_outage_during_backfill_does_not_duplicate(
 
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(40)] + ["last"]
+
+
+async def test_backfills_never_overlap(
+    hass: HomeAssistant, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reconnect completing while the previous backfill still fires waits for it."""
+    entry = await setup_link()
+    capture: EventCapture = entry.runtime_data.capture
+    running = 0
+    most = 0
+    release = asyncio.Event()
+
+    async def _slow_backfill(gap_start: float) -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        return 0
+
+    monkeypatch.setattr(capture, "_backfill_states", _slow_backfill)
+    now = datetime.now(UTC).timestamp()
+    first = hass.async_create_task(capture._backfill(now - 10, now - 5))
+    second = hass.async_create_task(capture._backfill(now - 4, now))
+    await wait_for(lambda: running == 1)
+    release.set()
+    await first
+    await second
+    assert most == 1
+    assert len(capture.gaps) == 2

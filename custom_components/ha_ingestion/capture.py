@@ -113,6 +113,9 @@ class EventCapture:
         self._was_connected = False
         self._gap_started: float | None = None
         self._ready = asyncio.Event()
+        # One backfill at a time: a reconnect that completes while the previous backfill is still
+        # firing (the reconnect button) waits for it, so both never read the same window.
+        self._backfill_lock = asyncio.Lock()
         self._overflow_logged = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -232,6 +235,10 @@ class EventCapture:
 
     async def _backfill(self, gap_start: float, gap_end: float) -> None:
         """Fetch and fire what the remote recorded during the gap (and any unfinished earlier one)."""
+        async with self._backfill_lock:
+            await self._backfill_locked(gap_start, gap_end)
+
+    async def _backfill_locked(self, gap_start: float, gap_end: float) -> None:
         fired = 0
         error: str | None = None
         self.backfill_running = True
