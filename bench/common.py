@@ -63,7 +63,7 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     duration_s: float = 0.0
-    host: dict[str, Any] = field(default_factory=lambda: host_info())
+    host: dict[str, Any] = field(default_factory=lambda: host_info())  # noqa: PLW0108
 
     def add(
         self,

@@ -34,7 +34,7 @@ class Panel:
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: fixed-size bitmap font
+    except TypeError, OSError:  # Pillow without FreeType: fixed-size bitmap font
         return ImageFont.load_default()
 
 

@@ -203,7 +203,7 @@ def stored_entries(local: RemoteHass) -> list[dict[str, Any]]:
     path = local.config_dir / ".storage" / "core.config_entries"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except OSError, ValueError:
         return []
     return [e for e in data.get("data", {}).get("entries", []) if e.get("domain") == DOMAIN]
 

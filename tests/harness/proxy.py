@@ -110,7 +110,7 @@ class _Connection:
                 await queue.put((loop.time() + proxy.latency, data))
                 if not data:
                     return
-        except (ConnectionError, OSError):
+        except ConnectionError, OSError:
             self.abort()
 
     async def _write(
@@ -155,7 +155,7 @@ class _Connection:
                     else:
                         proxy.stats.bytes_down += len(piece)
                     view = view[len(piece) :]
-        except (ConnectionError, OSError):
+        except ConnectionError, OSError:
             self.abort()
 
     def abort(self) -> None:

@@ -62,8 +62,8 @@ class Supervisor:
         self._http = http
         self._rng = rng
         # Looked up at call time (not bound at import), so time-freezing tools reach them too.
-        self._clock = clock or (lambda: time.monotonic())
-        self._wall = wall or (lambda: time.time())
+        self._clock = clock or (lambda: time.monotonic())  # noqa: PLW0108
+        self._wall = wall or (lambda: time.time())  # noqa: PLW0108
         self._sleep = sleep
         self._session_factory = session_factory
         self._log = logger
