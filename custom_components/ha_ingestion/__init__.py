@@ -76,18 +76,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     async def _on_stop(_event: Event) -> None:
         await coordinator.async_stop()
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _on_stop))
-    options_at_setup = dict(entry.options)
-
-    async def _options_updated(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
-        """Options saved: apply them by reloading (no Home Assistant restart).
-
-        Data updates (reauth, reconfigure) reload through their own flow; do not reload twice.
-        """
-        if dict(entry.options) != options_at_setup:
-            await hass.config_entries.async_reload(entry.entry_id)
-
-    entry.async_on_unload(entry.add_update_listener(_options_updated))
+    # Not `async_listen_once`: after Home Assistant's stop fired it, unloading the entry would remove
+    # a listener that is already gone (logged as an error). Options changes reload through
+    # OptionsFlowWithReload; reauth and reconfigure through their own flows.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _on_stop))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

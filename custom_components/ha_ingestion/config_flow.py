@@ -11,7 +11,7 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlow,
+    OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, callback
@@ -28,9 +28,9 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
-import voluptuous as vol
 
 from .client import ConnectionConfig, HaClientError, HaWebSocketSession, RemoteInfo, sanitize
+from .compat import vol
 from .const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -283,8 +283,8 @@ def validate_options(options: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
-class HaIngestionOptionsFlow(OptionsFlow):
-    """Tune the link; saving reloads the entry with the new options."""
+class HaIngestionOptionsFlow(OptionsFlowWithReload):
+    """Tune the link; saving changed options reloads the entry (Home Assistant does it for us)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every option."""

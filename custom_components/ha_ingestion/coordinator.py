@@ -178,6 +178,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if remote is None:
             return
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(identifiers={(DOMAIN, self.config_entry.entry_id)})
-        if device is not None and device.sw_version != remote.version:
-            registry.async_update_device(device.id, sw_version=remote.version)
+        own = (DOMAIN, self.config_entry.entry_id)
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            if own in device.identifiers and device.sw_version != remote.version:
+                registry.async_update_device(device.id, sw_version=remote.version)

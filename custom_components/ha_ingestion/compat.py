@@ -1,0 +1,31 @@
+"""What differs between the Home Assistant releases this integration supports (hacs.json floor … newest).
+
+One place for every version difference; each note says from which floor release a shim can go.
+"""
+
+from __future__ import annotations
+
+# Schema validation runs on probatio from 2026.9 (`voluptuous` is an alias of it there). Can go when
+# the floor reaches 2026.9: import probatio directly.
+try:
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - Home Assistant before 2026.9
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+
+# Repairs flows have their own result type from 2026.x. Can go when the floor has it.
+try:
+    from homeassistant.components.repairs import (  # type: ignore[attr-defined, unused-ignore]
+        RepairsFlowResult,
+    )
+except ImportError:  # pragma: no cover - Home Assistant before RepairsFlowResult
+    from homeassistant.data_entry_flow import (  # type: ignore[assignment, unused-ignore]
+        FlowResult as RepairsFlowResult,
+    )
+
+# BinarySensorDeviceClass lives in binary_sensor.const from 2026.x, re-exported (not explicitly) by the
+# package. Can go when the floor has binary_sensor.const: import it from there.
+from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
+    BinarySensorDeviceClass,
+)
+
+__all__ = ["BinarySensorDeviceClass", "RepairsFlowResult", "vol"]
