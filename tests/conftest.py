@@ -9,6 +9,7 @@ from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -22,6 +23,8 @@ from custom_components.ha_ingestion.const import (
     CONF_VERIFY_SSL,
     DOMAIN,
 )
+
+from .deprecation_guard import collect_deprecation_reports
 
 if TYPE_CHECKING:
     from .fake_ha import FakeHA
@@ -39,12 +42,34 @@ TEST_OPTIONS: dict[str, Any] = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Snapshots live in tests/snapshots/ (Home Assistant's layout) on every release under test.
+
+    Older syrupy takes the directory from Home Assistant's snapshot extension; syrupy 6 from this
+    option, whose default would be __snapshots__.
+    """
+    config.option.snapshot_dirname = "snapshots"
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(
     enable_custom_integrations: None,
 ) -> Generator[None]:
     """Let Home Assistant load integrations from custom_components/."""
     return
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation_reports() -> Generator[None]:
+    """Home Assistant's "will stop working" / "deprecated" reports about us fail the test."""
+    with collect_deprecation_reports() as reports:
+        yield
+    if reports.reports:
+        pytest.fail(
+            "Home Assistant reported deprecated use by ha_ingestion:\n"
+            + "\n".join(reports.reports),
+            pytrace=False,
+        )
 
 
 @pytest.fixture
@@ -75,6 +100,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+def entry_device(registry: dr.DeviceRegistry, entry: MockConfigEntry) -> dr.DeviceEntry:
+    """The one device of an entry: the remote instance."""
+    devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
+    assert len(devices) == 1
+    assert devices[0].identifiers == {(DOMAIN, entry.entry_id)}
+    return devices[0]
 
 
 def link_state(entry: MockConfigEntry) -> LinkState:

@@ -16,10 +16,10 @@ from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-import voluptuous as vol
 
 from custom_components.ha_ingestion import config_flow
 from custom_components.ha_ingestion.client import HaSSLError, LinkState
+from custom_components.ha_ingestion.compat import vol
 from custom_components.ha_ingestion.config_flow import OPTION_FIELDS, validate_options
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
@@ -673,6 +673,26 @@ async def test_options_errors_then_success(
     await hass.async_block_till_done()
     assert entry.runtime_data is not old_runtime
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_options_saved_unchanged_keep_the_link(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Saving the form with nothing changed does not restart the link (OptionsFlowWithReload)."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    runtime = entry.runtime_data
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.runtime_data is runtime
+    assert link_state(entry) is LinkState.CONNECTED
 
 
 def test_validate_options_boundaries() -> None:

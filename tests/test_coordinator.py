@@ -12,9 +12,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.ha_ingestion import coordinator as coordinator_module
 from custom_components.ha_ingestion.client import LinkState
-from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import link_state, wait_for
+from .conftest import entry_device, link_state, wait_for
 from .fake_ha import FakeHA
 
 
@@ -70,6 +69,5 @@ async def test_device_version_follows_the_remote(
     await wait_for(lambda: fake_ha.auth_ok_count >= 2)
     await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
     await hass.async_block_till_done()
-    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
-    assert device is not None
+    device = entry_device(device_registry, init_integration)
     assert device.sw_version == "2026.11.0"

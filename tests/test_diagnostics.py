@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
@@ -60,6 +61,9 @@ async def test_diagnostics(
     assert diagnostics["capture"]["events_by_type"] == {"state_changed": 1}
     assert "state_changed" in diagnostics["capture"]["last_event_by_type"]
     assert diagnostics["snapshot"]["subscriptions"][0]["confirmed"] is True
+    # The snapshot holds for every Home Assistant release under test: only the version differs.
+    assert diagnostics["versions"]["home_assistant"] == ha_version
+    diagnostics["versions"]["home_assistant"] = "<home assistant version>"
     assert diagnostics == snapshot(exclude=props(*VOLATILE))
 
 

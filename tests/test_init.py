@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestion.client import ErrorCategory, LinkState
-from custom_components.ha_ingestion.const import CONF_HEARTBEAT_INTERVAL, DOMAIN
+from custom_components.ha_ingestion.const import DOMAIN
 
 from .conftest import link_state, wait_for
 from .fake_ha import FakeHA
@@ -91,18 +91,6 @@ async def test_auth_failure_at_runtime_starts_reauth_once(
     await asyncio.sleep(0.3)
     assert fake_ha.auth_invalid_count == 1
     assert hass.states.get(CONNECTED).state == STATE_OFF
-
-
-async def test_options_update_reloads_with_new_options(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    hass.config_entries.async_update_entry(
-        init_integration, options={**init_integration.options, CONF_HEARTBEAT_INTERVAL: 42.0}
-    )
-    await hass.async_block_till_done()
-    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
-    config = init_integration.runtime_data.coordinator.supervisor.config
-    assert config.connection.heartbeat_interval == 42.0
 
 
 async def test_home_assistant_stop_closes_the_link(

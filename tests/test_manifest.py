@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,14 @@ def test_hacs_json() -> None:
     hacs = _load(ROOT / "hacs.json")
     assert set(hacs) <= HACS_ALLOWED, set(hacs) - HACS_ALLOWED
     assert hacs["name"]
-    assert AwesomeVersion(hacs["homeassistant"]) >= AwesomeVersion("2025.4.0")
+    # The declared floor is the release the suite runs on as "floor" (requirements/floor.txt).
+    floor_pin = re.search(
+        r"^homeassistant==(\d+)\.(\d+)\.\d+$",
+        (ROOT / "requirements" / "floor.txt").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert floor_pin is not None
+    assert hacs["homeassistant"] == f"{floor_pin[1]}.{floor_pin[2]}.0"
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import StrEnum
 import itertools
 from typing import Any
 from unittest.mock import patch
@@ -15,10 +17,20 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ha_ingestion.client import LinkState
-from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import link_state, wait_for
+from .conftest import entry_device, link_state, wait_for
 from .fake_ha import FakeHA
+
+
+def _plain(value: Any) -> Any:
+    """Plain data, the same on every Home Assistant release (enum keys, read-only mappings differ)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
 
 
 def _stable(entry: er.RegistryEntry, state: State) -> dict[str, Any]:
@@ -29,19 +41,21 @@ def _stable(entry: er.RegistryEntry, state: State) -> dict[str, Any]:
         value = "<timestamp>"
     if "time" in attributes:
         attributes["time"] = "<timestamp>"
-    return {
-        "entity_id": entry.entity_id,
-        "unique_id": entry.unique_id,
-        "translation_key": entry.translation_key,
-        "original_name": entry.original_name,
-        "entity_category": entry.entity_category,
-        "original_device_class": entry.original_device_class,
-        "unit_of_measurement": entry.unit_of_measurement,
-        "capabilities": entry.capabilities,
-        "options": dict(entry.options),
-        "state": value,
-        "attributes": attributes,
-    }
+    return _plain(
+        {
+            "entity_id": entry.entity_id,
+            "unique_id": entry.unique_id,
+            "translation_key": entry.translation_key,
+            "original_name": entry.original_name,
+            "entity_category": entry.entity_category,
+            "original_device_class": entry.original_device_class,
+            "unit_of_measurement": entry.unit_of_measurement,
+            "capabilities": entry.capabilities,
+            "options": dict(entry.options),
+            "state": value,
+            "attributes": attributes,
+        }
+    )
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -75,8 +89,7 @@ async def test_platform_snapshot(
 async def test_device(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
-    assert device is not None
+    device = entry_device(device_registry, init_integration)
     assert device.name == "Remote Home"
     assert device.manufacturer == "Home Assistant"
     assert device.sw_version == "2025.4.4"
