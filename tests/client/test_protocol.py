@@ -21,9 +21,11 @@ from custom_components.ha_ingestion.client import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
@@ -265,9 +267,11 @@ async def test_ping_rtt_measured(fake_ha: FakeHA, connect: Connect) -> None:
 async def test_refused_when_down(fake_ha: FakeHA, make_session: MakeSession) -> None:
     await fake_ha.go_down()
     err = await connect_error(make_session)
-    assert type(err) is HaConnectionError
+    # Nothing listens: told apart from other network faults (it does not count against the breaker).
+    assert type(err) is HaConnectionRefusedError
+    assert isinstance(err, HaConnectionError)
     assert err.category is ErrorCategory.NETWORK
-    assert "cannot connect" in str(err)
+    assert "nothing listening" in str(err)
     await fake_ha.go_up()
     session = make_session()
     await session.connect()
@@ -410,7 +414,7 @@ async def test_drop_after_events(fake_ha: FakeHA, connect: Connect) -> None:
     for n in range(5):
         await fake_ha.fire_state_changed("sensor.n", str(n))
     err = await closed_with(session)
-    assert type(err) is HaConnectionClosedError
+    assert type(err) is HaRemoteGoingAwayError  # the fake closes with 1000
     assert err.category is ErrorCategory.NETWORK
     assert len(events) == 3
     assert not session.connected
@@ -556,8 +560,9 @@ async def test_binary_frame(fake_ha: FakeHA, connect: Connect) -> None:
         (4000, HaProtocolError, ErrorCategory.PROTOCOL),
         (1011, HaProtocolError, ErrorCategory.PROTOCOL),
         (1008, HaProtocolError, ErrorCategory.PROTOCOL),
-        (1000, HaConnectionClosedError, ErrorCategory.NETWORK),
-        (1001, HaConnectionClosedError, ErrorCategory.NETWORK),
+        # An orderly close by the remote: it is shutting down (HA closes with 1000 on stop).
+        (1000, HaRemoteGoingAwayError, ErrorCategory.NETWORK),
+        (1001, HaRemoteGoingAwayError, ErrorCategory.NETWORK),
     ],
 )
 async def test_close_codes(
@@ -881,6 +886,6 @@ async def test_fake_drop_after_auth_and_wait(fake_ha: FakeHA, connect: Connect) 
     await session.subscribe_events("state_changed")
     await fake_ha.wait_for_connections(1)
     err = await closed_with(session)
-    assert type(err) is HaConnectionClosedError
+    assert type(err) is HaRemoteGoingAwayError
     with pytest.raises(TimeoutError):
         await fake_ha.wait_for_connections(2, timeout=0.05)

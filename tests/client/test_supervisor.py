@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+import errno
+import itertools
 import logging
 import random
 from typing import Any
@@ -27,6 +29,14 @@ from custom_components.ha_ingestion.client import (
     LinkState,
     Supervisor,
     SupervisorConfig,
+    WaitReason,
+)
+from custom_components.ha_ingestion.client.probe import (
+    Probe,
+    ProbeResult,
+    not_listening,
+    probe_target,
+    tcp_probe,
 )
 from tests.fake_ha import FakeHA
 
@@ -107,7 +117,8 @@ async def make_supervisor(
 ) -> AsyncGenerator[MakeSupervisor]:
     """Build supervisors on fake time (closed after the test).
 
-    Defaults: no jitter, base 1 s, cap 60 s, a breaker that does not get in the way.
+    Defaults: no jitter, base 1 s, cap 60 s, a breaker that does not get in the way, no readiness
+    probes (the tests of the probing policy turn them on with an injected probe).
     """
     supervisors: list[Supervisor] = []
 
@@ -119,6 +130,9 @@ async def make_supervisor(
         stability_window: float = 30.0,
         error_history_size: int = 50,
         rng: random.Random | None = None,
+        probe_interval: float = 0.0,
+        reconnect_spread: float = 8.0,
+        probe: Probe | None = None,
         **connection: Any,
     ) -> Supervisor:
         values: dict[str, Any] = {"url": fake_ha.url, "token": "good-token"} | connection
@@ -130,6 +144,8 @@ async def make_supervisor(
             max_attempts=max_attempts,
             stability_window=stability_window,
             error_history_size=error_history_size,
+            probe_interval=probe_interval,
+            reconnect_spread=reconnect_spread,
         )
         supervisor = Supervisor(
             http,
@@ -138,6 +154,7 @@ async def make_supervisor(
             clock=fake_time.clock,
             wall=fake_time.wall,
             sleep=fake_time.sleep,
+            **({} if probe is None else {"probe": probe}),
         )
         supervisors.append(supervisor)
         return supervisor
@@ -285,7 +302,7 @@ def _set(attr: str, value: Any, normal: Any) -> tuple[Any, Any]:
 
 
 ATTEMPT_FAULTS = {
-    "refused": ((_go_down, _go_up), ErrorCategory.NETWORK, "HaConnectionError"),
+    "refused": ((_go_down, _go_up), ErrorCategory.NETWORK, "HaConnectionRefusedError"),
     "tcp_closed": (_set("refuse", True, False), ErrorCategory.NETWORK, "HaConnectionError"),
     "hang_before_upgrade": (
         _set("hang_before_upgrade", True, False),
@@ -604,14 +621,15 @@ async def _repair(fake: FakeHA) -> None:
 
 
 LINK_FAULTS: dict[str, tuple[Callable[[FakeHA], Awaitable[None]], ErrorCategory, str]] = {
-    "drop_after_events": (_drop_after_events, ErrorCategory.NETWORK, "HaConnectionClosedError"),
+    "drop_after_events": (_drop_after_events, ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
     "frozen": (_freeze, ErrorCategory.TIMEOUT, "HaHeartbeatTimeoutError"),
     "malformed_json": (_malformed, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "oversize_frame": (_oversize, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "binary_frame": (_binary, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "close_4000": (_close_with(4000), ErrorCategory.PROTOCOL, "HaProtocolError"),
     "close_1011": (_close_with(1011), ErrorCategory.PROTOCOL, "HaProtocolError"),
-    "close_1000": (_close_with(1000), ErrorCategory.NETWORK, "HaConnectionClosedError"),
+    "close_1000": (_close_with(1000), ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
+    "close_1001": (_close_with(1001), ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
     "host_down": (_go_down, ErrorCategory.NETWORK, "HaConnectionClosedError"),
 }
 
@@ -940,3 +958,385 @@ async def test_listeners(
     await fake_ha.fire_event("state_changed", {})
     await wait_for(lambda: sup.snapshot().events_received == 1)
     assert events == []
+
+
+# ---------------------------------------------------------------------------- reconnect policy
+# Readiness probes while waiting, the jittered attempt once the remote listens again, and how the
+# breaker, max_attempts and the kind of failure (refused / orderly close / silence) shape it.
+
+
+class ScriptedRandom(random.Random):
+    """`uniform(a, b)` returns a + f * (b - a) for the scripted fractions f, in order (then 0.5)."""
+
+    def __init__(self, *fractions: float) -> None:
+        super().__init__(0)
+        self.fractions = list(fractions)
+        self.calls: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls.append((a, b))
+        f = self.fractions.pop(0) if self.fractions else 0.5
+        return a + f * (b - a)
+
+
+class Prober:
+    """The real TCP probe, recording when (fake time) it ran; `before[n]` runs before probe n."""
+
+    def __init__(self, fake_time: FakeTime) -> None:
+        self.fake_time = fake_time
+        self.times: list[float] = []
+        self.results: list[ProbeResult] = []
+        self.before: dict[int, Callable[[], Awaitable[None]]] = {}
+
+    async def __call__(self, host: str, port: int, limit: float) -> ProbeResult:
+        n = len(self.times) + 1
+        if (action := self.before.get(n)) is not None:
+            await action()
+        self.times.append(self.fake_time.now)
+        result = await tcp_probe(host, port, limit)
+        self.results.append(result)
+        return result
+
+
+def schedules(snapshots: list[LinkSnapshot]) -> list[tuple[WaitReason, float | None, BreakerState]]:
+    """Distinct consecutive (why waiting, delay, breaker) while waiting, in order."""
+    out: list[tuple[WaitReason, float | None, BreakerState]] = []
+    for snap in snapshots:
+        if snap.waiting_for is None:
+            continue
+        item = (snap.waiting_for, snap.current_backoff, snap.breaker.state)
+        if not out or out[-1] != item:
+            out.append(item)
+    return out
+
+
+async def test_probes_find_the_restarted_remote_and_attempt_after_a_short_jitter(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()  # restarting: nothing listens
+    prober = Prober(fake_time)
+    prober.before[5] = fake_ha.go_up  # it listens again just before the 5th probe
+    rng = ScriptedRandom(1.0, 0.25, 1.0, 0.25, 1.0, 0.25, 0.25)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
+        breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=8.0,
+        rng=rng,
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await connected(sup)
+
+    # Attempts at 1000, 1001, 1003 (backoff windows 1, 2, 4 with the scripted jitter), all refused;
+    # a probe every second from a random phase (0.25 s) in every wait.
+    assert prober.times == [1000.25, 1001.25, 1002.25, 1003.25, 1004.25]
+    assert prober.results == [ProbeResult.DOWN] * 4 + [ProbeResult.OPEN]
+    # Listening again at 1004.25: the attempt after U(0, 8) = 2 s, not at the end of the 4 s wait.
+    assert fake_time.sleeps == [0.25, 0.75, 0.25, 1.0, 0.75, 0.25, 1.0, 2.0]
+    assert fake_time.now == 1006.25
+    assert rng.calls == [(0, 1), (0, 1), (0, 2), (0, 1), (0, 4), (0, 1), (0, 8)]
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 2.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 4.0, BreakerState.CLOSED),
+        (WaitReason.REMOTE_BACK, 2.0, BreakerState.CLOSED),
+    ]
+    back = next(s for s in snapshots if s.waiting_for is WaitReason.REMOTE_BACK)
+    assert back.next_attempt == datetime.fromtimestamp(WALL0 + 1004.25 + 2.0, UTC)
+    snap = sup.snapshot()
+    # Three refused connects cost the remote nothing: the breaker (threshold 2) never opened.
+    assert snap.breaker.times_opened == 0
+    assert snap.attempts_total == 4
+    assert snap.failed_connections == 3
+    assert snap.probes_total == 5
+    assert snap.last_probe is ProbeResult.OPEN
+    assert snap.waiting_for is None
+    assert all(e.type == "HaConnectionRefusedError" for e in snap.errors)
+
+
+async def test_no_earlier_attempt_when_the_scheduled_one_comes_sooner(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    prober = Prober(fake_time)
+    prober.before[2] = fake_ha.go_up
+    # backoff 1 s window drawn fully; probe phase 0; back delay U(0, 8) = 8 s: later than planned.
+    rng = ScriptedRandom(1.0, 0.0, 1.0)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, max_delay=60.0, jitter=True),
+        probe_interval=0.4,
+        rng=rng,
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    assert prober.times == [1000.0, 1000.4]
+    assert fake_time.sleeps == pytest.approx(
+        [0.4, 0.6]
+    )  # the attempt at 1001 as planned, no probe after "open"
+    assert sup.snapshot().attempts_total == 2
+
+
+async def test_jitter_off_waits_the_spread_itself(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    prober = Prober(fake_time)
+    prober.before[2] = fake_ha.go_up
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=30.0, max_delay=60.0, jitter=False),
+        probe_interval=1.0,
+        reconnect_spread=3.0,
+        rng=ScriptedRandom(0.5),  # only the probe phase is random
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    assert prober.times == [1000.5, 1001.5]
+    assert fake_time.sleeps == [0.5, 1.0, 3.0]
+
+
+async def test_open_breaker_goes_half_open_when_the_remote_restarted(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    # Accepted and dropped (a remote in trouble, port open): real failures, they open the breaker.
+    fake_ha.refuse = True
+
+    async def restart_ends() -> None:
+        fake_ha.refuse = False
+        await fake_ha.go_up()
+
+    prober = Prober(fake_time)
+    prober.before[3] = fake_ha.go_down  # the remote restarts
+    prober.before[5] = restart_ends
+    sup = make_supervisor(  # no jitter: the attempt comes `reconnect_spread` after "open"
+        breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=4.0,
+        rng=ScriptedRandom(0.0, 0.0, 0.0),
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await connected(sup)
+
+    # 1000: attempt 1 fails; 1001: attempt 2 fails and opens the breaker (retry at 1061). A reset
+    # connection keeps the port watched: open (1000, 1001: the next probe 2 s later, an open port
+    # is probed less and less often), down at 1003 and 1004 (the restart), open again at 1005:
+    # half-open at once, the one probe attempt 4 s later.
+    assert prober.times == [1000.0, 1001.0, 1003.0, 1004.0, 1005.0]
+    assert prober.results == [ProbeResult.OPEN] * 2 + [ProbeResult.DOWN] * 2 + [ProbeResult.OPEN]
+    assert fake_time.sleeps == [1.0, 2.0, 1.0, 1.0, 4.0]
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 2.0, BreakerState.OPEN),
+        (WaitReason.BREAKER, 58.0, BreakerState.OPEN),
+        (WaitReason.REMOTE_BACK, 4.0, BreakerState.HALF_OPEN),
+    ]
+    snap = sup.snapshot()
+    assert snap.breaker.times_opened == 1
+    assert snap.breaker.state is BreakerState.CLOSED
+    assert snap.attempts_total == 3
+    assert fake_time.now == 1009.0  # not 1061, the end of the recovery time
+
+
+async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.refuse = True
+
+    async def restart() -> None:  # down, and back up still dropping connections
+        await fake_ha.go_down()
+
+    prober = Prober(fake_time)
+    prober.before[1] = restart
+    prober.before[2] = fake_ha.go_up
+    fake_time.limit = 7
+    sup = make_supervisor(
+        breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=8.0,
+        rng=ScriptedRandom(0.0, 0.0, 0.5),
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_time.waiting)
+    snap = sup.snapshot()
+    # 1000: attempt 1 fails, the breaker (threshold 1) opens; the remote restarts: down at 1000,
+    # open at 1001: half-open, the attempt 8 s later (no jitter) fails again at 1009: open again
+    # for the full recovery time from then.
+    assert snap.attempts_total == 2
+    assert snap.breaker.times_opened == 2
+    assert snap.breaker.state is BreakerState.OPEN
+    assert snap.breaker.retry_at == datetime.fromtimestamp(WALL0 + 1009.0 + 60.0, UTC)
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.OPEN),
+        (WaitReason.BREAKER, 59.0, BreakerState.OPEN),
+        (WaitReason.REMOTE_BACK, 8.0, BreakerState.HALF_OPEN),
+        (WaitReason.BACKOFF, 2.0, BreakerState.OPEN),
+        (WaitReason.BREAKER, 58.0, BreakerState.OPEN),
+    ]
+    # The port keeps answering (the failure came from an open port): probed less and less often.
+    assert prober.results[:2] == [ProbeResult.DOWN, ProbeResult.OPEN]
+    assert set(prober.results[2:]) == {ProbeResult.OPEN}
+    gaps = [b - a for a, b in itertools.pairwise(prober.times[2:])]
+    assert gaps == sorted(gaps)
+    assert gaps[-1] > gaps[0]
+
+
+async def test_refused_attempts_count_towards_max_attempts(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    sup = make_supervisor(
+        max_attempts=3,
+        breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
+        probe_interval=1.0,
+        rng=ScriptedRandom(0.5, 0.5, 0.5),
+        probe=Prober(fake_time),
+    )
+    await sup.start()
+    await wait_for(lambda: sup.state is LinkState.FAILED)
+    snap = sup.snapshot()
+    assert snap.attempts_total == 3
+    assert snap.consecutive_failures == 3
+    assert snap.breaker.times_opened == 0  # refused: never an attempt against the breaker
+    assert snap.breaker.consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "probes"),
+    [
+        ("http_503", False),  # a proxy in front of a restarting remote: its port always answers
+        ("hang_before_upgrade", False),  # silence: only the connect timeout tells
+        ("refused", True),
+    ],
+)
+async def test_only_a_port_that_may_close_is_probed(
+    fault: str,
+    probes: bool,
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+) -> None:
+    if fault == "http_503":
+        fake_ha.http_status = 503
+    elif fault == "hang_before_upgrade":
+        fake_ha.hang_before_upgrade = True
+    else:
+        await fake_ha.go_down()
+    prober = Prober(fake_time)
+    fake_time.limit = 4
+    sup = make_supervisor(probe_interval=1.0, connect_timeout=0.2, probe=prober)
+    await sup.start()
+    await wait_for(lambda: fake_time.waiting)
+    assert bool(prober.times) is probes
+    if not probes:
+        assert fake_time.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]  # the backoff alone
+    await fake_ha.stop()
+
+
+@pytest.mark.parametrize(
+    ("inject", "error_type"),
+    [
+        ("close_1000", "HaRemoteGoingAwayError"),
+        ("close_1001", "HaRemoteGoingAwayError"),
+        ("host_down", "HaConnectionClosedError"),
+    ],
+)
+async def test_lost_link_is_watched_from_the_first_wait(
+    inject: str,
+    error_type: str,
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+) -> None:
+    prober = Prober(fake_time)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=10.0, max_delay=60.0, jitter=False),
+        probe_interval=1.0,
+        reconnect_spread=2.0,
+        rng=ScriptedRandom(0.5, 0.5),
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    lost_at = fake_time.now
+    if inject == "host_down":
+        await fake_ha.go_down()
+    else:
+        await fake_ha.close_all(int(inject[-4:]))
+        await fake_ha.go_down()  # then the remote stops listening: it restarts
+    prober.before[3] = fake_ha.go_up
+    await wait_for(lambda: sup.snapshot().successful_connections == 2)
+    snap = sup.snapshot()
+    assert snap.errors[0].type == error_type
+    # Probes from 0.5 s after the loss, not after the 10 s backoff; back 2 s after "open".
+    assert [t - lost_at for t in prober.times] == [0.5, 1.5, 2.5]
+    assert fake_time.now - lost_at == 2.5 + 2.0
+    assert snap.attempts_total == 2
+
+
+async def test_reconnect_and_close_interrupt_probing(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    gate = asyncio.Event()
+    started = asyncio.Event()
+
+    async def hanging_probe(host: str, port: int, limit: float) -> ProbeResult:
+        started.set()
+        await gate.wait()
+        return ProbeResult.DOWN
+
+    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=hanging_probe)
+    await sup.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await fake_ha.go_up()
+    await sup.reconnect()  # wakes the probe: attempt now
+    await connected(sup)
+    assert sup.snapshot().probes_total == 0
+    await fake_ha.go_down()
+    started.clear()
+    await asyncio.wait_for(started.wait(), 10)
+    await sup.close()
+    assert not engine_tasks()
+
+
+async def test_tcp_probe_against_real_sockets(fake_ha: FakeHA) -> None:
+    host, port = probe_target(fake_ha.url)
+    assert (host, port) == ("127.0.0.1", fake_ha.port)
+    assert await tcp_probe(host, port, 5.0) is ProbeResult.OPEN
+    await fake_ha.go_down()
+    assert await tcp_probe(host, port, 5.0) is ProbeResult.DOWN
+    assert probe_target("wss://example.org/api/websocket") == ("example.org", 443)
+    assert probe_target("ws://example.org/api/websocket") == ("example.org", 80)
+
+
+async def test_tcp_probe_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.Event().wait()
+
+    async def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(asyncio, "open_connection", never)
+    assert await tcp_probe("192.0.2.1", 80, 0.01) is ProbeResult.SILENT
+    monkeypatch.setattr(asyncio, "open_connection", unreadable)
+    assert await tcp_probe("192.0.2.1", 80, 0.01) is ProbeResult.SILENT
+
+
+def test_not_listening() -> None:
+    assert not_listening(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert not_listening(OSError(errno.EHOSTUNREACH, "No route to host"))
+    assert not not_listening(OSError(errno.ETIMEDOUT, "timed out"))
+    both = OSError(
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1), "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert not_listening(both)
+    assert not not_listening(OSError("Multiple exceptions: [Errno 110] timed out, [Errno 111] x"))
+    assert not not_listening(OSError("something else"))

@@ -12,9 +12,11 @@ from .errors import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
@@ -33,7 +35,9 @@ from .models import (
     RemoteInfo,
     SubscriptionStatus,
     SupervisorConfig,
+    WaitReason,
 )
+from .probe import ProbeResult, tcp_probe
 from .protocol import HaWebSocketSession
 from .supervisor import Supervisor
 
@@ -52,9 +56,11 @@ __all__ = [
     "HaCommandError",
     "HaConnectionClosedError",
     "HaConnectionError",
+    "HaConnectionRefusedError",
     "HaHeartbeatTimeoutError",
     "HaNotHomeAssistantError",
     "HaProtocolError",
+    "HaRemoteGoingAwayError",
     "HaSSLError",
     "HaServiceUnavailableError",
     "HaSubscriptionError",
@@ -62,9 +68,12 @@ __all__ = [
     "HaWebSocketSession",
     "LinkSnapshot",
     "LinkState",
+    "ProbeResult",
     "RemoteInfo",
     "SubscriptionStatus",
     "Supervisor",
     "SupervisorConfig",
+    "WaitReason",
     "sanitize",
+    "tcp_probe",
 ]

@@ -34,8 +34,19 @@ class HaSSLError(HaConnectionError):
     """The TLS handshake failed (certificate not trusted, hostname mismatch, ...)."""
 
 
+class HaConnectionRefusedError(HaConnectionError):
+    """Nothing listens on the remote's port (refused, or no route): it is down or restarting.
+
+    Costs the remote nothing, so it does not count against the circuit breaker.
+    """
+
+
 class HaConnectionClosedError(HaConnectionError):
     """An established link was closed or lost."""
+
+
+class HaRemoteGoingAwayError(HaConnectionClosedError):
+    """The remote closed the link in an orderly way (close code 1000/1001): it is shutting down."""
 
 
 class HaAuthenticationError(HaClientError):

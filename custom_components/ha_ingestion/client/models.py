@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import ErrorCategory
+from .probe import ProbeResult
 
 DEFAULT_EVENT_TYPES: tuple[str, ...] = ("state_changed",)
 
@@ -20,6 +21,14 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     FAILED = "failed"
+
+
+class WaitReason(StrEnum):
+    """Why the supervisor is waiting before its next attempt."""
+
+    BACKOFF = "backoff"  # the retry delay after a failure or a loss
+    BREAKER = "breaker"  # the circuit breaker is open
+    REMOTE_BACK = "remote_back"  # a probe found the remote listening again: short jittered delay
 
 
 class BreakerState(StrEnum):
@@ -99,11 +108,18 @@ class SupervisorConfig:
     max_attempts: int = 0
     stability_window: float = 30.0
     error_history_size: int = 50
+    # While waiting after a refused connect or a lost link: one TCP readiness probe per interval
+    # (0 = never probe). When the port answers again the attempt follows after U(0, spread)
+    # (the spread itself without jitter), unless the scheduled attempt comes sooner.
+    probe_interval: float = 1.0
+    reconnect_spread: float = 8.0
 
     def __post_init__(self) -> None:
         """Reject values that cannot work."""
         if self.max_attempts < 0:
             raise ValueError("max_attempts must be 0 (unlimited) or more")
+        if self.probe_interval < 0 or self.reconnect_spread < 0:
+            raise ValueError("probe_interval and reconnect_spread must not be negative")
         if self.stability_window < 0:
             raise ValueError("stability_window must not be negative")
         _positive(error_history_size=self.error_history_size)
@@ -199,6 +215,10 @@ class LinkSnapshot:
     last_error: ErrorRecord | None
     errors: tuple[ErrorRecord, ...]
     max_attempts: int
+    # Why the supervisor waits now (None while not waiting) and the readiness probes so far.
+    waiting_for: WaitReason | None = None
+    probes_total: int = 0
+    last_probe: ProbeResult | None = None
 
     @property
     def connected(self) -> bool:

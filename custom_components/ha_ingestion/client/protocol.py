@@ -23,15 +23,18 @@ from .errors import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
     HaTimeoutError,
 )
 from .models import ConnectionConfig, RemoteInfo
+from .probe import not_listening
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -122,6 +125,8 @@ class HaWebSocketSession:
         except (aiohttp.ClientSSLError, ssl.SSLError) as err:
             raise HaSSLError(f"TLS failed: {err}") from err
         except aiohttp.ClientConnectorError as err:
+            if not_listening(err.os_error):
+                raise HaConnectionRefusedError(f"nothing listening: {err.strerror or err}") from err
             raise HaConnectionError(f"cannot connect: {err.strerror or err}") from err
         except (aiohttp.ClientError, OSError) as err:
             await self._abort()
@@ -381,6 +386,8 @@ def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) ->
             return HaProtocolError(f"bad frame: {exc}")
         return HaConnectionClosedError(f"connection lost: {exc}")
     code = ws.close_code
+    if code in _ORDERLY_CLOSE and msg.type is aiohttp.WSMsgType.CLOSE:
+        return HaRemoteGoingAwayError(f"connection closed by remote (code {code})")
     if code is None or code in _ORDERLY_CLOSE or code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
         return HaConnectionClosedError(f"connection closed by remote (code {code})")
     reason = f": {msg.extra}" if msg.extra else ""

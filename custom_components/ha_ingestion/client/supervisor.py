@@ -16,7 +16,14 @@ import aiohttp
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
-from .errors import ErrorCategory, HaClientError, HaConnectionClosedError, sanitize
+from .errors import (
+    ErrorCategory,
+    HaClientError,
+    HaConnectionClosedError,
+    HaConnectionRefusedError,
+    HaRemoteGoingAwayError,
+    sanitize,
+)
 from .models import (
     BreakerSnapshot,
     ErrorRecord,
@@ -25,7 +32,9 @@ from .models import (
     RemoteInfo,
     SubscriptionStatus,
     SupervisorConfig,
+    WaitReason,
 )
+from .probe import Probe, ProbeResult, probe_target, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,7 +52,17 @@ class Supervisor:
     """Owns the link to one remote: connects, resubscribes, detects loss and retries by policy.
 
     Everything time-related is injectable: `clock` (monotonic seconds), `wall` (epoch seconds),
-    `sleep` (awaitable delay) and `rng` (jitter), so tests run through any backoff in milliseconds.
+    `sleep` (awaitable delay), `rng` (jitter) and `probe` (the readiness probe), so tests run
+    through any schedule in milliseconds.
+
+    The reconnect policy: after a failure, wait the backoff delay; after `failure_threshold`
+    failures in a row the breaker opens for `recovery_timeout`, then allows one probe attempt.
+    A connect that found nothing listening (refused) costs the remote nothing and does not count
+    against the breaker (it does count towards `max_attempts`). While waiting after a lost link or
+    such a refusal, a TCP readiness probe runs every `probe_interval`; once the remote was seen
+    not listening and listens again, the attempt comes after U(0, `reconnect_spread`) (so a herd
+    of clients stays spread out) instead of at the end of the wait, and an open breaker goes
+    half-open at once (still exactly one attempt; if it fails, the breaker opens again).
     """
 
     def __init__(
@@ -56,11 +75,13 @@ class Supervisor:
         wall: Callable[[], float] | None = None,
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
+        probe: Probe = tcp_probe,
         logger: logging.Logger = _LOGGER,
     ) -> None:
         """Prepare the supervisor; `start()` begins connecting."""
         self._http = http
-        self._rng = rng
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._probe = probe
         # Looked up at call time (not bound at import), so time-freezing tools reach them too.
         self._clock = clock or (lambda: time.monotonic())
         self._wall = wall or (lambda: time.time())
@@ -108,6 +129,15 @@ class Supervisor:
     def _reset_metrics(self) -> None:
         self._state = LinkState.DISCONNECTED
         self._attempt = 0  # backoff exponent: reset only after a stable link
+        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
+        self._watch = False  # probe while waiting: the link was lost, or nothing listened
+        self._seen_down = False  # nothing listened (attempt or probe) since the last success
+        self._remote_back = False  # a probe found it listening again: the attempt is scheduled
+        self._waiting_for: WaitReason | None = None
+        self._deadline = 0.0
+        self._probes_total = 0
+        self._last_probe: ProbeResult | None = None
+        self._probe_gap = 0.0  # between probes: the interval, doubled while the port stays open
         self._attempts_total = 0
         self._successful = 0
         self._failed = 0
@@ -175,6 +205,7 @@ class Supervisor:
         """Make an attempt now: resets the breaker, the backoff and a `failed` link."""
         self._breaker.reset()
         self._attempt = 0
+        self._consecutive = 0
         self._skip_delay = True
         if self._state is LinkState.FAILED:
             self._set_state(LinkState.RECONNECTING)
@@ -201,7 +232,7 @@ class Supervisor:
             self._connected_since = None
             self._last_disconnected = self._wall()
         self._mark_unconfirmed()
-        self._current_backoff = self._next_attempt = None
+        self._current_backoff = self._next_attempt = self._waiting_for = None
         self._set_state(LinkState.DISCONNECTED)
 
     async def command(self, payload: dict[str, Any], time_limit: float | None = None) -> Any:
@@ -220,18 +251,19 @@ class Supervisor:
                 await self._wake.wait()
                 continue
             if not self._breaker.try_acquire():
-                await self._pause(self._breaker.retry_in())
+                await self._pause(self._breaker.retry_in(), WaitReason.BREAKER)
                 continue
             self._skip_delay = False
             delay = await self._attempt_once()
             if delay is not None and not self._closing:
-                await self._pause(delay)
+                await self._pause(delay, WaitReason.BACKOFF)
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
         if self._state is not LinkState.RECONNECTING:
             self._set_state(LinkState.RECONNECTING if self._successful else LinkState.CONNECTING)
         self._attempts_total += 1
+        self._remote_back = False
         session = self._session_factory(
             self._http,
             self._config.connection,
@@ -263,8 +295,20 @@ class Supervisor:
     def _attempt_failed(self, err: HaClientError) -> float | None:
         now = self._wall()
         self._failed += 1
+        self._consecutive += 1
         self._last_failed = now
-        self._breaker.record_failure()
+        if isinstance(err, HaConnectionRefusedError):
+            # Nothing listens: it cost the remote nothing, so it is no attempt against the breaker
+            # (a half-open probe stays available for when it listens again).
+            self._breaker.release()
+            self._seen_down = self._watch = True
+        else:
+            self._breaker.record_failure()
+            # A reset or closed connection may be a remote going down: keep watching its port.
+            # Anything else (HTTP 502 from a proxy, timeouts, protocol errors) answered from an
+            # open port, where probes can tell nothing: the backoff alone decides.
+            self._watch = err.category is ErrorCategory.NETWORK
+            self._seen_down = False
         record = self._record(err, now)
         if err.category is ErrorCategory.AUTHENTICATION:
             self._log.error(
@@ -275,7 +319,7 @@ class Supervisor:
             self._set_state(LinkState.FAILED)
             return None
         limit = self._config.max_attempts
-        failures = self._breaker.consecutive_failures
+        failures = self._consecutive
         if limit and failures >= limit:
             self._log.warning(
                 "Giving up on %s after %d failed attempts (%s); reconnect to try again",
@@ -293,6 +337,9 @@ class Supervisor:
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
         self._breaker.record_success()
+        self._consecutive = 0
+        self._watch = self._seen_down = False
+        self._probe_gap = self._config.probe_interval
         self._successful += 1
         self._remote = remote
         self._connected_since = now
@@ -324,11 +371,13 @@ class Supervisor:
             return None
         record = self._record(err, self._last_disconnected)
         delay = self._next_delay()
+        self._watch, self._seen_down = True, False
         self._log.info(
-            "Link to %s lost (%s: %s); reconnecting",
+            "Link to %s lost (%s: %s); reconnecting%s",
             self._target(),
             record.category,
             record.message,
+            " as soon as it is back" if isinstance(err, HaRemoteGoingAwayError) else "",
         )
         self._set_state(LinkState.RECONNECTING)
         return delay
@@ -340,23 +389,99 @@ class Supervisor:
         self._attempt += 1
         return delay
 
-    async def _pause(self, delay: float) -> None:
-        """Wait `delay` seconds, or until `reconnect()` asks for an attempt now."""
+    async def _pause(self, delay: float, reason: WaitReason) -> None:
+        """Wait `delay` seconds (probing readiness if watching), or until `reconnect()` wakes us."""
         if self._skip_delay:
             self._skip_delay = False
             return
+        self._wake.clear()
+        self._schedule(delay, reason)
+        interval = self._config.probe_interval
+        next_probe: float | None = None
+        try:
+            while True:
+                now = self._clock()
+                remaining = self._deadline - now
+                if remaining <= 0:
+                    return
+                step = remaining
+                if self._watch and interval > 0 and not self._remote_back:
+                    if next_probe is None:  # a random phase: a herd does not probe in step
+                        next_probe = now + self._rng.uniform(0.0, interval)
+                    if next_probe <= now:
+                        if not await self._probe_once():
+                            return
+                        next_probe = now + self._probe_gap
+                        continue
+                    step = min(remaining, next_probe - now)
+                done, _ = await self._wait(self._sleep(step))
+                if not done:
+                    return
+        finally:
+            self._current_backoff = self._next_attempt = self._waiting_for = None
+
+    def _schedule(self, delay: float, reason: WaitReason) -> None:
+        self._deadline = self._clock() + delay
         self._current_backoff = delay
         self._next_attempt = self._wall() + delay
+        self._waiting_for = reason
         self._notify()
-        self._wake.clear()
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+
+    async def _wait[T](self, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
+        """Await `awaitable` unless `reconnect()` wakes us first: (done, its result)."""
+        work = asyncio.ensure_future(awaitable)
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((work, waker), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            sleeper.cancel()
+            work.cancel()
             waker.cancel()
-            self._current_backoff = self._next_attempt = None
+        if self._wake.is_set() or not work.done() or work.cancelled():
+            return False, None
+        return True, work.result()
+
+    async def _probe_once(self) -> bool:
+        """One readiness probe; False if woken meanwhile. Reschedules when the remote is back."""
+        host, port = probe_target(self._config.connection.url)
+        timeout = min(
+            self._config.connection.connect_timeout, max(1.0, self._config.probe_interval)
+        )
+        done, result = await self._wait(self._probe(host, port, timeout))
+        if not done or result is None:
+            return False
+        self._probes_total += 1
+        self._last_probe = result
+        interval = self._config.probe_interval
+        if result is ProbeResult.OPEN and not self._seen_down:
+            # Listening, yet the link failed or is lost: probe less often (a remote in trouble
+            # pays for each accept) until it stops listening, then every interval again.
+            cap = max(interval, self._config.backoff.max_delay)
+            self._probe_gap = min(cap, max(interval, self._probe_gap * 2))
+        else:
+            self._probe_gap = interval
+        if result is ProbeResult.DOWN:
+            if not self._seen_down:
+                self._log.info(
+                    "%s is not listening (restarting?): checking every %g s, attempting once it is",
+                    self._target(),
+                    self._config.probe_interval,
+                )
+            self._seen_down = True
+        elif result is ProbeResult.OPEN and self._seen_down:
+            self._seen_down = False
+            self._remote_back = True  # no more probes until the attempt
+            spread = self._config.reconnect_spread
+            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else spread
+            reopened = self._breaker.expedite()
+            if self._clock() + delay < self._deadline or reopened:
+                self._schedule(delay, WaitReason.REMOTE_BACK)
+            self._log.info(
+                "%s is listening again: attempting in %.1f s%s",
+                self._target(),
+                self._deadline - self._clock(),
+                " (circuit breaker half-open)" if reopened else "",
+            )
+        return True
 
     # ------------------------------------------------------------------ events and errors
 
@@ -443,7 +568,7 @@ class Supervisor:
             attempts_total=self._attempts_total,
             successful_connections=self._successful,
             failed_connections=self._failed,
-            consecutive_failures=breaker.consecutive_failures,
+            consecutive_failures=self._consecutive,
             reconnect_count=self._reconnect_count,
             current_backoff=self._current_backoff,
             next_attempt=_to_datetime(self._next_attempt),
@@ -473,4 +598,7 @@ class Supervisor:
             last_error=self._errors[-1] if self._errors else None,
             errors=tuple(self._errors),
             max_attempts=self._config.max_attempts,
+            waiting_for=self._waiting_for,
+            probes_total=self._probes_total,
+            last_probe=self._last_probe,
         )
