@@ -398,17 +398,27 @@ class Supervisor:
         self._schedule(delay, reason)
         interval = self._config.probe_interval
         next_probe: float | None = None
+        probed_at: float | None = None
         try:
             while True:
                 now = self._clock()
                 remaining = self._deadline - now
+                probing = self._watch and interval > 0 and not self._remote_back
                 if remaining <= 0:
-                    return
+                    if not (probing and self._seen_down and probed_at != now):
+                        return
+                    # Down at the last look: look once more before attempting. If it is back,
+                    # the attempt is jittered like everybody else's instead of made right now.
+                    probed_at = now
+                    if not await self._probe_once() or not self._remote_back:
+                        return
+                    continue
                 step = remaining
-                if self._watch and interval > 0 and not self._remote_back:
+                if probing:
                     if next_probe is None:  # a random phase: a herd does not probe in step
                         next_probe = now + self._rng.uniform(0.0, interval)
                     if next_probe <= now:
+                        probed_at = now
                         if not await self._probe_once():
                             return
                         next_probe = now + self._probe_gap
@@ -473,8 +483,9 @@ class Supervisor:
             spread = self._config.reconnect_spread
             delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else spread
             reopened = self._breaker.expedite()
-            if self._clock() + delay < self._deadline or reopened:
-                self._schedule(delay, WaitReason.REMOTE_BACK)
+            # Even when the planned attempt would come sooner: a herd stays flat only if every
+            # member draws from the same window once the remote is back.
+            self._schedule(delay, WaitReason.REMOTE_BACK)
             self._log.info(
                 "%s is listening again: attempting in %.1f s%s",
                 self._target(),
