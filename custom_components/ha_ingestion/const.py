@@ -19,6 +19,7 @@ CONF_FAILURE_THRESHOLD: Final = "failure_threshold"
 CONF_RECOVERY_TIMEOUT: Final = "recovery_timeout"
 CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 CONF_HEARTBEAT_TIMEOUT: Final = "heartbeat_timeout"
+CONF_CONNECT_TIMEOUT: Final = "connect_timeout"
 CONF_FORWARD_EVENTS: Final = "forward_events"
 CONF_BACKFILL: Final = "backfill"
 CONF_BACKFILL_MAX_WINDOW: Final = "backfill_max_window"
@@ -35,6 +36,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_RECOVERY_TIMEOUT: 60.0,
     CONF_HEARTBEAT_INTERVAL: 30.0,
     CONF_HEARTBEAT_TIMEOUT: 10.0,
+    CONF_CONNECT_TIMEOUT: 20.0,
     CONF_FORWARD_EVENTS: True,
     CONF_BACKFILL: True,
     CONF_BACKFILL_MAX_WINDOW: 24.0,

@@ -14,6 +14,7 @@ from .client import (
     ConnectionConfig,
     HaAuthenticationError,
     HaClientError,
+    HaForbiddenError,
     HaNotHomeAssistantError,
     HaSSLError,
     HaTimeoutError,
@@ -21,6 +22,7 @@ from .client import (
 )
 from .const import (
     CONF_BASE_DELAY,
+    CONF_CONNECT_TIMEOUT,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_HEARTBEAT_INTERVAL,
@@ -116,6 +118,7 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
             verify_ssl=data.get(CONF_VERIFY_SSL, True),
             heartbeat_interval=float(opts[CONF_HEARTBEAT_INTERVAL]),
             heartbeat_timeout=float(opts[CONF_HEARTBEAT_TIMEOUT]),
+            connect_timeout=float(opts[CONF_CONNECT_TIMEOUT]),
             event_types=tuple(opts[CONF_EVENT_TYPES]),
         ),
         backoff=BackoffConfig(
@@ -136,6 +139,8 @@ def error_key(err: HaClientError) -> str:
     """The translation key (config flow error) for an engine error."""
     if isinstance(err, HaAuthenticationError):
         return "invalid_auth"
+    if isinstance(err, HaForbiddenError):
+        return "forbidden"
     if isinstance(err, HaSSLError):
         return "ssl_error"
     if isinstance(err, HaNotHomeAssistantError):

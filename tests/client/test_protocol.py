@@ -10,6 +10,7 @@ from typing import Any
 from unittest.mock import AsyncMock
 
 import aiohttp
+from aiohttp import web
 import orjson
 import pytest
 
@@ -22,6 +23,7 @@ from custom_components.ha_ingestion.client import (
     HaConnectionClosedError,
     HaConnectionError,
     HaConnectionRefusedError,
+    HaForbiddenError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
@@ -319,7 +321,7 @@ async def test_auth_invalid(fake_ha: FakeHA, make_session: MakeSession) -> None:
     ("status", "error", "category"),
     [
         (401, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
-        (403, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
+        (403, HaForbiddenError, ErrorCategory.FORBIDDEN),  # a ban or a proxy, not the token
         (404, HaNotHomeAssistantError, ErrorCategory.PROTOCOL),
         (500, HaServiceUnavailableError, ErrorCategory.SERVICE),
         (502, HaServiceUnavailableError, ErrorCategory.SERVICE),
@@ -889,3 +891,29 @@ async def test_fake_drop_after_auth_and_wait(fake_ha: FakeHA, connect: Connect) 
     assert type(err) is HaRemoteGoingAwayError
     with pytest.raises(TimeoutError):
         await fake_ha.wait_for_connections(2, timeout=0.05)
+
+
+async def test_redirect_to_another_origin_is_not_followed_with_the_token(
+    fake_ha: FakeHA, make_session: MakeSession
+) -> None:
+    """A redirect to another host, port or scheme would carry the token there: refused."""
+    target = fake_ha.url.replace("ws://", "http://")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(target)
+
+    app = web.Application()
+    app.router.add_get("/api/websocket", redirect)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    try:
+        err = await connect_error(make_session, url=f"ws://127.0.0.1:{port}/api/websocket")
+    finally:
+        await runner.cleanup()
+    assert type(err) is HaNotHomeAssistantError
+    assert "redirected" in str(err)
+    # The token never left: nothing authenticated (or failed to) on the other server.
+    assert fake_ha.auth_ok_count == fake_ha.auth_invalid_count == 0

@@ -7,7 +7,7 @@ yields; past `limit` sleeps it blocks until the test calls `allow()`. No test sl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 import errno
 import logging
@@ -276,7 +276,10 @@ async def test_ping_rtt_reported(
     assert sup.snapshot().last_ping_rtt == 0.0
     await fake_ha.close_all()
     await wait_for(lambda: fake_time.blocked_at(1))
-    assert sup.snapshot().last_ping_rtt == 0.0  # kept after the link ended
+    assert sup.snapshot().last_ping_rtt is None  # unknown while disconnected: a dead link's
+    fake_time.allow()  # last round trip says nothing about now
+    await connected(sup)
+    assert sup.snapshot().last_ping_rtt == 0.0  # the last one is shown again once connected
 
 
 # ---------------------------------------------------------------------------- attempt faults
@@ -1336,3 +1339,135 @@ def test_not_listening() -> None:
     assert not_listening(both)
     assert not not_listening(OSError("Multiple exceptions: [Errno 110] timed out, [Errno 111] x"))
     assert not not_listening(OSError("something else"))
+
+
+# ---------------------------------------------------------------------------- honest schedules
+
+
+async def test_attempt_in_progress_is_published_with_its_deadline(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.hang_before_upgrade = True  # a silent remote: the attempt hangs until the timeout
+    sup = make_supervisor(connect_timeout=5.0)
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_ha.http_requests == 1)
+    snap = snapshots[-1]  # published when the attempt began, not at the next refresh
+    assert snap.attempting
+    assert snap.state is LinkState.CONNECTING
+    assert snap.attempt_started == datetime.fromtimestamp(WALL0 + 1000.0, UTC)
+    assert snap.attempt_deadline == datetime.fromtimestamp(WALL0 + 1005.0, UTC)
+    assert snap.current_backoff is None
+    assert snap.next_attempt is None
+    assert snap.waiting_for is None
+    fake_ha.hang_before_upgrade = False
+    await sup.close()
+    assert not sup.snapshot().attempting
+
+
+async def test_each_wait_and_each_attempt_is_published_when_it_begins(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.refuse = True
+    fake_time.limit = 2
+    sup = make_supervisor()
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(3))
+    # attempt, wait 1 s, attempt, wait 2 s, attempt, wait 4 s: each change published once.
+    seen = [
+        ("attempt" if s.attempting else f"wait {s.current_backoff:g}")
+        for s in snapshots
+        if s.attempting or s.current_backoff is not None
+    ]
+    assert seen == ["attempt", "wait 1", "attempt", "wait 2", "attempt", "wait 4"]
+    waits = [s for s in snapshots if s.current_backoff is not None]
+    assert [s.next_attempt for s in waits] == [
+        datetime.fromtimestamp(WALL0 + t, UTC) for t in (1001.0, 1003.0, 1007.0)
+    ]
+
+
+async def test_breaker_transitions_logged_once_each_with_the_real_next_time(
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=SUPERVISOR_LOGGER)  # repeats go to debug
+    fake_ha.refuse = True  # accepted and dropped: real failures
+    fake_time.limit = 3
+    sup = make_supervisor(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=30.0))
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(4))  # the probe attempt failed: open again
+    fake_time.allow()
+    await wait_for(lambda: fake_time.blocked_at(5))  # waiting out the second open period
+    fake_ha.refuse = False
+    fake_time.allow(10)
+    await connected(sup)
+    messages = [r.getMessage() for r in caplog.records if r.name == SUPERVISOR_LOGGER]
+    opened = [m for m in messages if "Circuit breaker" in m and " open after" in m]
+    reopened = [m for m in messages if "open again, the probe attempt failed" in m]
+    half = [m for m in messages if "half-open" in m]
+    closed = [m for m in messages if m.endswith("closed")]
+    assert len(opened) == 1
+    assert "no attempt for 30 s" in opened[0]
+    assert len(reopened) == 1
+    assert len(half) == 2
+    assert len(closed) == 1
+    # The failure that opened it names the real next attempt (the breaker's 30 s), not the
+    # backoff's 2 s.
+    failure = next(m for m in messages if "attempt 2 failed" in m)
+    assert failure.endswith("next in 30.0 s")
+
+
+async def test_forbidden_is_retried_with_backoff_never_final(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.http_status = 403
+    fake_time.limit = 2
+    sup = make_supervisor()
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(3))
+    snap = sup.snapshot()
+    assert snap.state is LinkState.RECONNECTING
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.FORBIDDEN
+    assert fake_time.sleeps == [1.0, 2.0, 4.0]
+    fake_ha.http_status = None
+    fake_time.allow()
+    await connected(sup)
+
+
+async def test_close_is_final_even_while_reconnect_runs(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor
+) -> None:
+    before = set(engine_tasks())
+    sup = make_supervisor()
+    await sup.start()
+    await connected(sup)
+    # reconnect() (a button press) and close() (unload) at the same moment, both orders.
+    await asyncio.gather(sup.reconnect(), sup.close())
+    assert not sup.running
+    await asyncio.gather(sup.close(), sup.reconnect())
+    await asyncio.sleep(0.05)
+    assert not sup.running
+    assert sup.state is LinkState.DISCONNECTED
+    assert set(engine_tasks()) - before == set()
+    await sup.start()  # start() is what begins again
+    await connected(sup)
+
+
+async def test_task_factory_starts_the_loop(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor
+) -> None:
+    started: list[str] = []
+
+    def factory(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        started.append(name)
+        return asyncio.get_running_loop().create_task(coro, name=name)
+
+    sup = make_supervisor()
+    sup.task_factory = factory
+    await sup.start()
+    await connected(sup)
+    assert started == ["ha_ingestion supervisor"]

@@ -12,6 +12,7 @@ class ErrorCategory(StrEnum):
 
     NETWORK = "network"
     AUTHENTICATION = "authentication"
+    FORBIDDEN = "forbidden"
     SUBSCRIPTION = "subscription"
     PROTOCOL = "protocol"
     SERVICE = "service"
@@ -50,9 +51,18 @@ class HaRemoteGoingAwayError(HaConnectionClosedError):
 
 
 class HaAuthenticationError(HaClientError):
-    """The remote rejected the access token (auth_invalid, HTTP 401/403)."""
+    """The remote rejected the access token (auth_invalid, HTTP 401)."""
 
     category = ErrorCategory.AUTHENTICATION
+
+
+class HaForbiddenError(HaClientError):
+    """HTTP 403 at the upgrade: an IP ban on the remote or a proxy rule, not a bad token.
+
+    Retried with backoff (a ban can be lifted, a proxy fixed); a new token cannot help.
+    """
+
+    category = ErrorCategory.FORBIDDEN
 
 
 class HaSubscriptionError(HaClientError):

@@ -217,6 +217,9 @@ class LinkSnapshot:
     max_attempts: int
     # Why the supervisor waits now (None while not waiting) and the readiness probes so far.
     waiting_for: WaitReason | None = None
+    # An attempt in progress: when it began and when the connect timeout ends it.
+    attempt_started: datetime | None = None
+    attempt_deadline: datetime | None = None
     probes_total: int = 0
     last_probe: ProbeResult | None = None
 
@@ -224,6 +227,11 @@ class LinkSnapshot:
     def connected(self) -> bool:
         """Authenticated and every subscription confirmed."""
         return self.state is LinkState.CONNECTED
+
+    @property
+    def attempting(self) -> bool:
+        """A connection attempt is in progress."""
+        return self.attempt_started is not None
 
     @property
     def subscriptions_confirmed(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 import contextlib
 from datetime import UTC, datetime
 import logging
@@ -26,6 +26,7 @@ from .errors import (
 )
 from .models import (
     BreakerSnapshot,
+    BreakerState,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
@@ -42,6 +43,11 @@ _LOGGER = logging.getLogger(__name__)
 type SnapshotListener = Callable[[LinkSnapshot], None]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
+type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+
+def _create_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)
 
 
 def _to_datetime(epoch: float | None) -> datetime | None:
@@ -76,9 +82,15 @@ class Supervisor:
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
         probe: Probe = tcp_probe,
+        task_factory: TaskFactory = _create_task,
         logger: logging.Logger = _LOGGER,
     ) -> None:
-        """Prepare the supervisor; `start()` begins connecting."""
+        """Prepare the supervisor; `start()` begins connecting.
+
+        `task_factory(coro, name)` starts the reconnect loop (a host such as Home Assistant passes
+        its own, so the task is tracked there); it may be replaced before `start()`.
+        """
+        self.task_factory = task_factory
         self._http = http
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._probe = probe
@@ -135,6 +147,7 @@ class Supervisor:
         self._remote_back = False  # a probe found it listening again: the attempt is scheduled
         self._waiting_for: WaitReason | None = None
         self._deadline = 0.0
+        self._attempt_started: float | None = None
         self._probes_total = 0
         self._last_probe: ProbeResult | None = None
         self._probe_gap = 0.0  # between probes: the interval, doubled while the port stays open
@@ -199,10 +212,15 @@ class Supervisor:
             return
         self._closing = False
         self._started_at = self._clock()
-        self._task = asyncio.create_task(self._run(), name="ha_ingestion supervisor")
+        self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
 
     async def reconnect(self) -> None:
-        """Make an attempt now: resets the breaker, the backoff and a `failed` link."""
+        """Make an attempt now: resets the breaker, the backoff and a `failed` link.
+
+        Does nothing once `close()` has begun: a close is final until `start()`.
+        """
+        if self._closing:
+            return
         self._breaker.reset()
         self._attempt = 0
         self._consecutive = 0
@@ -260,10 +278,17 @@ class Supervisor:
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
-        if self._state is not LinkState.RECONNECTING:
-            self._set_state(LinkState.RECONNECTING if self._successful else LinkState.CONNECTING)
         self._attempts_total += 1
         self._remote_back = False
+        self._attempt_started = self._wall()
+        if self._breaker.state is BreakerState.HALF_OPEN:
+            self._log.info("Circuit breaker for %s half-open: one probe attempt", self._target())
+        # Published at once: an attempt in progress (up to the connect timeout) is visible.
+        self._set_state(
+            LinkState.RECONNECTING
+            if self._successful or self._state is LinkState.RECONNECTING
+            else LinkState.CONNECTING
+        )
         session = self._session_factory(
             self._http,
             self._config.connection,
@@ -279,13 +304,16 @@ class Supervisor:
         except HaClientError as err:
             await session.close()
             self._session = None
+            self._attempt_started = None
             self._mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
             self._breaker.release()  # a cancelled probe must not hold the half-open breaker
+            self._attempt_started = None
             await session.close()
             self._session = None
             raise
+        self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
         self._last_ping_rtt = session.last_ping_rtt
@@ -303,7 +331,18 @@ class Supervisor:
             self._breaker.release()
             self._seen_down = self._watch = True
         else:
+            opened, was = self._breaker.times_opened, self._breaker.state
             self._breaker.record_failure()
+            if self._breaker.times_opened != opened:
+                self._log.warning(
+                    "Circuit breaker for %s open %s: no attempt for %g s (earlier if it is seen "
+                    "restarting)",
+                    self._target(),
+                    "again, the probe attempt failed"
+                    if was is BreakerState.HALF_OPEN
+                    else f"after {self._breaker.consecutive_failures} failed attempts in a row",
+                    self._breaker.config.recovery_timeout,
+                )
             # A reset or closed connection may be a remote going down: keep watching its port.
             # Anything else (HTTP 502 from a proxy, timeouts, protocol errors) answered from an
             # open port, where probes can tell nothing: the backoff alone decides.
@@ -330,12 +369,15 @@ class Supervisor:
             self._set_state(LinkState.FAILED)
             return None
         delay = self._next_delay()
-        self._log_failure(record, failures, delay)
+        # The real next attempt: an open breaker holds it back beyond the backoff delay.
+        self._log_failure(record, failures, max(delay, self._breaker.retry_in()))
         self._set_state(LinkState.RECONNECTING)
         return delay
 
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
+        if self._breaker.state is not BreakerState.CLOSED:
+            self._log.info("Circuit breaker for %s closed", self._target())
         self._breaker.record_success()
         self._consecutive = 0
         self._watch = self._seen_down = False
@@ -561,6 +603,8 @@ class Supervisor:
         rtt = self._last_ping_rtt
         if self._session is not None and self._session.last_ping_rtt is not None:
             rtt = self._session.last_ping_rtt
+        if self._state is not LinkState.CONNECTED:
+            rtt = None  # a dead link's last round trip says nothing about now
         return LinkSnapshot(
             state=self._state,
             breaker=BreakerSnapshot(
@@ -610,6 +654,12 @@ class Supervisor:
             errors=tuple(self._errors),
             max_attempts=self._config.max_attempts,
             waiting_for=self._waiting_for,
+            attempt_started=_to_datetime(self._attempt_started),
+            attempt_deadline=_to_datetime(
+                None
+                if self._attempt_started is None
+                else self._attempt_started + self._config.connection.connect_timeout
+            ),
             probes_total=self._probes_total,
             last_probe=self._last_probe,
         )
