@@ -908,7 +908,7 @@ async def test_redirect_to_another_origin_is_not_followed_with_the_token(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         err = await connect_error(make_session, url=f"ws://127.0.0.1:{port}/api/websocket")
     finally:
