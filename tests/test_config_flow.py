@@ -25,6 +25,7 @@ from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
     CONF_BASE_DELAY,
+    CONF_CONNECT_TIMEOUT,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
@@ -566,6 +567,7 @@ NEW_OPTIONS: dict[str, Any] = {
     CONF_RECOVERY_TIMEOUT: 20,
     CONF_HEARTBEAT_INTERVAL: 15,
     CONF_HEARTBEAT_TIMEOUT: 5,
+    CONF_CONNECT_TIMEOUT: 8,
     CONF_FORWARD_EVENTS: False,
     CONF_BACKFILL: False,
     CONF_BACKFILL_MAX_WINDOW: 2.5,
@@ -602,6 +604,7 @@ async def test_options_saved_and_applied(
     config = entry.runtime_data.coordinator.supervisor.config
     assert config.connection.heartbeat_interval == 15.0
     assert config.connection.heartbeat_timeout == 5.0
+    assert config.connection.connect_timeout == 8.0
     assert config.connection.event_types == ("state_changed", "call_service")
     assert config.backoff.base == 0.5
     assert config.backoff.max_delay == 30.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -73,3 +73,49 @@ async def test_device_version_follows_the_remote(
     device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
     assert device is not None
     assert device.sw_version == "2026.11.0"
+
+
+async def test_supervisor_loop_is_the_entrys_background_task(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    supervisor = init_integration.runtime_data.coordinator.supervisor
+    task = supervisor._task
+    assert task is not None
+    assert task in init_integration._background_tasks  # tracked (and cancelled) by HA
+
+
+async def test_forbidden_is_retried_with_a_repair_never_a_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = f"forbidden_{init_integration.entry_id}"
+    fake_ha.http_status = 403  # an IP ban on the remote, or a proxy rule
+    await fake_ha.close_all(1011)
+    supervisor = init_integration.runtime_data.coordinator.supervisor
+    await wait_for(lambda: supervisor.snapshot().failed_connections >= 2)
+    await hass.async_block_till_done()
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "forbidden"
+    assert issue.translation_placeholders == {"remote": "Remote Home"}
+    assert link_state(init_integration) is LinkState.RECONNECTING  # retried, not failed
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)  # no reauth
+    assert hass.states.get("sensor.remote_home_last_error").state == "forbidden"
+
+    fake_ha.http_status = None
+    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_forbidden_repair_goes_with_the_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = f"forbidden_{init_integration.entry_id}"
+    fake_ha.http_status = 403
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None

@@ -25,6 +25,7 @@ _LOGGER = logging.getLogger(__package__)
 RATE_WINDOW = 60.0
 REFRESH_INTERVAL = 5.0
 ISSUE_LINK_FAILED = "link_failed"
+ISSUE_FORBIDDEN = "forbidden"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         """Wrap `supervisor`; nothing runs until `async_start()`."""
         super().__init__(hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.supervisor = supervisor
+        # The reconnect loop runs as the entry's background task: tracked (and, if it ever
+        # outlives an unload, cancelled) by Home Assistant.
+        supervisor.task_factory = lambda coro, name: entry.async_create_background_task(
+            hass, coro, name
+        )
+        self._forbidden = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._pending_publish: CALLBACK_TYPE | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -85,6 +92,11 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._pending_publish()
             self._pending_publish = None
         await self.supervisor.close()
+        if self._forbidden:
+            self._forbidden = False
+            ir.async_delete_issue(
+                self.hass, DOMAIN, f"{ISSUE_FORBIDDEN}_{self.config_entry.entry_id}"
+            )
 
     # ------------------------------------------------------------------ publishing
 
@@ -119,6 +131,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if state is not self._last_state:
             self._last_state = state
             self._handle_state(snapshot)
+        self._handle_forbidden(snapshot)
         self.async_publish(snapshot)
 
     @callback
@@ -171,6 +184,32 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 "error": error.message if error else "",
             },
             data={"entry_id": entry.entry_id},
+        )
+
+    def _handle_forbidden(self, snapshot: LinkSnapshot) -> None:
+        """HTTP 403 at the upgrade: a repair that explains the ban or the proxy, until connected."""
+        error = snapshot.last_error
+        forbidden = (
+            snapshot.state is not LinkState.CONNECTED
+            and error is not None
+            and error.category is ErrorCategory.FORBIDDEN
+        )
+        if forbidden == self._forbidden:
+            return
+        self._forbidden = forbidden
+        issue_id = f"{ISSUE_FORBIDDEN}_{self.config_entry.entry_id}"
+        if not forbidden:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_FORBIDDEN,
+            translation_placeholders={"remote": self.config_entry.title},
         )
 
     def _update_device(self, snapshot: LinkSnapshot) -> None:

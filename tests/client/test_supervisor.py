@@ -1081,7 +1081,7 @@ async def test_once_back_every_attempt_draws_from_the_spread(
     assert sup.snapshot().attempts_total == 2
 
 
-async def test_jitter_off_waits_the_spread_itself(
+async def test_jitter_off_attempts_as_soon_as_the_remote_is_back(
     fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
@@ -1097,7 +1097,7 @@ async def test_jitter_off_waits_the_spread_itself(
     await sup.start()
     await connected(sup)
     assert prober.times == [1000.5, 1001.5]
-    assert fake_time.sleeps == [0.5, 1.0, 3.0]
+    assert fake_time.sleeps == [0.5, 1.0]  # not the 30 s window, and no spread: no jitter
 
 
 async def test_open_breaker_goes_half_open_when_the_remote_restarted(
@@ -1113,7 +1113,7 @@ async def test_open_breaker_goes_half_open_when_the_remote_restarted(
     prober = Prober(fake_time)
     prober.before[3] = fake_ha.go_down  # the remote restarts
     prober.before[5] = restart_ends
-    sup = make_supervisor(  # no jitter: the attempt comes `reconnect_spread` after "open"
+    sup = make_supervisor(  # no jitter: the attempt comes at once after "open"
         breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
         probe_interval=1.0,
         reconnect_spread=4.0,
@@ -1127,21 +1127,21 @@ async def test_open_breaker_goes_half_open_when_the_remote_restarted(
     # 1000: attempt 1 fails; 1001: attempt 2 fails and opens the breaker (retry at 1061). A reset
     # connection keeps the port watched: open (1000, 1001: the next probe 2 s later, an open port
     # is probed less and less often), down at 1003 and 1004 (the restart), open again at 1005:
-    # half-open at once, the one probe attempt 4 s later.
+    # half-open at once, the one probe attempt right away (no jitter).
     assert prober.times == [1000.0, 1001.0, 1003.0, 1004.0, 1005.0]
     assert prober.results == [ProbeResult.OPEN] * 2 + [ProbeResult.DOWN] * 2 + [ProbeResult.OPEN]
-    assert fake_time.sleeps == [1.0, 2.0, 1.0, 1.0, 4.0]
+    assert fake_time.sleeps == [1.0, 2.0, 1.0, 1.0]
     assert schedules(snapshots) == [
         (WaitReason.BACKOFF, 1.0, BreakerState.CLOSED),
         (WaitReason.BACKOFF, 2.0, BreakerState.OPEN),
         (WaitReason.BREAKER, 58.0, BreakerState.OPEN),
-        (WaitReason.REMOTE_BACK, 4.0, BreakerState.HALF_OPEN),
+        (WaitReason.REMOTE_BACK, 0.0, BreakerState.HALF_OPEN),
     ]
     snap = sup.snapshot()
     assert snap.breaker.times_opened == 1
     assert snap.breaker.state is BreakerState.CLOSED
     assert snap.attempts_total == 3
-    assert fake_time.now == 1009.0  # not 1061, the end of the recovery time
+    assert fake_time.now == 1005.0  # not 1061, the end of the recovery time
 
 
 async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
@@ -1157,10 +1157,12 @@ async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
     prober.before[2] = fake_ha.go_up
     fake_time.limit = 7
     sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
         breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
         probe_interval=1.0,
         reconnect_spread=8.0,
-        rng=ScriptedRandom(0.0, 0.0, 0.5),
+        # backoff 1 s, probe phase 0, back after 8 s, backoff 2 s, phase 0, phase 0.5 s
+        rng=ScriptedRandom(1.0, 0.0, 1.0, 1.0, 0.0, 0.5),
         probe=prober,
     )
     snapshots = record_states(sup)
@@ -1169,7 +1171,7 @@ async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
     snap = sup.snapshot()
     # 1000: attempt 1 fails, the breaker (threshold 1) opens; the remote restarts: down at 1000,
     # open at 1001 (the look at the end of the 1 s wait): half-open at once, the attempt 8 s later
-    # (no jitter) fails again at 1009: open again for the full recovery time from then.
+    # fails again at 1009: open again for the full recovery time from then.
     assert snap.attempts_total == 2
     assert snap.breaker.times_opened == 2
     assert snap.breaker.retry_at == datetime.fromtimestamp(WALL0 + 1009.0 + 60.0, UTC)
@@ -1273,9 +1275,10 @@ async def test_lost_link_is_watched_from_the_first_wait(
     await wait_for(lambda: sup.snapshot().successful_connections == 2)
     snap = sup.snapshot()
     assert snap.errors[0].type == error_type
-    # Probes from 0.5 s after the loss, not after the 10 s backoff; back 2 s after "open".
+    # Probes from 0.5 s after the loss, not after the 10 s backoff; back at once after "open"
+    # (no jitter configured here).
     assert [t - lost_at for t in prober.times] == [0.5, 1.5, 2.5]
-    assert fake_time.now - lost_at == 2.5 + 2.0
+    assert fake_time.now - lost_at == 2.5
     assert snap.attempts_total == 2
 
 

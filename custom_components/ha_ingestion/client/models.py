@@ -110,7 +110,7 @@ class SupervisorConfig:
     error_history_size: int = 50
     # While waiting after a refused connect or a lost link: one TCP readiness probe per interval
     # (0 = never probe). When the port answers again the attempt follows after U(0, spread)
-    # (the spread itself without jitter) instead of at the end of the wait.
+    # (at once without jitter) instead of at the end of the wait.
     probe_interval: float = 0.5
     reconnect_spread: float = 9.0
 

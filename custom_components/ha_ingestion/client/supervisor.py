@@ -523,7 +523,8 @@ class Supervisor:
             self._seen_down = False
             self._remote_back = True  # no more probes until the attempt
             spread = self._config.reconnect_spread
-            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else spread
+            # Without jitter nothing spreads a herd anyway: attempt at once.
+            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else 0.0
             reopened = self._breaker.expedite()
             # Even when the planned attempt would come sooner: a herd stays flat only if every
             # member draws from the same window once the remote is back.
