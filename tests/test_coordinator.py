@@ -14,7 +14,7 @@ from custom_components.ha_ingestion import coordinator as coordinator_module
 from custom_components.ha_ingestion.client import LinkState
 from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import link_state, wait_for
+from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
 
 
@@ -119,3 +119,47 @@ async def test_forbidden_repair_goes_with_the_entry(
     await hass.config_entries.async_unload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_refused_subscription_leaves_the_link_up_with_a_repair(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    fake_ha.fail_subscriptions = {"call_service"}  # admin-only for this token
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={"url": fake_ha.url, "access_token": fake_ha.token, "verify_ssl": True},
+        options={**TEST_OPTIONS, "event_types": ["state_changed", "call_service"]},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.remote_home_connected").state == "on"
+    active = hass.states.get("binary_sensor.remote_home_subscriptions_active")
+    assert active.state == "off"
+    assert list(active.attributes["refused"]) == ["call_service"]
+    issues = ir.async_get(hass)
+    issue_id = f"subscription_refused_{entry.entry_id}"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["event_types"] == "call_service"
+    assert "Unauthorized" in issue.translation_placeholders["error"]
+
+    # The user fixes it (an admin token, say): next connection accepts both, the repair goes.
+    fake_ha.fail_subscriptions = set()
+    fake_ha.expected_subscriptions = 2
+    supervisor = entry.runtime_data.coordinator.supervisor
+    await supervisor.reconnect()
+    await wait_for(lambda: supervisor.snapshot().subscriptions_confirmed)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get("binary_sensor.remote_home_subscriptions_active").state == "on"
+
+    fake_ha.fail_subscriptions = {"call_service"}
+    await supervisor.reconnect()
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None  # goes with the entry

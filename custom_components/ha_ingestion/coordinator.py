@@ -26,6 +26,7 @@ RATE_WINDOW = 60.0
 REFRESH_INTERVAL = 5.0
 ISSUE_LINK_FAILED = "link_failed"
 ISSUE_FORBIDDEN = "forbidden"
+ISSUE_SUBSCRIPTION_REFUSED = "subscription_refused"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +60,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             hass, coro, name
         )
         self._forbidden = False
+        self._refused: tuple[str, ...] = ()
         self._unsubs: list[CALLBACK_TYPE] = []
         self._pending_publish: CALLBACK_TYPE | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -92,11 +94,13 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._pending_publish()
             self._pending_publish = None
         await self.supervisor.close()
+        entry_id = self.config_entry.entry_id
         if self._forbidden:
             self._forbidden = False
-            ir.async_delete_issue(
-                self.hass, DOMAIN, f"{ISSUE_FORBIDDEN}_{self.config_entry.entry_id}"
-            )
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_FORBIDDEN}_{entry_id}")
+        if self._refused:
+            self._refused = ()
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_SUBSCRIPTION_REFUSED}_{entry_id}")
 
     # ------------------------------------------------------------------ publishing
 
@@ -132,6 +136,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._last_state = state
             self._handle_state(snapshot)
         self._handle_forbidden(snapshot)
+        self._handle_refused(snapshot)
         self.async_publish(snapshot)
 
     @callback
@@ -210,6 +215,34 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_FORBIDDEN,
             translation_placeholders={"remote": self.config_entry.title},
+        )
+
+    def _handle_refused(self, snapshot: LinkSnapshot) -> None:
+        """Subscriptions the remote refused: a repair naming them while the link runs without."""
+        if not snapshot.connected:
+            return  # decided on each connection
+        refused = snapshot.refused_subscriptions
+        if refused == self._refused:
+            return
+        self._refused = refused
+        issue_id = f"{ISSUE_SUBSCRIPTION_REFUSED}_{self.config_entry.entry_id}"
+        if not refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        reasons = {s.event_type: s.refused for s in snapshot.subscriptions if s.refused}
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_SUBSCRIPTION_REFUSED,
+            translation_placeholders={
+                "remote": self.config_entry.title,
+                "event_types": ", ".join(refused),
+                "error": "; ".join(f"{t}: {reasons[t]}" for t in refused),
+            },
         )
 
     def _update_device(self, snapshot: LinkSnapshot) -> None:

@@ -322,11 +322,6 @@ ATTEMPT_FAULTS = {
         "HaServiceUnavailableError",
     ),
     "http_404": (_set("http_status", 404, None), ErrorCategory.PROTOCOL, "HaNotHomeAssistantError"),
-    "subscription_error": (
-        _set("fail_subscriptions", {"call_service"}, set()),
-        ErrorCategory.SUBSCRIPTION,
-        "HaSubscriptionError",
-    ),
 }
 
 
@@ -362,11 +357,6 @@ async def test_attempt_fault_retried_with_backoff(
         seconds=2
     )
     assert LinkState.FAILED not in states_of(snapshots)
-    if fault == "subscription_error":
-        # The connection was recycled: closed after the refusal, a new one per attempt.
-        await wait_for(lambda: all(c.closed for c in fake_ha.connections))
-        assert len(fake_ha.connections) == 2
-        assert [c.subscriptions for c in fake_ha.connections] == [["state_changed"]] * 2
 
     await repair(fake_ha)
     fake_time.allow()
@@ -1474,3 +1464,51 @@ async def test_task_factory_starts_the_loop(
     await sup.start()
     await connected(sup)
     assert started == ["ha_ingestion supervisor"]
+
+
+# ---------------------------------------------------------------------------- partial subscriptions
+
+
+async def test_a_refused_subscription_degrades_the_link_instead_of_taking_it_down(
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_ha.expected_subscriptions = 1
+    fake_ha.fail_subscriptions = {"call_service"}  # e.g. admin-only for a non-admin token
+    sup = make_supervisor(event_types=("state_changed", "call_service"))
+    await sup.start()
+    await connected(sup)
+    snap = sup.snapshot()
+    assert snap.connected
+    assert not snap.subscriptions_confirmed
+    assert snap.refused_subscriptions == ("call_service",)
+    status = {s.event_type: s for s in snap.subscriptions}
+    assert status["state_changed"].confirmed
+    assert status["state_changed"].refused is None
+    assert not status["call_service"].confirmed
+    assert status["call_service"].refused is not None
+    assert "Unauthorized" in status["call_service"].refused
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.SUBSCRIPTION
+    assert snap.attempts_total == 1  # no retry loop, no breaker
+    assert fake_time.sleeps == []
+    # The accepted subscription delivers.
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: sup.snapshot().events_received == 1)
+    warnings = [r for r in caplog.records if "refused the subscription" in r.getMessage()]
+    assert len(warnings) == 1
+
+    # Next connection: still refused, not logged again; then accepted: logged once, cleared.
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: sup.snapshot().successful_connections == 2)
+    assert len([r for r in caplog.records if "refused the subscription" in r.getMessage()]) == 1
+    fake_ha.fail_subscriptions = set()
+    fake_ha.expected_subscriptions = 2
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: sup.snapshot().successful_connections == 3)
+    snap = sup.snapshot()
+    assert snap.subscriptions_confirmed
+    assert snap.refused_subscriptions == ()
+    assert "accepts every subscription again" in caplog.text

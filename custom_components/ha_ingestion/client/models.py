@@ -172,6 +172,8 @@ class SubscriptionStatus:
     event_type: str
     confirmed: bool
     subscription_id: int | None = None
+    # The remote's answer when it refused this subscription on the last connection.
+    refused: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +227,7 @@ class LinkSnapshot:
 
     @property
     def connected(self) -> bool:
-        """Authenticated and every subscription confirmed."""
+        """Authenticated and every subscription the remote accepted confirmed."""
         return self.state is LinkState.CONNECTED
 
     @property
@@ -237,3 +239,8 @@ class LinkSnapshot:
     def subscriptions_confirmed(self) -> bool:
         """Every configured subscription is confirmed on the current connection."""
         return bool(self.subscriptions) and all(s.confirmed for s in self.subscriptions)
+
+    @property
+    def refused_subscriptions(self) -> tuple[str, ...]:
+        """Event types the remote refused on the last connection (the link is up without them)."""
+        return tuple(s.event_type for s in self.subscriptions if s.refused is not None)

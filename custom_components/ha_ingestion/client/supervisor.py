@@ -22,6 +22,7 @@ from .errors import (
     HaConnectionClosedError,
     HaConnectionRefusedError,
     HaRemoteGoingAwayError,
+    HaSubscriptionError,
     sanitize,
 )
 from .models import (
@@ -118,6 +119,8 @@ class Supervisor:
         self._breaker = CircuitBreaker(config.breaker, self._clock)
         self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
         self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)
+        # Event types the remote refused on the current connection, with its answer.
+        self._refused: dict[str, str] = {}
 
     @property
     def config(self) -> SupervisorConfig:
@@ -299,8 +302,15 @@ class Supervisor:
         self._session = session
         try:
             remote = await session.connect()
+            refused: dict[str, str] = {}
             for event_type in self._subscriptions:
-                self._subscriptions[event_type] = await session.subscribe_events(event_type)
+                try:
+                    self._subscriptions[event_type] = await session.subscribe_events(event_type)
+                except HaSubscriptionError as err:
+                    # One refused type (e.g. admin-only for this token) degrades the link, it
+                    # does not take it down: the others keep flowing.
+                    refused[event_type] = self._record(err, self._wall()).message
+            self._report_refused(refused)
         except HaClientError as err:
             await session.close()
             self._session = None
@@ -587,6 +597,20 @@ class Supervisor:
         for event_type in self._subscriptions:
             self._subscriptions[event_type] = None
 
+    def _report_refused(self, refused: dict[str, str]) -> None:
+        """Log a change in the set of refused subscriptions (once, not on every reconnect)."""
+        if refused.keys() != self._refused.keys():
+            if refused:
+                self._log.warning(
+                    "%s refused the subscription to %s; the link stays up without it (%s)",
+                    self._target(),
+                    ", ".join(sorted(refused)),
+                    "; ".join(refused[t] for t in sorted(refused)),
+                )
+            else:
+                self._log.info("%s accepts every subscription again", self._target())
+        self._refused = refused
+
     # ------------------------------------------------------------------ metrics
 
     def snapshot(self) -> LinkSnapshot:
@@ -647,7 +671,10 @@ class Supervisor:
             remote=self._remote,
             subscriptions=tuple(
                 SubscriptionStatus(
-                    event_type=event_type, confirmed=sub_id is not None, subscription_id=sub_id
+                    event_type=event_type,
+                    confirmed=sub_id is not None,
+                    subscription_id=sub_id,
+                    refused=self._refused.get(event_type),
                 )
                 for event_type, sub_id in self._subscriptions.items()
             ),
