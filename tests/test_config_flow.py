@@ -402,13 +402,14 @@ async def test_reauth_error_then_success(
 async def test_reauth_after_rejected_token_at_setup(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
 ) -> None:
-    """The realistic path: setup fails with a revoked token, Home Assistant starts reauth."""
+    """The realistic path: a revoked token at setup; the entry loads failed, reauth starts."""
     entry = mock_config_entry
     fake_ha.token = "rotated-token"
     entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.state is ConfigEntryState.LOADED
+    assert link_state(entry) is LinkState.FAILED
 
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
@@ -423,6 +424,8 @@ async def test_reauth_after_rejected_token_at_setup(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert "rejected_token" not in entry.data  # the new token worked: the old one is forgotten
     await _unload_all(hass)
 
 

@@ -7,6 +7,8 @@ from typing import Final
 DOMAIN: Final = "ha_ingestion"
 
 CONF_VERIFY_SSL: Final = "verify_ssl"
+# Entry data: fingerprint of a token the remote rejected (never sent again).
+CONF_REJECTED_TOKEN: Final = "rejected_token"  # noqa: S105 - a key, not a secret
 
 # Options (the options flow edits every one of these).
 CONF_EVENT_TYPES: Final = "event_types"

@@ -9,13 +9,15 @@ import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
-from .const import DOMAIN, THROTTLE_SECONDS
+from .const import CONF_REJECTED_TOKEN, DOMAIN, THROTTLE_SECONDS
+from .helpers import token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
     from .data import HaIngestionConfigEntry
@@ -72,7 +74,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     # ------------------------------------------------------------------ lifecycle
 
     async def async_start(self) -> None:
-        """Attach to the supervisor and start the link."""
+        """Attach to the supervisor and start the link (or stay `failed` if it already is)."""
         self._unsubs.append(self.supervisor.add_listener(self._on_snapshot))
         self._unsubs.append(self.supervisor.add_event_listener(self._on_event))
         self._unsubs.append(
@@ -84,7 +86,15 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 cancel_on_shutdown=True,
             )
         )
+        self._on_snapshot(self.supervisor.snapshot())  # a link failed before it started
         await self.supervisor.start()
+
+    async def async_reconnect(self) -> None:
+        """An attempt now (button, repair), unless it would send a token the remote rejected."""
+        if token_rejected(dict(self.config_entry.data)):
+            self.config_entry.async_start_reauth(self.hass)
+            return
+        await self.supervisor.reconnect()
 
     async def async_stop(self) -> None:
         """Stop the link and every timer; idempotent."""
@@ -164,6 +174,9 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         entry = self.config_entry
         if snapshot.state is LinkState.CONNECTED:
             self._reauth_started = False
+            if CONF_REJECTED_TOKEN in entry.data:  # a new token worked: forget the old one
+                data = {k: v for k, v in entry.data.items() if k != CONF_REJECTED_TOKEN}
+                self.hass.config_entries.async_update_entry(entry, data=data)
             ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_LINK_FAILED}_{entry.entry_id}")
             self._update_device(snapshot)
             return
@@ -171,6 +184,16 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             return
         error = snapshot.last_error
         if error is not None and error.category is ErrorCategory.AUTHENTICATION:
+            # Remembered durably: after a restart or a reload this token is never sent again
+            # (each failed login counts towards the remote's IP ban), until the user gives another.
+            if not token_rejected(dict(entry.data)):
+                self.hass.config_entries.async_update_entry(
+                    entry,
+                    data={
+                        **entry.data,
+                        CONF_REJECTED_TOKEN: token_fingerprint(entry.data[CONF_ACCESS_TOKEN]),
+                    },
+                )
             if not self._reauth_started:
                 self._reauth_started = True
                 entry.async_start_reauth(self.hass)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -32,6 +33,7 @@ from .const import (
     CONF_MAX_DELAY,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
+    CONF_REJECTED_TOKEN,
     CONF_VERIFY_SSL,
     DEFAULT_OPTIONS,
 )
@@ -133,6 +135,17 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
         ),
         max_attempts=int(opts[CONF_MAX_ATTEMPTS]),
     )
+
+
+def token_fingerprint(token: str) -> str:
+    """A short one-way fingerprint of a token: enough to recognise it, useless to anyone else."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def token_rejected(data: dict[str, Any]) -> bool:
+    """The entry's token is one the remote rejected before."""
+    rejected = data.get(CONF_REJECTED_TOKEN)
+    return rejected is not None and rejected == token_fingerprint(data[CONF_ACCESS_TOKEN])
 
 
 def error_key(err: HaClientError) -> str:

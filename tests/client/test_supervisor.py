@@ -23,6 +23,7 @@ from custom_components.ha_ingestion.client import (
     BreakerState,
     ConnectionConfig,
     ErrorCategory,
+    HaAuthenticationError,
     HaConnectionClosedError,
     LinkSnapshot,
     LinkState,
@@ -1512,3 +1513,25 @@ async def test_a_refused_subscription_degrades_the_link_instead_of_taking_it_dow
     assert snap.subscriptions_confirmed
     assert snap.refused_subscriptions == ()
     assert "accepts every subscription again" in caplog.text
+
+
+async def test_set_failed_makes_no_attempt_until_reconnect(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    sup = make_supervisor()
+    snapshots = record_states(sup)
+    sup.set_failed(HaAuthenticationError("the remote rejected this token before"))
+    await sup.start()
+    for _ in range(20):
+        fake_time.now += 3600
+        await asyncio.sleep(0.002)
+    snap = sup.snapshot()
+    assert snap.state is LinkState.FAILED
+    assert snapshots[-1].state is LinkState.FAILED
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.AUTHENTICATION
+    assert snap.attempts_total == 0
+    assert fake_ha.upgrade_count == 0
+    assert fake_ha.tcp_accept_count == 0
+    await sup.reconnect()  # the host decides when (with a new token, say)
+    await connected(sup)

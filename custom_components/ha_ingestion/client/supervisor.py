@@ -217,6 +217,15 @@ class Supervisor:
         self._started_at = self._clock()
         self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
 
+    def set_failed(self, error: HaClientError) -> None:
+        """Be `failed` with `error` without any attempt (e.g. a token the remote rejected before).
+
+        The loop, once started, waits in `failed` for `reconnect()` like after a real failure.
+        """
+        self._record(error, self._wall())
+        self._log.warning("Not connecting to %s: %s", self._target(), sanitize(str(error)))
+        self._set_state(LinkState.FAILED)
+
     async def reconnect(self) -> None:
         """Make an attempt now: resets the breaker, the backoff and a `failed` link.
 
