@@ -1535,3 +1535,22 @@ async def test_set_failed_makes_no_attempt_until_reconnect(
     assert fake_ha.tcp_accept_count == 0
     await sup.reconnect()  # the host decides when (with a new token, say)
     await connected(sup)
+
+
+async def test_a_broken_probe_counts_as_no_answer(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    calls: list[float] = []
+
+    async def broken(host: str, port: int, limit: float) -> ProbeResult:
+        calls.append(fake_time.now)
+        if len(calls) == 3:
+            await fake_ha.go_up()
+        raise ValueError("bug in a probe")
+
+    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=broken)
+    await sup.start()
+    await wait_for(lambda: len(calls) >= 3)
+    await connected(sup)  # the backoff still brings it back
+    assert sup.snapshot().last_probe is ProbeResult.SILENT

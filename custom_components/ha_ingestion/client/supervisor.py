@@ -517,7 +517,11 @@ class Supervisor:
         timeout = min(
             self._config.connection.connect_timeout, max(1.0, self._config.probe_interval)
         )
-        done, result = await self._wait(self._probe(host, port, timeout))
+        try:
+            done, result = await self._wait(self._probe(host, port, timeout))
+        except Exception:  # noqa: BLE001 - a broken probe must not end the loop: no answer
+            self._log.debug("Readiness probe of %s failed", self._target(), exc_info=True)
+            done, result = True, ProbeResult.SILENT
         if not done or result is None:
             return False
         self._probes_total += 1
