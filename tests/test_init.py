@@ -7,8 +7,10 @@ import asyncio
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components import ha_ingestion
 from custom_components.ha_ingestion.client import ErrorCategory, LinkState
 from custom_components.ha_ingestion.const import (
     CONF_HEARTBEAT_INTERVAL,
@@ -91,15 +93,22 @@ async def test_auth_failure_at_setup_starts_reauth(
 
 
 async def test_a_rejected_token_is_never_sent_again_after_reloads_and_restarts(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    fake_ha: FakeHA,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_ha.token = "another-token"  # the entry's token was revoked
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert fake_ha.auth_invalid_count == 1
+    # Nothing to wait for: setup must not hold Home Assistant for the first-attempt wait (were it
+    # waited, these reloads would hang for an hour).
+    monkeypatch.setattr(ha_ingestion, "FIRST_ATTEMPT_WAIT", 3600.0)
     for _ in range(2):  # a reload, and an unload + setup as at a restart
-        assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+        async with asyncio.timeout(60):
+            assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
         await hass.async_block_till_done()
         assert mock_config_entry.state is ConfigEntryState.LOADED
         assert link_state(mock_config_entry) is LinkState.FAILED

@@ -59,6 +59,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
             first_outcome.set()
 
     remove_first = supervisor.add_listener(_first)
+    _first(supervisor.snapshot())  # failed already (a rejected token): nothing to wait for
     capture.async_start()
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
