@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -163,3 +164,19 @@ async def test_refused_subscription_leaves_the_link_up_with_a_repair(
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None  # goes with the entry
+
+
+async def test_update_entity_refreshes_from_the_engine(
+    hass: HomeAssistant, init_integration: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    await async_setup_component(hass, "homeassistant", {})
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": "sensor.remote_home_connection_state"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert "Error" not in caplog.text
+    assert init_integration.runtime_data.coordinator.last_update_success
+    assert hass.states.get("sensor.remote_home_connection_state").state == "connected"

@@ -114,6 +114,10 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     # ------------------------------------------------------------------ publishing
 
+    async def _async_update_data(self) -> IngestionData:
+        """A refresh (e.g. `homeassistant.update_entity`): the engine's snapshot of now."""
+        return self._build(self.supervisor.snapshot())
+
     def _build(self, snapshot: LinkSnapshot, *, counters_only: bool = False) -> IngestionData:
         now = monotonic()
         samples = self._rate_samples
