@@ -25,6 +25,7 @@ from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
     CONF_BASE_DELAY,
+    CONF_CONNECT_TIMEOUT,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
@@ -401,13 +402,14 @@ async def test_reauth_error_then_success(
 async def test_reauth_after_rejected_token_at_setup(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
 ) -> None:
-    """The realistic path: setup fails with a revoked token, Home Assistant starts reauth."""
+    """The realistic path: a revoked token at setup; the entry loads failed, reauth starts."""
     entry = mock_config_entry
     fake_ha.token = "rotated-token"
     entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.state is ConfigEntryState.LOADED
+    assert link_state(entry) is LinkState.FAILED
 
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
@@ -422,6 +424,8 @@ async def test_reauth_after_rejected_token_at_setup(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert "rejected_token" not in entry.data  # the new token worked: the old one is forgotten
     await _unload_all(hass)
 
 
@@ -566,6 +570,7 @@ NEW_OPTIONS: dict[str, Any] = {
     CONF_RECOVERY_TIMEOUT: 20,
     CONF_HEARTBEAT_INTERVAL: 15,
     CONF_HEARTBEAT_TIMEOUT: 5,
+    CONF_CONNECT_TIMEOUT: 8,
     CONF_FORWARD_EVENTS: False,
     CONF_BACKFILL: False,
     CONF_BACKFILL_MAX_WINDOW: 2.5,
@@ -602,6 +607,7 @@ async def test_options_saved_and_applied(
     config = entry.runtime_data.coordinator.supervisor.config
     assert config.connection.heartbeat_interval == 15.0
     assert config.connection.heartbeat_timeout == 5.0
+    assert config.connection.connect_timeout == 8.0
     assert config.connection.event_types == ("state_changed", "call_service")
     assert config.backoff.base == 0.5
     assert config.backoff.max_delay == 30.0

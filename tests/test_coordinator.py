@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ha_ingestion import coordinator as coordinator_module
 from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import entry_device, link_state, wait_for
+from .conftest import TEST_OPTIONS, entry_device, link_state, wait_for
 from .fake_ha import FakeHA
 
 
@@ -71,3 +73,109 @@ async def test_device_version_follows_the_remote(
     await hass.async_block_till_done()
     device = entry_device(device_registry, init_integration)
     assert device.sw_version == "2026.11.0"
+
+
+async def test_supervisor_loop_is_the_entrys_background_task(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    supervisor = init_integration.runtime_data.coordinator.supervisor
+    task = supervisor._task
+    assert task is not None
+    assert task in init_integration._background_tasks  # tracked (and cancelled) by HA
+
+
+async def test_forbidden_is_retried_with_a_repair_never_a_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = f"forbidden_{init_integration.entry_id}"
+    fake_ha.http_status = 403  # an IP ban on the remote, or a proxy rule
+    await fake_ha.close_all(1011)
+    supervisor = init_integration.runtime_data.coordinator.supervisor
+    await wait_for(lambda: supervisor.snapshot().failed_connections >= 2)
+    await hass.async_block_till_done()
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "forbidden"
+    assert issue.translation_placeholders == {"remote": "Remote Home"}
+    assert link_state(init_integration) is LinkState.RECONNECTING  # retried, not failed
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)  # no reauth
+    assert hass.states.get("sensor.remote_home_last_error").state == "forbidden"
+
+    fake_ha.http_status = None
+    await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_forbidden_repair_goes_with_the_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = f"forbidden_{init_integration.entry_id}"
+    fake_ha.http_status = 403
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_refused_subscription_leaves_the_link_up_with_a_repair(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    fake_ha.fail_subscriptions = {"call_service"}  # admin-only for this token
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={"url": fake_ha.url, "access_token": fake_ha.token, "verify_ssl": True},
+        options={**TEST_OPTIONS, "event_types": ["state_changed", "call_service"]},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.remote_home_connected").state == "on"
+    active = hass.states.get("binary_sensor.remote_home_subscriptions_active")
+    assert active.state == "off"
+    assert list(active.attributes["refused"]) == ["call_service"]
+    issues = ir.async_get(hass)
+    issue_id = f"subscription_refused_{entry.entry_id}"
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["event_types"] == "call_service"
+    assert "Unauthorized" in issue.translation_placeholders["error"]
+
+    # The user fixes it (an admin token, say): next connection accepts both, the repair goes.
+    fake_ha.fail_subscriptions = set()
+    fake_ha.expected_subscriptions = 2
+    supervisor = entry.runtime_data.coordinator.supervisor
+    await supervisor.reconnect()
+    await wait_for(lambda: supervisor.snapshot().subscriptions_confirmed)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get("binary_sensor.remote_home_subscriptions_active").state == "on"
+
+    fake_ha.fail_subscriptions = {"call_service"}
+    await supervisor.reconnect()
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None  # goes with the entry
+
+
+async def test_update_entity_refreshes_from_the_engine(
+    hass: HomeAssistant, init_integration: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    await async_setup_component(hass, "homeassistant", {})
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": "sensor.remote_home_connection_state"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert "Error" not in caplog.text
+    assert init_integration.runtime_data.coordinator.last_update_success
+    assert hass.states.get("sensor.remote_home_connection_state").state == "connected"

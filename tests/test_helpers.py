@@ -14,6 +14,7 @@ from custom_components.ha_ingestion.client import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaForbiddenError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
@@ -254,6 +255,7 @@ def test_build_supervisor_config_partial_options() -> None:
     ("error", "key"),
     [
         (HaAuthenticationError("auth_invalid"), "invalid_auth"),
+        (HaForbiddenError("HTTP 403"), "forbidden"),  # a ban or a proxy: a new token cannot help
         (HaSSLError("certificate verify failed"), "ssl_error"),
         (HaNotHomeAssistantError("HTTP 404"), "not_home_assistant"),
         (HaTimeoutError("no answer"), "timeout"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
+import re
 from typing import Any
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy

@@ -17,8 +17,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import entry_device, link_state, wait_for
+from .conftest import TEST_OPTIONS, entry_device, link_state, wait_for
 from .fake_ha import FakeHA
 
 
@@ -186,3 +187,57 @@ async def test_link_entities_are_not_rewritten_by_event_traffic(
         assert writes == []
         await fake_ha.close_all()  # a link change is written at once
         await wait_for(lambda: "binary_sensor.remote_home_connected" in writes)
+
+
+async def test_schedule_is_an_attribute_of_connection_state(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={"url": fake_ha.url, "access_token": fake_ha.token, "verify_ssl": True},
+        options={**TEST_OPTIONS, "base_delay": 30.0, "max_delay": 60.0},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    fake_ha.refuse = True  # accepted and dropped: a real failure, then a 30 s wait (no jitter)
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: entry.runtime_data.coordinator.supervisor.snapshot().current_backoff)
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.remote_home_connection_state")
+    assert state.state == "reconnecting"
+    assert state.attributes["waiting_for"] == "backoff"
+    assert state.attributes["current_backoff"] == 30.0
+    assert state.attributes["next_attempt"] is not None
+    assert state.attributes["attempt_started"] is None
+    # Changes with every attempt: kept out of the recorder (and attributes never reach the
+    # logbook); the entities that used to carry it are gone.
+    entity = hass.data["sensor"].get_entity("sensor.remote_home_connection_state")
+    assert {"waiting_for", "current_backoff", "next_attempt"} <= entity._unrecorded_attributes
+    assert hass.states.get("sensor.remote_home_next_attempt") is None
+    assert hass.states.get("sensor.remote_home_current_backoff") is None
+    assert hass.states.get("sensor.remote_home_latency") is None or (
+        hass.states.get("sensor.remote_home_latency").state == "unknown"
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entities_that_became_attributes_are_removed_from_the_registry(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    fake_ha: FakeHA,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    for key in ("next_attempt", "current_backoff"):
+        entity_registry.async_get_or_create(
+            "sensor", DOMAIN, f"{fake_ha.user_id}_{key}", config_entry=mock_config_entry
+        )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    for key in ("next_attempt", "current_backoff"):
+        unique_id = f"{fake_ha.user_id}_{key}"
+        assert entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id) is None
+    await hass.config_entries.async_unload(mock_config_entry.entry_id)

@@ -7,24 +7,28 @@ import contextlib
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .capture import EventCapture
-from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
+from .client import HaAuthenticationError, LinkSnapshot, LinkState, Supervisor
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
 from .data import HaIngestionConfigEntry, HaIngestionRuntimeData
 from .health import HealthView
-from .helpers import build_supervisor_config, is_insecure_remote, options_with_defaults
+from .helpers import (
+    build_supervisor_config,
+    is_insecure_remote,
+    options_with_defaults,
+    token_rejected,
+)
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-# Setup waits this long for the first attempt, so a rejected token starts reauth at once;
-# a remote that is down or slow never holds up Home Assistant's start.
+# Setup waits this long for the first attempt, so a rejected token starts reauth before setup
+# returns; a remote that is down or slow never holds up Home Assistant's start.
 FIRST_ATTEMPT_WAIT = 5.0
 ISSUE_INSECURE = "insecure_connection"
 _ATTEMPT_DONE = frozenset({LinkState.CONNECTED, LinkState.FAILED, LinkState.RECONNECTING})
@@ -41,6 +45,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     config = build_supervisor_config(dict(entry.data), dict(entry.options))
     supervisor = Supervisor(async_get_clientsession(hass), config)
     coordinator = HaIngestionCoordinator(hass, entry, supervisor)
+    if token_rejected(dict(entry.data)):
+        # Sending it again would be one more failed login on the remote (towards an IP ban):
+        # the entry loads, its entities say failed/authentication, and reauth is offered.
+        supervisor.set_failed(HaAuthenticationError("the remote rejected this token before"))
     capture = EventCapture(hass, entry, coordinator, options_with_defaults(dict(entry.options)))
     entry.runtime_data = HaIngestionRuntimeData(coordinator=coordinator, capture=capture)
 
@@ -51,25 +59,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
             first_outcome.set()
 
     remove_first = supervisor.add_listener(_first)
+    _first(supervisor.snapshot())  # failed already (a rejected token): nothing to wait for
     capture.async_start()
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):
             await first_outcome.wait()
     remove_first()
-    snapshot = supervisor.snapshot()
-    if (
-        snapshot.state is LinkState.FAILED
-        and snapshot.last_error is not None
-        and snapshot.last_error.category is ErrorCategory.AUTHENTICATION
-    ):
-        await coordinator.async_stop()
-        capture.async_stop()
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN,
-            translation_key="auth_failed",
-            translation_placeholders={"name": entry.title},
-        )
 
     _update_insecure_issue(hass, entry)
 

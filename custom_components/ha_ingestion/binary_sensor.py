@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
@@ -26,6 +27,7 @@ class HaIngestionBinarySensorDescription(BinarySensorEntityDescription):
     """A binary sensor and how to read it."""
 
     is_on_fn: Callable[[IngestionData], bool]
+    attributes_fn: Callable[[IngestionData], dict[str, Any] | None] = lambda _: None
 
 
 BINARY_SENSORS: tuple[HaIngestionBinarySensorDescription, ...] = (
@@ -40,6 +42,11 @@ BINARY_SENSORS: tuple[HaIngestionBinarySensorDescription, ...] = (
         translation_key="subscription_active",
         entity_category=EntityCategory.DIAGNOSTIC,
         is_on_fn=lambda data: data.snapshot.connected and data.snapshot.subscriptions_confirmed,
+        attributes_fn=lambda data: (
+            {"refused": {s.event_type: s.refused for s in data.snapshot.subscriptions if s.refused}}
+            if data.snapshot.refused_subscriptions
+            else None
+        ),
     ),
 )
 
@@ -65,3 +72,8 @@ class HaIngestionBinarySensor(HaIngestionEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """On or off, never unavailable."""
         return self.entity_description.is_on_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details (e.g. which subscriptions the remote refused)."""
+        return self.entity_description.attributes_fn(self.coordinator.data)

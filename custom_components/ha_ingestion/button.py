@@ -33,4 +33,4 @@ class HaIngestionReconnectButton(HaIngestionEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Reconnect now."""
-        await self.coordinator.supervisor.reconnect()
+        await self.coordinator.async_reconnect()

@@ -7,6 +7,8 @@ from typing import Final
 DOMAIN: Final = "ha_ingestion"
 
 CONF_VERIFY_SSL: Final = "verify_ssl"
+# Entry data: fingerprint of a token the remote rejected (never sent again).
+CONF_REJECTED_TOKEN: Final = "rejected_token"  # noqa: S105 - a key, not a secret
 
 # Options (the options flow edits every one of these).
 CONF_EVENT_TYPES: Final = "event_types"
@@ -19,6 +21,7 @@ CONF_FAILURE_THRESHOLD: Final = "failure_threshold"
 CONF_RECOVERY_TIMEOUT: Final = "recovery_timeout"
 CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
 CONF_HEARTBEAT_TIMEOUT: Final = "heartbeat_timeout"
+CONF_CONNECT_TIMEOUT: Final = "connect_timeout"
 CONF_FORWARD_EVENTS: Final = "forward_events"
 CONF_BACKFILL: Final = "backfill"
 CONF_BACKFILL_MAX_WINDOW: Final = "backfill_max_window"
@@ -35,6 +38,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_RECOVERY_TIMEOUT: 60.0,
     CONF_HEARTBEAT_INTERVAL: 30.0,
     CONF_HEARTBEAT_TIMEOUT: 10.0,
+    CONF_CONNECT_TIMEOUT: 20.0,
     CONF_FORWARD_EVENTS: True,
     CONF_BACKFILL: True,
     CONF_BACKFILL_MAX_WINDOW: 24.0,

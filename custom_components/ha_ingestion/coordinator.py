@@ -9,13 +9,15 @@ import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
-from .const import DOMAIN, THROTTLE_SECONDS
+from .const import CONF_REJECTED_TOKEN, DOMAIN, THROTTLE_SECONDS
+from .helpers import token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
     from .data import HaIngestionConfigEntry
@@ -25,6 +27,8 @@ _LOGGER = logging.getLogger(__package__)
 RATE_WINDOW = 60.0
 REFRESH_INTERVAL = 5.0
 ISSUE_LINK_FAILED = "link_failed"
+ISSUE_FORBIDDEN = "forbidden"
+ISSUE_SUBSCRIPTION_REFUSED = "subscription_refused"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +56,13 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         """Wrap `supervisor`; nothing runs until `async_start()`."""
         super().__init__(hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.supervisor = supervisor
+        # The reconnect loop runs as the entry's background task: tracked (and, if it ever
+        # outlives an unload, cancelled) by Home Assistant.
+        supervisor.task_factory = lambda coro, name: entry.async_create_background_task(
+            hass, coro, name
+        )
+        self._forbidden = False
+        self._refused: tuple[str, ...] = ()
         self._unsubs: list[CALLBACK_TYPE] = []
         self._pending_publish: CALLBACK_TYPE | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -63,7 +74,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     # ------------------------------------------------------------------ lifecycle
 
     async def async_start(self) -> None:
-        """Attach to the supervisor and start the link."""
+        """Attach to the supervisor and start the link (or stay `failed` if it already is)."""
         self._unsubs.append(self.supervisor.add_listener(self._on_snapshot))
         self._unsubs.append(self.supervisor.add_event_listener(self._on_event))
         self._unsubs.append(
@@ -75,7 +86,15 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 cancel_on_shutdown=True,
             )
         )
+        self._on_snapshot(self.supervisor.snapshot())  # a link failed before it started
         await self.supervisor.start()
+
+    async def async_reconnect(self) -> None:
+        """An attempt now (button, repair), unless it would send a token the remote rejected."""
+        if token_rejected(dict(self.config_entry.data)):
+            self.config_entry.async_start_reauth(self.hass)
+            return
+        await self.supervisor.reconnect()
 
     async def async_stop(self) -> None:
         """Stop the link and every timer; idempotent."""
@@ -85,8 +104,19 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._pending_publish()
             self._pending_publish = None
         await self.supervisor.close()
+        entry_id = self.config_entry.entry_id
+        if self._forbidden:
+            self._forbidden = False
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_FORBIDDEN}_{entry_id}")
+        if self._refused:
+            self._refused = ()
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_SUBSCRIPTION_REFUSED}_{entry_id}")
 
     # ------------------------------------------------------------------ publishing
+
+    async def _async_update_data(self) -> IngestionData:
+        """A refresh (e.g. `homeassistant.update_entity`): the engine's snapshot of now."""
+        return self._build(self.supervisor.snapshot())
 
     def _build(self, snapshot: LinkSnapshot, *, counters_only: bool = False) -> IngestionData:
         now = monotonic()
@@ -119,6 +149,8 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if state is not self._last_state:
             self._last_state = state
             self._handle_state(snapshot)
+        self._handle_forbidden(snapshot)
+        self._handle_refused(snapshot)
         self.async_publish(snapshot)
 
     @callback
@@ -146,6 +178,9 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         entry = self.config_entry
         if snapshot.state is LinkState.CONNECTED:
             self._reauth_started = False
+            if CONF_REJECTED_TOKEN in entry.data:  # a new token worked: forget the old one
+                data = {k: v for k, v in entry.data.items() if k != CONF_REJECTED_TOKEN}
+                self.hass.config_entries.async_update_entry(entry, data=data)
             ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_LINK_FAILED}_{entry.entry_id}")
             self._update_device(snapshot)
             return
@@ -153,6 +188,16 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             return
         error = snapshot.last_error
         if error is not None and error.category is ErrorCategory.AUTHENTICATION:
+            # Remembered durably: after a restart or a reload this token is never sent again
+            # (each failed login counts towards the remote's IP ban), until the user gives another.
+            if not token_rejected(dict(entry.data)):
+                self.hass.config_entries.async_update_entry(
+                    entry,
+                    data={
+                        **entry.data,
+                        CONF_REJECTED_TOKEN: token_fingerprint(entry.data[CONF_ACCESS_TOKEN]),
+                    },
+                )
             if not self._reauth_started:
                 self._reauth_started = True
                 entry.async_start_reauth(self.hass)
@@ -171,6 +216,60 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 "error": error.message if error else "",
             },
             data={"entry_id": entry.entry_id},
+        )
+
+    def _handle_forbidden(self, snapshot: LinkSnapshot) -> None:
+        """HTTP 403 at the upgrade: a repair that explains the ban or the proxy, until connected."""
+        error = snapshot.last_error
+        forbidden = (
+            snapshot.state is not LinkState.CONNECTED
+            and error is not None
+            and error.category is ErrorCategory.FORBIDDEN
+        )
+        if forbidden == self._forbidden:
+            return
+        self._forbidden = forbidden
+        issue_id = f"{ISSUE_FORBIDDEN}_{self.config_entry.entry_id}"
+        if not forbidden:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_FORBIDDEN,
+            translation_placeholders={"remote": self.config_entry.title},
+        )
+
+    def _handle_refused(self, snapshot: LinkSnapshot) -> None:
+        """Subscriptions the remote refused: a repair naming them while the link runs without."""
+        if not snapshot.connected:
+            return  # decided on each connection
+        refused = snapshot.refused_subscriptions
+        if refused == self._refused:
+            return
+        self._refused = refused
+        issue_id = f"{ISSUE_SUBSCRIPTION_REFUSED}_{self.config_entry.entry_id}"
+        if not refused:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        reasons = {s.event_type: s.refused for s in snapshot.subscriptions if s.refused}
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_SUBSCRIPTION_REFUSED,
+            translation_placeholders={
+                "remote": self.config_entry.title,
+                "event_types": ", ".join(refused),
+                "error": "; ".join(f"{t}: {reasons[t]}" for t in refused),
+            },
         )
 
     def _update_device(self, snapshot: LinkSnapshot) -> None:

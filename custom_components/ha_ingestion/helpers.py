@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -14,6 +15,7 @@ from .client import (
     ConnectionConfig,
     HaAuthenticationError,
     HaClientError,
+    HaForbiddenError,
     HaNotHomeAssistantError,
     HaSSLError,
     HaTimeoutError,
@@ -21,6 +23,7 @@ from .client import (
 )
 from .const import (
     CONF_BASE_DELAY,
+    CONF_CONNECT_TIMEOUT,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_HEARTBEAT_INTERVAL,
@@ -30,6 +33,7 @@ from .const import (
     CONF_MAX_DELAY,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
+    CONF_REJECTED_TOKEN,
     CONF_VERIFY_SSL,
     DEFAULT_OPTIONS,
 )
@@ -116,6 +120,7 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
             verify_ssl=data.get(CONF_VERIFY_SSL, True),
             heartbeat_interval=float(opts[CONF_HEARTBEAT_INTERVAL]),
             heartbeat_timeout=float(opts[CONF_HEARTBEAT_TIMEOUT]),
+            connect_timeout=float(opts[CONF_CONNECT_TIMEOUT]),
             event_types=tuple(opts[CONF_EVENT_TYPES]),
         ),
         backoff=BackoffConfig(
@@ -132,10 +137,23 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
     )
 
 
+def token_fingerprint(token: str) -> str:
+    """A short one-way fingerprint of a token: enough to recognise it, useless to anyone else."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def token_rejected(data: dict[str, Any]) -> bool:
+    """The entry's token is one the remote rejected before."""
+    rejected = data.get(CONF_REJECTED_TOKEN)
+    return rejected is not None and rejected == token_fingerprint(data[CONF_ACCESS_TOKEN])
+
+
 def error_key(err: HaClientError) -> str:
     """The translation key (config flow error) for an engine error."""
     if isinstance(err, HaAuthenticationError):
         return "invalid_auth"
+    if isinstance(err, HaForbiddenError):
+        return "forbidden"
     if isinstance(err, HaSSLError):
         return "ssl_error"
     if isinstance(err, HaNotHomeAssistantError):

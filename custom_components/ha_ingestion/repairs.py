@@ -29,7 +29,7 @@ class RetryLinkRepairFlow(RepairsFlow):
         if self._entry is None or not hasattr(self._entry, "runtime_data"):
             return self.async_abort(reason="entry_not_loaded")
         if user_input is not None:
-            await self._entry.runtime_data.coordinator.supervisor.reconnect()
+            await self._entry.runtime_data.coordinator.async_reconnect()
             return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="confirm", description_placeholders={"name": self._entry.title}

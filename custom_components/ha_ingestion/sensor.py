@@ -15,9 +15,11 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .client import BreakerState, ErrorCategory, LinkState
+from .const import DOMAIN
 from .coordinator import IngestionData
 from .data import HaIngestionConfigEntry
 from .entity import HaIngestionEntity
@@ -44,6 +46,31 @@ def _rounded(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _schedule_attributes(data: IngestionData) -> dict[str, Any]:
+    """What the link does right now: waiting (why, how long, until when) or attempting."""
+    snap = data.snapshot
+    return {
+        "waiting_for": None if snap.waiting_for is None else snap.waiting_for.value,
+        "current_backoff": _rounded(snap.current_backoff, 3),
+        "next_attempt": _iso(snap.next_attempt),
+        "attempt_started": _iso(snap.attempt_started),
+        "attempt_deadline": _iso(snap.attempt_deadline),
+    }
+
+
+# They change with every attempt: in the state machine for templates and the UI, not in the
+# recorder (and, being attributes, never in the logbook).
+SCHEDULE_ATTRIBUTES = frozenset(
+    {"waiting_for", "current_backoff", "next_attempt", "attempt_started", "attempt_deadline"}
+)
+# Entities that used to exist; their registry entries are removed at setup.
+REMOVED_SENSOR_KEYS = ("current_backoff", "next_attempt")
+
+
 def _last_error_attributes(data: IngestionData) -> dict[str, Any] | None:
     error = data.snapshot.last_error
     if error is None:
@@ -58,6 +85,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in LinkState],
         value_fn=lambda data: data.snapshot.state.value,
+        attributes_fn=_schedule_attributes,
     ),
     HaIngestionSensorDescription(
         key="circuit_breaker",
@@ -80,22 +108,6 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.snapshot.consecutive_failures,
-    ),
-    HaIngestionSensorDescription(
-        key="current_backoff",
-        translation_key="current_backoff",
-        device_class=SensorDeviceClass.DURATION,
-        native_unit_of_measurement=UnitOfTime.SECONDS,
-        suggested_display_precision=1,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: _rounded(data.snapshot.current_backoff, 3) or 0.0,
-    ),
-    HaIngestionSensorDescription(
-        key="next_attempt",
-        translation_key="next_attempt",
-        device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.snapshot.next_attempt,
     ),
     HaIngestionSensorDescription(
         key="last_connected",
@@ -226,8 +238,13 @@ async def async_setup_entry(
     entry: HaIngestionConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of one link."""
+    """Add the sensors of one link (and forget the ones that became attributes)."""
     coordinator = entry.runtime_data.coordinator
+    registry = er.async_get(hass)
+    for key in REMOVED_SENSOR_KEYS:
+        unique_id = f"{entry.unique_id or entry.entry_id}_{key}"
+        if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
+            registry.async_remove(entity_id)
     async_add_entities(HaIngestionSensor(coordinator, description) for description in SENSORS)
 
 
@@ -235,6 +252,7 @@ class HaIngestionSensor(HaIngestionEntity, SensorEntity):
     """A sensor of the link."""
 
     entity_description: HaIngestionSensorDescription
+    _unrecorded_attributes = SCHEDULE_ATTRIBUTES
 
     def __init__(self, coordinator: Any, description: HaIngestionSensorDescription) -> None:
         """Throttle the sensors that move with every event."""

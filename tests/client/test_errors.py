@@ -60,6 +60,7 @@ def test_hierarchy() -> None:
     assert {c.value for c in ErrorCategory} == {
         "network",
         "authentication",
+        "forbidden",
         "subscription",
         "protocol",
         "service",

@@ -10,6 +10,7 @@ from typing import Any
 from unittest.mock import AsyncMock
 
 import aiohttp
+from aiohttp import web
 import orjson
 import pytest
 
@@ -21,9 +22,12 @@ from custom_components.ha_ingestion.client import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
+    HaForbiddenError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
@@ -265,9 +269,11 @@ async def test_ping_rtt_measured(fake_ha: FakeHA, connect: Connect) -> None:
 async def test_refused_when_down(fake_ha: FakeHA, make_session: MakeSession) -> None:
     await fake_ha.go_down()
     err = await connect_error(make_session)
-    assert type(err) is HaConnectionError
+    # Nothing listens: told apart from other network faults (it does not count against the breaker).
+    assert type(err) is HaConnectionRefusedError
+    assert isinstance(err, HaConnectionError)
     assert err.category is ErrorCategory.NETWORK
-    assert "cannot connect" in str(err)
+    assert "nothing listening" in str(err)
     await fake_ha.go_up()
     session = make_session()
     await session.connect()
@@ -315,7 +321,7 @@ async def test_auth_invalid(fake_ha: FakeHA, make_session: MakeSession) -> None:
     ("status", "error", "category"),
     [
         (401, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
-        (403, HaAuthenticationError, ErrorCategory.AUTHENTICATION),
+        (403, HaForbiddenError, ErrorCategory.FORBIDDEN),  # a ban or a proxy, not the token
         (404, HaNotHomeAssistantError, ErrorCategory.PROTOCOL),
         (500, HaServiceUnavailableError, ErrorCategory.SERVICE),
         (502, HaServiceUnavailableError, ErrorCategory.SERVICE),
@@ -410,7 +416,7 @@ async def test_drop_after_events(fake_ha: FakeHA, connect: Connect) -> None:
     for n in range(5):
         await fake_ha.fire_state_changed("sensor.n", str(n))
     err = await closed_with(session)
-    assert type(err) is HaConnectionClosedError
+    assert type(err) is HaRemoteGoingAwayError  # the fake closes with 1000
     assert err.category is ErrorCategory.NETWORK
     assert len(events) == 3
     assert not session.connected
@@ -556,8 +562,9 @@ async def test_binary_frame(fake_ha: FakeHA, connect: Connect) -> None:
         (4000, HaProtocolError, ErrorCategory.PROTOCOL),
         (1011, HaProtocolError, ErrorCategory.PROTOCOL),
         (1008, HaProtocolError, ErrorCategory.PROTOCOL),
-        (1000, HaConnectionClosedError, ErrorCategory.NETWORK),
-        (1001, HaConnectionClosedError, ErrorCategory.NETWORK),
+        # An orderly close by the remote: it is shutting down (HA closes with 1000 on stop).
+        (1000, HaRemoteGoingAwayError, ErrorCategory.NETWORK),
+        (1001, HaRemoteGoingAwayError, ErrorCategory.NETWORK),
     ],
 )
 async def test_close_codes(
@@ -881,6 +888,32 @@ async def test_fake_drop_after_auth_and_wait(fake_ha: FakeHA, connect: Connect) 
     await session.subscribe_events("state_changed")
     await fake_ha.wait_for_connections(1)
     err = await closed_with(session)
-    assert type(err) is HaConnectionClosedError
+    assert type(err) is HaRemoteGoingAwayError
     with pytest.raises(TimeoutError):
         await fake_ha.wait_for_connections(2, timeout=0.05)
+
+
+async def test_redirect_to_another_origin_is_not_followed_with_the_token(
+    fake_ha: FakeHA, make_session: MakeSession
+) -> None:
+    """A redirect to another host, port or scheme would carry the token there: refused."""
+    target = fake_ha.url.replace("ws://", "http://")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(target)
+
+    app = web.Application()
+    app.router.add_get("/api/websocket", redirect)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        err = await connect_error(make_session, url=f"ws://127.0.0.1:{port}/api/websocket")
+    finally:
+        await runner.cleanup()
+    assert type(err) is HaNotHomeAssistantError
+    assert "redirected" in str(err)
+    # The token never left: nothing authenticated (or failed to) on the other server.
+    assert fake_ha.auth_ok_count == fake_ha.auth_invalid_count == 0

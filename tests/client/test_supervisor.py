@@ -7,8 +7,9 @@ yields; past `limit` sleeps it blocks until the test calls `allow()`. No test sl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+import errno
 import logging
 import random
 from typing import Any
@@ -22,11 +23,20 @@ from custom_components.ha_ingestion.client import (
     BreakerState,
     ConnectionConfig,
     ErrorCategory,
+    HaAuthenticationError,
     HaConnectionClosedError,
     LinkSnapshot,
     LinkState,
     Supervisor,
     SupervisorConfig,
+    WaitReason,
+)
+from custom_components.ha_ingestion.client.probe import (
+    Probe,
+    ProbeResult,
+    not_listening,
+    probe_target,
+    tcp_probe,
 )
 from tests.fake_ha import FakeHA
 
@@ -107,7 +117,8 @@ async def make_supervisor(
 ) -> AsyncGenerator[MakeSupervisor]:
     """Build supervisors on fake time (closed after the test).
 
-    Defaults: no jitter, base 1 s, cap 60 s, a breaker that does not get in the way.
+    Defaults: no jitter, base 1 s, cap 60 s, a breaker that does not get in the way, no readiness
+    probes (the tests of the probing policy turn them on with an injected probe).
     """
     supervisors: list[Supervisor] = []
 
@@ -119,6 +130,9 @@ async def make_supervisor(
         stability_window: float = 30.0,
         error_history_size: int = 50,
         rng: random.Random | None = None,
+        probe_interval: float = 0.0,
+        reconnect_spread: float = 8.0,
+        probe: Probe | None = None,
         **connection: Any,
     ) -> Supervisor:
         values: dict[str, Any] = {"url": fake_ha.url, "token": "good-token"} | connection
@@ -130,6 +144,8 @@ async def make_supervisor(
             max_attempts=max_attempts,
             stability_window=stability_window,
             error_history_size=error_history_size,
+            probe_interval=probe_interval,
+            reconnect_spread=reconnect_spread,
         )
         supervisor = Supervisor(
             http,
@@ -138,6 +154,7 @@ async def make_supervisor(
             clock=fake_time.clock,
             wall=fake_time.wall,
             sleep=fake_time.sleep,
+            **({} if probe is None else {"probe": probe}),
         )
         supervisors.append(supervisor)
         return supervisor
@@ -260,7 +277,10 @@ async def test_ping_rtt_reported(
     assert sup.snapshot().last_ping_rtt == 0.0
     await fake_ha.close_all()
     await wait_for(lambda: fake_time.blocked_at(1))
-    assert sup.snapshot().last_ping_rtt == 0.0  # kept after the link ended
+    assert sup.snapshot().last_ping_rtt is None  # unknown while disconnected: a dead link's
+    fake_time.allow()  # last round trip says nothing about now
+    await connected(sup)
+    assert sup.snapshot().last_ping_rtt == 0.0  # the last one is shown again once connected
 
 
 # ---------------------------------------------------------------------------- attempt faults
@@ -285,7 +305,7 @@ def _set(attr: str, value: Any, normal: Any) -> tuple[Any, Any]:
 
 
 ATTEMPT_FAULTS = {
-    "refused": ((_go_down, _go_up), ErrorCategory.NETWORK, "HaConnectionError"),
+    "refused": ((_go_down, _go_up), ErrorCategory.NETWORK, "HaConnectionRefusedError"),
     "tcp_closed": (_set("refuse", True, False), ErrorCategory.NETWORK, "HaConnectionError"),
     "hang_before_upgrade": (
         _set("hang_before_upgrade", True, False),
@@ -303,11 +323,6 @@ ATTEMPT_FAULTS = {
         "HaServiceUnavailableError",
     ),
     "http_404": (_set("http_status", 404, None), ErrorCategory.PROTOCOL, "HaNotHomeAssistantError"),
-    "subscription_error": (
-        _set("fail_subscriptions", {"call_service"}, set()),
-        ErrorCategory.SUBSCRIPTION,
-        "HaSubscriptionError",
-    ),
 }
 
 
@@ -343,11 +358,6 @@ async def test_attempt_fault_retried_with_backoff(
         seconds=2
     )
     assert LinkState.FAILED not in states_of(snapshots)
-    if fault == "subscription_error":
-        # The connection was recycled: closed after the refusal, a new one per attempt.
-        await wait_for(lambda: all(c.closed for c in fake_ha.connections))
-        assert len(fake_ha.connections) == 2
-        assert [c.subscriptions for c in fake_ha.connections] == [["state_changed"]] * 2
 
     await repair(fake_ha)
     fake_time.allow()
@@ -604,14 +614,15 @@ async def _repair(fake: FakeHA) -> None:
 
 
 LINK_FAULTS: dict[str, tuple[Callable[[FakeHA], Awaitable[None]], ErrorCategory, str]] = {
-    "drop_after_events": (_drop_after_events, ErrorCategory.NETWORK, "HaConnectionClosedError"),
+    "drop_after_events": (_drop_after_events, ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
     "frozen": (_freeze, ErrorCategory.TIMEOUT, "HaHeartbeatTimeoutError"),
     "malformed_json": (_malformed, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "oversize_frame": (_oversize, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "binary_frame": (_binary, ErrorCategory.PROTOCOL, "HaProtocolError"),
     "close_4000": (_close_with(4000), ErrorCategory.PROTOCOL, "HaProtocolError"),
     "close_1011": (_close_with(1011), ErrorCategory.PROTOCOL, "HaProtocolError"),
-    "close_1000": (_close_with(1000), ErrorCategory.NETWORK, "HaConnectionClosedError"),
+    "close_1000": (_close_with(1000), ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
+    "close_1001": (_close_with(1001), ErrorCategory.NETWORK, "HaRemoteGoingAwayError"),
     "host_down": (_go_down, ErrorCategory.NETWORK, "HaConnectionClosedError"),
 }
 
@@ -940,3 +951,606 @@ async def test_listeners(
     await fake_ha.fire_event("state_changed", {})
     await wait_for(lambda: sup.snapshot().events_received == 1)
     assert events == []
+
+
+# ---------------------------------------------------------------------------- reconnect policy
+# Readiness probes while waiting, the jittered attempt once the remote listens again, and how the
+# breaker, max_attempts and the kind of failure (refused / orderly close / silence) shape it.
+
+
+class ScriptedRandom(random.Random):
+    """`uniform(a, b)` returns a + f * (b - a) for the scripted fractions f, in order (then 0.5)."""
+
+    def __init__(self, *fractions: float) -> None:
+        super().__init__(0)
+        self.fractions = list(fractions)
+        self.calls: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls.append((a, b))
+        f = self.fractions.pop(0) if self.fractions else 0.5
+        return a + f * (b - a)
+
+
+class Prober:
+    """The real TCP probe, recording when (fake time) it ran; `before[n]` runs before probe n."""
+
+    def __init__(self, fake_time: FakeTime) -> None:
+        self.fake_time = fake_time
+        self.times: list[float] = []
+        self.results: list[ProbeResult] = []
+        self.before: dict[int, Callable[[], Awaitable[None]]] = {}
+
+    async def __call__(self, host: str, port: int, limit: float) -> ProbeResult:
+        n = len(self.times) + 1
+        if (action := self.before.get(n)) is not None:
+            await action()
+        self.times.append(self.fake_time.now)
+        result = await tcp_probe(host, port, limit)
+        self.results.append(result)
+        return result
+
+
+def schedules(snapshots: list[LinkSnapshot]) -> list[tuple[WaitReason, float | None, BreakerState]]:
+    """Distinct consecutive (why waiting, delay, breaker) while waiting, in order."""
+    out: list[tuple[WaitReason, float | None, BreakerState]] = []
+    for snap in snapshots:
+        if snap.waiting_for is None:
+            continue
+        item = (snap.waiting_for, snap.current_backoff, snap.breaker.state)
+        if not out or out[-1] != item:
+            out.append(item)
+    return out
+
+
+async def test_probes_find_the_restarted_remote_and_attempt_after_a_short_jitter(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()  # restarting: nothing listens
+    prober = Prober(fake_time)
+    prober.before[6] = fake_ha.go_up  # it listens again just before the 6th probe
+    rng = ScriptedRandom(1.0, 0.25, 1.0, 0.25, 1.0, 0.25, 0.25)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
+        breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=8.0,
+        rng=rng,
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await connected(sup)
+
+    # Attempts at 1000, 1001, 1003 (backoff windows 1, 2, 4 with the scripted jitter), all refused;
+    # a probe every second from a random phase (0.25 s) in every wait, and one more at the end of
+    # a wait (1001, 1003: still down, so the attempt follows).
+    assert prober.times == [1000.25, 1001.0, 1001.25, 1002.25, 1003.0, 1003.25]
+    assert prober.results == [ProbeResult.DOWN] * 5 + [ProbeResult.OPEN]
+    # Listening again at 1003.25: the attempt after U(0, 8) = 2 s, not at the end of the 4 s wait.
+    assert fake_time.sleeps == [0.25, 0.75, 0.25, 1.0, 0.75, 0.25, 2.0]
+    assert fake_time.now == 1005.25
+    assert rng.calls == [(0, 1), (0, 1), (0, 2), (0, 1), (0, 4), (0, 1), (0, 8)]
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 2.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 4.0, BreakerState.CLOSED),
+        (WaitReason.REMOTE_BACK, 2.0, BreakerState.CLOSED),
+    ]
+    back = next(s for s in snapshots if s.waiting_for is WaitReason.REMOTE_BACK)
+    assert back.next_attempt == datetime.fromtimestamp(WALL0 + 1003.25 + 2.0, UTC)
+    snap = sup.snapshot()
+    # Three refused connects cost the remote nothing: the breaker (threshold 2) never opened.
+    assert snap.breaker.times_opened == 0
+    assert snap.attempts_total == 4
+    assert snap.failed_connections == 3
+    assert snap.probes_total == 6
+    assert snap.last_probe is ProbeResult.OPEN
+    assert snap.waiting_for is None
+    assert all(e.type == "HaConnectionRefusedError" for e in snap.errors)
+
+
+async def test_once_back_every_attempt_draws_from_the_spread(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    prober = Prober(fake_time)
+    prober.before[2] = fake_ha.go_up
+    # backoff 1 s window drawn fully; probe phase 0; back delay U(0, 8) = 8 s: later than the
+    # planned attempt (1001), yet that is the one made: every client draws from one window.
+    rng = ScriptedRandom(1.0, 0.0, 1.0)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, max_delay=60.0, jitter=True),
+        probe_interval=0.4,
+        rng=rng,
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    assert prober.times == [1000.0, 1000.4]
+    assert fake_time.sleeps == pytest.approx([0.4, 8.0])  # and no probe after "open"
+    assert sup.snapshot().attempts_total == 2
+
+
+async def test_jitter_off_attempts_as_soon_as_the_remote_is_back(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    prober = Prober(fake_time)
+    prober.before[2] = fake_ha.go_up
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=30.0, max_delay=60.0, jitter=False),
+        probe_interval=1.0,
+        reconnect_spread=3.0,
+        rng=ScriptedRandom(0.5),  # only the probe phase is random
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    assert prober.times == [1000.5, 1001.5]
+    assert fake_time.sleeps == [0.5, 1.0]  # not the 30 s window, and no spread: no jitter
+
+
+async def test_open_breaker_goes_half_open_when_the_remote_restarted(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    # Accepted and dropped (a remote in trouble, port open): real failures, they open the breaker.
+    fake_ha.refuse = True
+
+    async def restart_ends() -> None:
+        fake_ha.refuse = False
+        await fake_ha.go_up()
+
+    prober = Prober(fake_time)
+    prober.before[3] = fake_ha.go_down  # the remote restarts
+    prober.before[5] = restart_ends
+    sup = make_supervisor(  # no jitter: the attempt comes at once after "open"
+        breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=4.0,
+        rng=ScriptedRandom(0.0, 0.0, 0.0),
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await connected(sup)
+
+    # 1000: attempt 1 fails; 1001: attempt 2 fails and opens the breaker (retry at 1061). A reset
+    # connection keeps the port watched: open (1000, 1001: the next probe 2 s later, an open port
+    # is probed less and less often), down at 1003 and 1004 (the restart), open again at 1005:
+    # half-open at once, the one probe attempt right away (no jitter).
+    assert prober.times == [1000.0, 1001.0, 1003.0, 1004.0, 1005.0]
+    assert prober.results == [ProbeResult.OPEN] * 2 + [ProbeResult.DOWN] * 2 + [ProbeResult.OPEN]
+    assert fake_time.sleeps == [1.0, 2.0, 1.0, 1.0]
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.CLOSED),
+        (WaitReason.BACKOFF, 2.0, BreakerState.OPEN),
+        (WaitReason.BREAKER, 58.0, BreakerState.OPEN),
+        (WaitReason.REMOTE_BACK, 0.0, BreakerState.HALF_OPEN),
+    ]
+    snap = sup.snapshot()
+    assert snap.breaker.times_opened == 1
+    assert snap.breaker.state is BreakerState.CLOSED
+    assert snap.attempts_total == 3
+    assert fake_time.now == 1005.0  # not 1061, the end of the recovery time
+
+
+async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.refuse = True
+
+    async def restart() -> None:  # down, and back up still dropping connections
+        await fake_ha.go_down()
+
+    prober = Prober(fake_time)
+    prober.before[1] = restart
+    prober.before[2] = fake_ha.go_up
+    fake_time.limit = 7
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
+        breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
+        probe_interval=1.0,
+        reconnect_spread=8.0,
+        # backoff 1 s, probe phase 0, back after 8 s, backoff 2 s, phase 0, phase 0.5 s
+        rng=ScriptedRandom(1.0, 0.0, 1.0, 1.0, 0.0, 0.5),
+        probe=prober,
+    )
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_time.waiting)
+    snap = sup.snapshot()
+    # 1000: attempt 1 fails, the breaker (threshold 1) opens; the remote restarts: down at 1000,
+    # open at 1001 (the look at the end of the 1 s wait): half-open at once, the attempt 8 s later
+    # fails again at 1009: open again for the full recovery time from then.
+    assert snap.attempts_total == 2
+    assert snap.breaker.times_opened == 2
+    assert snap.breaker.retry_at == datetime.fromtimestamp(WALL0 + 1009.0 + 60.0, UTC)
+    assert fake_time.sleeps == [1.0, 8.0, 2.0, 0.5, 4.0, 8.0, 16.0, 29.5]  # 1069: half-open
+    assert schedules(snapshots) == [
+        (WaitReason.BACKOFF, 1.0, BreakerState.OPEN),
+        (WaitReason.REMOTE_BACK, 8.0, BreakerState.HALF_OPEN),
+        (WaitReason.BACKOFF, 2.0, BreakerState.OPEN),
+        (WaitReason.BREAKER, 58.0, BreakerState.OPEN),
+    ]
+    # The port keeps answering (the failure came from an open port): probed less and less often.
+    assert prober.results[:2] == [ProbeResult.DOWN, ProbeResult.OPEN]
+    assert set(prober.results[2:]) == {ProbeResult.OPEN}
+    assert prober.times == [1000.0, 1001.0, 1009.0, 1011.5, 1015.5, 1023.5, 1039.5]
+
+
+async def test_refused_attempts_count_towards_max_attempts(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    sup = make_supervisor(
+        max_attempts=3,
+        breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
+        probe_interval=1.0,
+        rng=ScriptedRandom(0.5, 0.5, 0.5),
+        probe=Prober(fake_time),
+    )
+    await sup.start()
+    await wait_for(lambda: sup.state is LinkState.FAILED)
+    snap = sup.snapshot()
+    assert snap.attempts_total == 3
+    assert snap.consecutive_failures == 3
+    assert snap.breaker.times_opened == 0  # refused: never an attempt against the breaker
+    assert snap.breaker.consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "probes"),
+    [
+        ("http_503", False),  # a proxy in front of a restarting remote: its port always answers
+        ("hang_before_upgrade", False),  # silence: only the connect timeout tells
+        ("refused", True),
+    ],
+)
+async def test_only_a_port_that_may_close_is_probed(
+    fault: str,
+    probes: bool,
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+) -> None:
+    if fault == "http_503":
+        fake_ha.http_status = 503
+    elif fault == "hang_before_upgrade":
+        fake_ha.hang_before_upgrade = True
+    else:
+        await fake_ha.go_down()
+    prober = Prober(fake_time)
+    fake_time.limit = 4
+    sup = make_supervisor(probe_interval=1.0, connect_timeout=0.2, probe=prober)
+    await sup.start()
+    await wait_for(lambda: fake_time.waiting)
+    assert bool(prober.times) is probes
+    if not probes:
+        assert fake_time.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]  # the backoff alone
+    await fake_ha.stop()
+
+
+@pytest.mark.parametrize(
+    ("inject", "error_type"),
+    [
+        ("close_1000", "HaRemoteGoingAwayError"),
+        ("close_1001", "HaRemoteGoingAwayError"),
+        ("host_down", "HaConnectionClosedError"),
+    ],
+)
+async def test_lost_link_is_watched_from_the_first_wait(
+    inject: str,
+    error_type: str,
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+) -> None:
+    prober = Prober(fake_time)
+    sup = make_supervisor(
+        backoff=BackoffConfig(base=10.0, max_delay=60.0, jitter=False),
+        probe_interval=1.0,
+        reconnect_spread=2.0,
+        rng=ScriptedRandom(0.5, 0.5),
+        probe=prober,
+    )
+    await sup.start()
+    await connected(sup)
+    lost_at = fake_time.now
+    if inject == "host_down":
+        await fake_ha.go_down()
+    else:
+        await fake_ha.close_all(int(inject[-4:]))
+        await fake_ha.go_down()  # then the remote stops listening: it restarts
+    prober.before[3] = fake_ha.go_up
+    await wait_for(lambda: sup.snapshot().successful_connections == 2)
+    snap = sup.snapshot()
+    assert snap.errors[0].type == error_type
+    # Probes from 0.5 s after the loss, not after the 10 s backoff; back at once after "open"
+    # (no jitter configured here).
+    assert [t - lost_at for t in prober.times] == [0.5, 1.5, 2.5]
+    assert fake_time.now - lost_at == 2.5
+    assert snap.attempts_total == 2
+
+
+async def test_reconnect_and_close_interrupt_probing(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    gate = asyncio.Event()
+    started = asyncio.Event()
+
+    async def hanging_probe(host: str, port: int, limit: float) -> ProbeResult:
+        started.set()
+        await gate.wait()
+        return ProbeResult.DOWN
+
+    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=hanging_probe)
+    await sup.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await fake_ha.go_up()
+    await sup.reconnect()  # wakes the probe: attempt now
+    await connected(sup)
+    assert sup.snapshot().probes_total == 0
+    await fake_ha.go_down()
+    started.clear()
+    await asyncio.wait_for(started.wait(), 10)
+    await sup.close()
+    assert not engine_tasks()
+
+
+async def test_tcp_probe_against_real_sockets(fake_ha: FakeHA) -> None:
+    host, port = probe_target(fake_ha.url)
+    assert (host, port) == ("127.0.0.1", fake_ha.port)
+    assert await tcp_probe(host, port, 5.0) is ProbeResult.OPEN
+    await fake_ha.go_down()
+    assert await tcp_probe(host, port, 5.0) is ProbeResult.DOWN
+    assert probe_target("wss://example.org/api/websocket") == ("example.org", 443)
+    assert probe_target("ws://example.org/api/websocket") == ("example.org", 80)
+
+
+async def test_tcp_probe_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.Event().wait()
+
+    async def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(asyncio, "open_connection", never)
+    assert await tcp_probe("192.0.2.1", 80, 0.01) is ProbeResult.SILENT
+    monkeypatch.setattr(asyncio, "open_connection", unreadable)
+    assert await tcp_probe("192.0.2.1", 80, 0.01) is ProbeResult.SILENT
+
+
+def test_not_listening() -> None:
+    assert not_listening(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert not_listening(OSError(errno.EHOSTUNREACH, "No route to host"))
+    assert not not_listening(OSError(errno.ETIMEDOUT, "timed out"))
+    both = OSError(
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 1), "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert not_listening(both)
+    assert not not_listening(OSError("Multiple exceptions: [Errno 110] timed out, [Errno 111] x"))
+    assert not not_listening(OSError("something else"))
+
+
+# ---------------------------------------------------------------------------- honest schedules
+
+
+async def test_attempt_in_progress_is_published_with_its_deadline(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.hang_before_upgrade = True  # a silent remote: the attempt hangs until the timeout
+    sup = make_supervisor(connect_timeout=5.0)
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_ha.http_requests == 1)
+    snap = snapshots[-1]  # published when the attempt began, not at the next refresh
+    assert snap.attempting
+    assert snap.state is LinkState.CONNECTING
+    assert snap.attempt_started == datetime.fromtimestamp(WALL0 + 1000.0, UTC)
+    assert snap.attempt_deadline == datetime.fromtimestamp(WALL0 + 1005.0, UTC)
+    assert snap.current_backoff is None
+    assert snap.next_attempt is None
+    assert snap.waiting_for is None
+    fake_ha.hang_before_upgrade = False
+    await sup.close()
+    assert not sup.snapshot().attempting
+
+
+async def test_each_wait_and_each_attempt_is_published_when_it_begins(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.refuse = True
+    fake_time.limit = 2
+    sup = make_supervisor()
+    snapshots = record_states(sup)
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(3))
+    # attempt, wait 1 s, attempt, wait 2 s, attempt, wait 4 s: each change published once.
+    seen = [
+        ("attempt" if s.attempting else f"wait {s.current_backoff:g}")
+        for s in snapshots
+        if s.attempting or s.current_backoff is not None
+    ]
+    assert seen == ["attempt", "wait 1", "attempt", "wait 2", "attempt", "wait 4"]
+    waits = [s for s in snapshots if s.current_backoff is not None]
+    assert [s.next_attempt for s in waits] == [
+        datetime.fromtimestamp(WALL0 + t, UTC) for t in (1001.0, 1003.0, 1007.0)
+    ]
+
+
+async def test_breaker_transitions_logged_once_each_with_the_real_next_time(
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=SUPERVISOR_LOGGER)  # repeats go to debug
+    fake_ha.refuse = True  # accepted and dropped: real failures
+    fake_time.limit = 3
+    sup = make_supervisor(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=30.0))
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(4))  # the probe attempt failed: open again
+    fake_time.allow()
+    await wait_for(lambda: fake_time.blocked_at(5))  # waiting out the second open period
+    fake_ha.refuse = False
+    fake_time.allow(10)
+    await connected(sup)
+    messages = [r.getMessage() for r in caplog.records if r.name == SUPERVISOR_LOGGER]
+    opened = [m for m in messages if "Circuit breaker" in m and " open after" in m]
+    reopened = [m for m in messages if "open again, the probe attempt failed" in m]
+    half = [m for m in messages if "half-open" in m]
+    closed = [m for m in messages if m.endswith("closed")]
+    assert len(opened) == 1
+    assert "no attempt for 30 s" in opened[0]
+    assert len(reopened) == 1
+    assert len(half) == 2
+    assert len(closed) == 1
+    # The failure that opened it names the real next attempt (the breaker's 30 s), not the
+    # backoff's 2 s.
+    failure = next(m for m in messages if "attempt 2 failed" in m)
+    assert failure.endswith("next in 30.0 s")
+
+
+async def test_forbidden_is_retried_with_backoff_never_final(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    fake_ha.http_status = 403
+    fake_time.limit = 2
+    sup = make_supervisor()
+    await sup.start()
+    await wait_for(lambda: fake_time.blocked_at(3))
+    snap = sup.snapshot()
+    assert snap.state is LinkState.RECONNECTING
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.FORBIDDEN
+    assert fake_time.sleeps == [1.0, 2.0, 4.0]
+    fake_ha.http_status = None
+    fake_time.allow()
+    await connected(sup)
+
+
+async def test_close_is_final_even_while_reconnect_runs(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor
+) -> None:
+    before = set(engine_tasks())
+    sup = make_supervisor()
+    await sup.start()
+    await connected(sup)
+    # reconnect() (a button press) and close() (unload) at the same moment, both orders.
+    await asyncio.gather(sup.reconnect(), sup.close())
+    assert not sup.running
+    await asyncio.gather(sup.close(), sup.reconnect())
+    await asyncio.sleep(0.05)
+    assert not sup.running
+    assert sup.state is LinkState.DISCONNECTED
+    assert set(engine_tasks()) - before == set()
+    await sup.start()  # start() is what begins again
+    await connected(sup)
+
+
+async def test_task_factory_starts_the_loop(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor
+) -> None:
+    started: list[str] = []
+
+    def factory(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        started.append(name)
+        return asyncio.get_running_loop().create_task(coro, name=name)
+
+    sup = make_supervisor()
+    sup.task_factory = factory
+    await sup.start()
+    await connected(sup)
+    assert started == ["ha_ingestion supervisor"]
+
+
+# ---------------------------------------------------------------------------- partial subscriptions
+
+
+async def test_a_refused_subscription_degrades_the_link_instead_of_taking_it_down(
+    fake_ha: FakeHA,
+    make_supervisor: MakeSupervisor,
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_ha.expected_subscriptions = 1
+    fake_ha.fail_subscriptions = {"call_service"}  # e.g. admin-only for a non-admin token
+    sup = make_supervisor(event_types=("state_changed", "call_service"))
+    await sup.start()
+    await connected(sup)
+    snap = sup.snapshot()
+    assert snap.connected
+    assert not snap.subscriptions_confirmed
+    assert snap.refused_subscriptions == ("call_service",)
+    status = {s.event_type: s for s in snap.subscriptions}
+    assert status["state_changed"].confirmed
+    assert status["state_changed"].refused is None
+    assert not status["call_service"].confirmed
+    assert status["call_service"].refused is not None
+    assert "Unauthorized" in status["call_service"].refused
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.SUBSCRIPTION
+    assert snap.attempts_total == 1  # no retry loop, no breaker
+    assert fake_time.sleeps == []
+    # The accepted subscription delivers.
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: sup.snapshot().events_received == 1)
+    warnings = [r for r in caplog.records if "refused the subscription" in r.getMessage()]
+    assert len(warnings) == 1
+
+    # Next connection: still refused, not logged again; then accepted: logged once, cleared.
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: sup.snapshot().successful_connections == 2)
+    assert len([r for r in caplog.records if "refused the subscription" in r.getMessage()]) == 1
+    fake_ha.fail_subscriptions = set()
+    fake_ha.expected_subscriptions = 2
+    await fake_ha.close_all(1011)
+    await wait_for(lambda: sup.snapshot().successful_connections == 3)
+    snap = sup.snapshot()
+    assert snap.subscriptions_confirmed
+    assert snap.refused_subscriptions == ()
+    assert "accepts every subscription again" in caplog.text
+
+
+async def test_set_failed_makes_no_attempt_until_reconnect(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    sup = make_supervisor()
+    snapshots = record_states(sup)
+    sup.set_failed(HaAuthenticationError("the remote rejected this token before"))
+    await sup.start()
+    for _ in range(20):
+        fake_time.now += 3600
+        await asyncio.sleep(0.002)
+    snap = sup.snapshot()
+    assert snap.state is LinkState.FAILED
+    assert snapshots[-1].state is LinkState.FAILED
+    assert snap.last_error is not None
+    assert snap.last_error.category is ErrorCategory.AUTHENTICATION
+    assert snap.attempts_total == 0
+    assert fake_ha.upgrade_count == 0
+    assert fake_ha.tcp_accept_count == 0
+    await sup.reconnect()  # the host decides when (with a new token, say)
+    await connected(sup)
+
+
+async def test_a_broken_probe_counts_as_no_answer(
+    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+) -> None:
+    await fake_ha.go_down()
+    calls: list[float] = []
+
+    async def broken(host: str, port: int, limit: float) -> ProbeResult:
+        calls.append(fake_time.now)
+        if len(calls) == 3:
+            await fake_ha.go_up()
+        raise ValueError("bug in a probe")
+
+    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=broken)
+    await sup.start()
+    await wait_for(lambda: len(calls) >= 3)
+    await connected(sup)  # the backoff still brings it back
+    assert sup.snapshot().last_probe is ProbeResult.SILENT

@@ -61,7 +61,9 @@ def link_config(
     connect_timeout: float = 5.0,
     event_types: tuple[str, ...] = ("state_changed", PING_EVENT),
 ) -> SupervisorConfig:
-    """Small timings: backoff 0.2 s .. 2 s, a breaker that does not get in the way."""
+    """Small timings: backoff 0.2 s .. 2 s, a breaker that does not get in the way, a 1 s spread
+    after a restart (the default policy is measured with default options in test_restart_policy).
+    """
     return SupervisorConfig(
         connection=ConnectionConfig(
             url=url,
@@ -75,6 +77,7 @@ def link_config(
         backoff=BackoffConfig(base=0.2, max_delay=2.0),
         breaker=BreakerConfig(failure_threshold=1000, recovery_timeout=1.0),
         stability_window=5.0,
+        reconnect_spread=1.0,
     )
 
 

@@ -12,9 +12,12 @@ from .errors import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
+    HaForbiddenError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
@@ -33,7 +36,9 @@ from .models import (
     RemoteInfo,
     SubscriptionStatus,
     SupervisorConfig,
+    WaitReason,
 )
+from .probe import ProbeResult, tcp_probe
 from .protocol import HaWebSocketSession
 from .supervisor import Supervisor
 
@@ -52,9 +57,12 @@ __all__ = [
     "HaCommandError",
     "HaConnectionClosedError",
     "HaConnectionError",
+    "HaConnectionRefusedError",
+    "HaForbiddenError",
     "HaHeartbeatTimeoutError",
     "HaNotHomeAssistantError",
     "HaProtocolError",
+    "HaRemoteGoingAwayError",
     "HaSSLError",
     "HaServiceUnavailableError",
     "HaSubscriptionError",
@@ -62,9 +70,12 @@ __all__ = [
     "HaWebSocketSession",
     "LinkSnapshot",
     "LinkState",
+    "ProbeResult",
     "RemoteInfo",
     "SubscriptionStatus",
     "Supervisor",
     "SupervisorConfig",
+    "WaitReason",
     "sanitize",
+    "tcp_probe",
 ]

@@ -12,6 +12,7 @@ class CircuitBreaker:
 
     closed --(threshold failures)--> open --(recovery_timeout)--> half_open
     half_open --(probe succeeds)--> closed;  half_open --(probe fails)--> open
+    open --(expedite: the remote was seen down and answers again)--> half_open
     """
 
     def __init__(self, config: BreakerConfig, clock: Callable[[], float]) -> None:
@@ -21,6 +22,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probe_in_flight = False
+        self._expedited = False
         self.times_opened = 0
 
     @property
@@ -33,6 +35,8 @@ class CircuitBreaker:
         """Current state, half-open as soon as the recovery timeout has passed."""
         if self._opened_at is None:
             return BreakerState.CLOSED
+        if self._expedited:
+            return BreakerState.HALF_OPEN
         # Same expression as retry_in(): the two can never disagree by a float rounding
         # (OPEN with a 0 s wait would make a caller spin).
         if self._clock() >= self._opened_at + self._config.recovery_timeout:
@@ -51,7 +55,7 @@ class CircuitBreaker:
 
     def retry_in(self) -> float:
         """Seconds until an attempt may be made (0 when one may be made now)."""
-        if self._opened_at is None:
+        if self._opened_at is None or self._expedited:
             return 0.0
         return max(0.0, self._opened_at + self._config.recovery_timeout - self._clock())
 
@@ -65,11 +69,23 @@ class CircuitBreaker:
             return True
         return False
 
+    def expedite(self) -> bool:
+        """Half-open now instead of at the end of the recovery time; True if it was open.
+
+        For a remote that restarted: it was seen not listening and listens again, so whatever
+        made the attempts fail may be gone. Still exactly one probe; if it fails, open again.
+        """
+        if self.state is not BreakerState.OPEN:
+            return False
+        self._expedited = True
+        return True
+
     def record_success(self) -> None:
         """An attempt reached a working link: close."""
         self._failures = 0
         self._opened_at = None
         self._probe_in_flight = False
+        self._expedited = False
 
     def record_failure(self) -> None:
         """An attempt failed: count it; open at the threshold, reopen after a failed probe."""
@@ -90,4 +106,5 @@ class CircuitBreaker:
     def _open(self) -> None:
         self._opened_at = self._clock()
         self._probe_in_flight = False
+        self._expedited = False
         self.times_opened += 1

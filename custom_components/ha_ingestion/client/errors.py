@@ -12,6 +12,7 @@ class ErrorCategory(StrEnum):
 
     NETWORK = "network"
     AUTHENTICATION = "authentication"
+    FORBIDDEN = "forbidden"
     SUBSCRIPTION = "subscription"
     PROTOCOL = "protocol"
     SERVICE = "service"
@@ -34,14 +35,34 @@ class HaSSLError(HaConnectionError):
     """The TLS handshake failed (certificate not trusted, hostname mismatch, ...)."""
 
 
+class HaConnectionRefusedError(HaConnectionError):
+    """Nothing listens on the remote's port (refused, or no route): it is down or restarting.
+
+    Costs the remote nothing, so it does not count against the circuit breaker.
+    """
+
+
 class HaConnectionClosedError(HaConnectionError):
     """An established link was closed or lost."""
 
 
+class HaRemoteGoingAwayError(HaConnectionClosedError):
+    """The remote closed the link in an orderly way (close code 1000/1001): it is shutting down."""
+
+
 class HaAuthenticationError(HaClientError):
-    """The remote rejected the access token (auth_invalid, HTTP 401/403)."""
+    """The remote rejected the access token (auth_invalid, HTTP 401)."""
 
     category = ErrorCategory.AUTHENTICATION
+
+
+class HaForbiddenError(HaClientError):
+    """HTTP 403 at the upgrade: an IP ban on the remote or a proxy rule, not a bad token.
+
+    Retried with backoff (a ban can be lifted, a proxy fixed); a new token cannot help.
+    """
+
+    category = ErrorCategory.FORBIDDEN
 
 
 class HaSubscriptionError(HaClientError):

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import ErrorCategory
+from .probe import ProbeResult
 
 DEFAULT_EVENT_TYPES: tuple[str, ...] = ("state_changed",)
 
@@ -20,6 +21,14 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     FAILED = "failed"
+
+
+class WaitReason(StrEnum):
+    """Why the supervisor is waiting before its next attempt."""
+
+    BACKOFF = "backoff"  # the retry delay after a failure or a loss
+    BREAKER = "breaker"  # the circuit breaker is open
+    REMOTE_BACK = "remote_back"  # a probe found the remote listening again: short jittered delay
 
 
 class BreakerState(StrEnum):
@@ -99,11 +108,18 @@ class SupervisorConfig:
     max_attempts: int = 0
     stability_window: float = 30.0
     error_history_size: int = 50
+    # While waiting after a refused connect or a lost link: one TCP readiness probe per interval
+    # (0 = never probe). When the port answers again the attempt follows after U(0, spread)
+    # (at once without jitter) instead of at the end of the wait.
+    probe_interval: float = 0.5
+    reconnect_spread: float = 9.0
 
     def __post_init__(self) -> None:
         """Reject values that cannot work."""
         if self.max_attempts < 0:
             raise ValueError("max_attempts must be 0 (unlimited) or more")
+        if self.probe_interval < 0 or self.reconnect_spread < 0:
+            raise ValueError("probe_interval and reconnect_spread must not be negative")
         if self.stability_window < 0:
             raise ValueError("stability_window must not be negative")
         _positive(error_history_size=self.error_history_size)
@@ -156,6 +172,8 @@ class SubscriptionStatus:
     event_type: str
     confirmed: bool
     subscription_id: int | None = None
+    # The remote's answer when it refused this subscription on the last connection.
+    refused: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,13 +217,30 @@ class LinkSnapshot:
     last_error: ErrorRecord | None
     errors: tuple[ErrorRecord, ...]
     max_attempts: int
+    # Why the supervisor waits now (None while not waiting) and the readiness probes so far.
+    waiting_for: WaitReason | None = None
+    # An attempt in progress: when it began and when the connect timeout ends it.
+    attempt_started: datetime | None = None
+    attempt_deadline: datetime | None = None
+    probes_total: int = 0
+    last_probe: ProbeResult | None = None
 
     @property
     def connected(self) -> bool:
-        """Authenticated and every subscription confirmed."""
+        """Authenticated and every subscription the remote accepted confirmed."""
         return self.state is LinkState.CONNECTED
+
+    @property
+    def attempting(self) -> bool:
+        """A connection attempt is in progress."""
+        return self.attempt_started is not None
 
     @property
     def subscriptions_confirmed(self) -> bool:
         """Every configured subscription is confirmed on the current connection."""
         return bool(self.subscriptions) and all(s.confirmed for s in self.subscriptions)
+
+    @property
+    def refused_subscriptions(self) -> tuple[str, ...]:
+        """Event types the remote refused on the last connection (the link is up without them)."""
+        return tuple(s.event_type for s in self.subscriptions if s.refused is not None)

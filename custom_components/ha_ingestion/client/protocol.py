@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from .errors import (
     HaAuthenticationError,
@@ -23,22 +24,26 @@ from .errors import (
     HaCommandError,
     HaConnectionClosedError,
     HaConnectionError,
+    HaConnectionRefusedError,
+    HaForbiddenError,
     HaHeartbeatTimeoutError,
     HaNotHomeAssistantError,
     HaProtocolError,
+    HaRemoteGoingAwayError,
     HaServiceUnavailableError,
     HaSSLError,
     HaSubscriptionError,
     HaTimeoutError,
 )
 from .models import ConnectionConfig, RemoteInfo
+from .probe import not_listening
 
 _LOGGER = logging.getLogger(__name__)
 
 type EventCallback = Callable[[dict[str, Any]], None]
 type Clock = Callable[[], float]
 
-_AUTH_REJECTED = frozenset({401, 403})
+_AUTH_REJECTED = frozenset({401})
 _NOT_READY = frozenset({500, 502, 503, 504})
 _CLOSE_TIMEOUT = 2.0
 # Close codes meaning "the peer went away": a network event rather than a protocol fault.
@@ -107,6 +112,7 @@ class HaWebSocketSession:
                     autoping=True,
                     timeout=aiohttp.ClientWSTimeout(ws_close=_CLOSE_TIMEOUT),
                 )
+                _check_not_redirected(cfg.url, self._ws)
                 await self._authenticate(self._ws)
         except TimeoutError as err:
             await self._abort()
@@ -122,6 +128,8 @@ class HaWebSocketSession:
         except (aiohttp.ClientSSLError, ssl.SSLError) as err:
             raise HaSSLError(f"TLS failed: {err}") from err
         except aiohttp.ClientConnectorError as err:
+            if not_listening(err.os_error):
+                raise HaConnectionRefusedError(f"nothing listening: {err.strerror or err}") from err
             raise HaConnectionError(f"cannot connect: {err.strerror or err}") from err
         except (aiohttp.ClientError, OSError) as err:
             await self._abort()
@@ -359,6 +367,21 @@ class HaWebSocketSession:
                 await self._ws.close()
 
 
+def _origin(url: yarl.URL) -> tuple[str, str | None, int | None]:
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    return scheme, url.host, url.port
+
+
+def _check_not_redirected(requested: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Refuse a redirect to another host, port or scheme: the token would follow it there."""
+    # The upgrade response is not public; its URL is where the WebSocket ended up.
+    final = ws._response.url  # noqa: SLF001
+    if _origin(final) != _origin(yarl.URL(requested)):
+        raise HaNotHomeAssistantError(
+            f"redirected to {final.scheme}://{final.host}:{final.port}: not following with the token"
+        )
+
+
 def _decode(raw: Any) -> Any:
     try:
         return orjson.loads(raw)
@@ -381,6 +404,8 @@ def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) ->
             return HaProtocolError(f"bad frame: {exc}")
         return HaConnectionClosedError(f"connection lost: {exc}")
     code = ws.close_code
+    if code in _ORDERLY_CLOSE and msg.type is aiohttp.WSMsgType.CLOSE:
+        return HaRemoteGoingAwayError(f"connection closed by remote (code {code})")
     if code is None or code in _ORDERLY_CLOSE or code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
         return HaConnectionClosedError(f"connection closed by remote (code {code})")
     reason = f": {msg.extra}" if msg.extra else ""
@@ -390,6 +415,10 @@ def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) ->
 def _handshake_error(err: aiohttp.WSServerHandshakeError) -> HaClientError:
     if err.status in _AUTH_REJECTED:
         return HaAuthenticationError(f"HTTP {err.status} at WebSocket upgrade")
+    if err.status == 403:
+        return HaForbiddenError(
+            "HTTP 403 at WebSocket upgrade: banned by the remote or blocked by a proxy"
+        )
     if err.status in _NOT_READY:
         return HaServiceUnavailableError(f"HTTP {err.status}: remote not ready")
     return HaNotHomeAssistantError(f"no Home Assistant WebSocket API here (HTTP {err.status})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 import contextlib
 from datetime import UTC, datetime
 import logging
@@ -16,16 +16,27 @@ import aiohttp
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
-from .errors import ErrorCategory, HaClientError, HaConnectionClosedError, sanitize
+from .errors import (
+    ErrorCategory,
+    HaClientError,
+    HaConnectionClosedError,
+    HaConnectionRefusedError,
+    HaRemoteGoingAwayError,
+    HaSubscriptionError,
+    sanitize,
+)
 from .models import (
     BreakerSnapshot,
+    BreakerState,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
     SubscriptionStatus,
     SupervisorConfig,
+    WaitReason,
 )
+from .probe import Probe, ProbeResult, probe_target, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,6 +44,11 @@ _LOGGER = logging.getLogger(__name__)
 type SnapshotListener = Callable[[LinkSnapshot], None]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
+type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+
+def _create_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)
 
 
 def _to_datetime(epoch: float | None) -> datetime | None:
@@ -43,7 +59,17 @@ class Supervisor:
     """Owns the link to one remote: connects, resubscribes, detects loss and retries by policy.
 
     Everything time-related is injectable: `clock` (monotonic seconds), `wall` (epoch seconds),
-    `sleep` (awaitable delay) and `rng` (jitter), so tests run through any backoff in milliseconds.
+    `sleep` (awaitable delay), `rng` (jitter) and `probe` (the readiness probe), so tests run
+    through any schedule in milliseconds.
+
+    The reconnect policy: after a failure, wait the backoff delay; after `failure_threshold`
+    failures in a row the breaker opens for `recovery_timeout`, then allows one probe attempt.
+    A connect that found nothing listening (refused) costs the remote nothing and does not count
+    against the breaker (it does count towards `max_attempts`). While waiting after a lost link or
+    such a refusal, a TCP readiness probe runs every `probe_interval`; once the remote was seen
+    not listening and listens again, the attempt comes after U(0, `reconnect_spread`) (so a herd
+    of clients stays spread out) instead of at the end of the wait, and an open breaker goes
+    half-open at once (still exactly one attempt; if it fails, the breaker opens again).
     """
 
     def __init__(
@@ -56,11 +82,19 @@ class Supervisor:
         wall: Callable[[], float] | None = None,
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
+        probe: Probe = tcp_probe,
+        task_factory: TaskFactory = _create_task,
         logger: logging.Logger = _LOGGER,
     ) -> None:
-        """Prepare the supervisor; `start()` begins connecting."""
+        """Prepare the supervisor; `start()` begins connecting.
+
+        `task_factory(coro, name)` starts the reconnect loop (a host such as Home Assistant passes
+        its own, so the task is tracked there); it may be replaced before `start()`.
+        """
+        self.task_factory = task_factory
         self._http = http
-        self._rng = rng
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._probe = probe
         # Looked up at call time (not bound at import), so time-freezing tools reach them too.
         self._clock = clock or (lambda: time.monotonic())  # noqa: PLW0108
         self._wall = wall or (lambda: time.time())  # noqa: PLW0108
@@ -85,6 +119,8 @@ class Supervisor:
         self._breaker = CircuitBreaker(config.breaker, self._clock)
         self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
         self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)
+        # Event types the remote refused on the current connection, with its answer.
+        self._refused: dict[str, str] = {}
 
     @property
     def config(self) -> SupervisorConfig:
@@ -108,6 +144,16 @@ class Supervisor:
     def _reset_metrics(self) -> None:
         self._state = LinkState.DISCONNECTED
         self._attempt = 0  # backoff exponent: reset only after a stable link
+        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
+        self._watch = False  # probe while waiting: the link was lost, or nothing listened
+        self._seen_down = False  # nothing listened (attempt or probe) since the last success
+        self._remote_back = False  # a probe found it listening again: the attempt is scheduled
+        self._waiting_for: WaitReason | None = None
+        self._deadline = 0.0
+        self._attempt_started: float | None = None
+        self._probes_total = 0
+        self._last_probe: ProbeResult | None = None
+        self._probe_gap = 0.0  # between probes: the interval, doubled while the port stays open
         self._attempts_total = 0
         self._successful = 0
         self._failed = 0
@@ -169,12 +215,27 @@ class Supervisor:
             return
         self._closing = False
         self._started_at = self._clock()
-        self._task = asyncio.create_task(self._run(), name="ha_ingestion supervisor")
+        self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
+
+    def set_failed(self, error: HaClientError) -> None:
+        """Be `failed` with `error` without any attempt (e.g. a token the remote rejected before).
+
+        The loop, once started, waits in `failed` for `reconnect()` like after a real failure.
+        """
+        self._record(error, self._wall())
+        self._log.warning("Not connecting to %s: %s", self._target(), sanitize(str(error)))
+        self._set_state(LinkState.FAILED)
 
     async def reconnect(self) -> None:
-        """Make an attempt now: resets the breaker, the backoff and a `failed` link."""
+        """Make an attempt now: resets the breaker, the backoff and a `failed` link.
+
+        Does nothing once `close()` has begun: a close is final until `start()`.
+        """
+        if self._closing:
+            return
         self._breaker.reset()
         self._attempt = 0
+        self._consecutive = 0
         self._skip_delay = True
         if self._state is LinkState.FAILED:
             self._set_state(LinkState.RECONNECTING)
@@ -201,7 +262,7 @@ class Supervisor:
             self._connected_since = None
             self._last_disconnected = self._wall()
         self._mark_unconfirmed()
-        self._current_backoff = self._next_attempt = None
+        self._current_backoff = self._next_attempt = self._waiting_for = None
         self._set_state(LinkState.DISCONNECTED)
 
     async def command(self, payload: dict[str, Any], time_limit: float | None = None) -> Any:
@@ -220,18 +281,26 @@ class Supervisor:
                 await self._wake.wait()
                 continue
             if not self._breaker.try_acquire():
-                await self._pause(self._breaker.retry_in())
+                await self._pause(self._breaker.retry_in(), WaitReason.BREAKER)
                 continue
             self._skip_delay = False
             delay = await self._attempt_once()
             if delay is not None and not self._closing:
-                await self._pause(delay)
+                await self._pause(delay, WaitReason.BACKOFF)
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
-        if self._state is not LinkState.RECONNECTING:
-            self._set_state(LinkState.RECONNECTING if self._successful else LinkState.CONNECTING)
         self._attempts_total += 1
+        self._remote_back = False
+        self._attempt_started = self._wall()
+        if self._breaker.state is BreakerState.HALF_OPEN:
+            self._log.info("Circuit breaker for %s half-open: one probe attempt", self._target())
+        # Published at once: an attempt in progress (up to the connect timeout) is visible.
+        self._set_state(
+            LinkState.RECONNECTING
+            if self._successful or self._state is LinkState.RECONNECTING
+            else LinkState.CONNECTING
+        )
         session = self._session_factory(
             self._http,
             self._config.connection,
@@ -242,18 +311,28 @@ class Supervisor:
         self._session = session
         try:
             remote = await session.connect()
+            refused: dict[str, str] = {}
             for event_type in self._subscriptions:
-                self._subscriptions[event_type] = await session.subscribe_events(event_type)
+                try:
+                    self._subscriptions[event_type] = await session.subscribe_events(event_type)
+                except HaSubscriptionError as err:
+                    # One refused type (e.g. admin-only for this token) degrades the link, it
+                    # does not take it down: the others keep flowing.
+                    refused[event_type] = self._record(err, self._wall()).message
+            self._report_refused(refused)
         except HaClientError as err:
             await session.close()
             self._session = None
+            self._attempt_started = None
             self._mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
             self._breaker.release()  # a cancelled probe must not hold the half-open breaker
+            self._attempt_started = None
             await session.close()
             self._session = None
             raise
+        self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
         self._last_ping_rtt = session.last_ping_rtt
@@ -263,8 +342,31 @@ class Supervisor:
     def _attempt_failed(self, err: HaClientError) -> float | None:
         now = self._wall()
         self._failed += 1
+        self._consecutive += 1
         self._last_failed = now
-        self._breaker.record_failure()
+        if isinstance(err, HaConnectionRefusedError):
+            # Nothing listens: it cost the remote nothing, so it is no attempt against the breaker
+            # (a half-open probe stays available for when it listens again).
+            self._breaker.release()
+            self._seen_down = self._watch = True
+        else:
+            opened, was = self._breaker.times_opened, self._breaker.state
+            self._breaker.record_failure()
+            if self._breaker.times_opened != opened:
+                self._log.warning(
+                    "Circuit breaker for %s open %s: no attempt for %g s (earlier if it is seen "
+                    "restarting)",
+                    self._target(),
+                    "again, the probe attempt failed"
+                    if was is BreakerState.HALF_OPEN
+                    else f"after {self._breaker.consecutive_failures} failed attempts in a row",
+                    self._breaker.config.recovery_timeout,
+                )
+            # A reset or closed connection may be a remote going down: keep watching its port.
+            # Anything else (HTTP 502 from a proxy, timeouts, protocol errors) answered from an
+            # open port, where probes can tell nothing: the backoff alone decides.
+            self._watch = err.category is ErrorCategory.NETWORK
+            self._seen_down = False
         record = self._record(err, now)
         if err.category is ErrorCategory.AUTHENTICATION:
             self._log.error(
@@ -275,7 +377,7 @@ class Supervisor:
             self._set_state(LinkState.FAILED)
             return None
         limit = self._config.max_attempts
-        failures = self._breaker.consecutive_failures
+        failures = self._consecutive
         if limit and failures >= limit:
             self._log.warning(
                 "Giving up on %s after %d failed attempts (%s); reconnect to try again",
@@ -286,13 +388,19 @@ class Supervisor:
             self._set_state(LinkState.FAILED)
             return None
         delay = self._next_delay()
-        self._log_failure(record, failures, delay)
+        # The real next attempt: an open breaker holds it back beyond the backoff delay.
+        self._log_failure(record, failures, max(delay, self._breaker.retry_in()))
         self._set_state(LinkState.RECONNECTING)
         return delay
 
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
+        if self._breaker.state is not BreakerState.CLOSED:
+            self._log.info("Circuit breaker for %s closed", self._target())
         self._breaker.record_success()
+        self._consecutive = 0
+        self._watch = self._seen_down = False
+        self._probe_gap = self._config.probe_interval
         self._successful += 1
         self._remote = remote
         self._connected_since = now
@@ -324,11 +432,13 @@ class Supervisor:
             return None
         record = self._record(err, self._last_disconnected)
         delay = self._next_delay()
+        self._watch, self._seen_down = True, False
         self._log.info(
-            "Link to %s lost (%s: %s); reconnecting",
+            "Link to %s lost (%s: %s); reconnecting%s",
             self._target(),
             record.category,
             record.message,
+            " as soon as it is back" if isinstance(err, HaRemoteGoingAwayError) else "",
         )
         self._set_state(LinkState.RECONNECTING)
         return delay
@@ -340,23 +450,115 @@ class Supervisor:
         self._attempt += 1
         return delay
 
-    async def _pause(self, delay: float) -> None:
-        """Wait `delay` seconds, or until `reconnect()` asks for an attempt now."""
+    async def _pause(self, delay: float, reason: WaitReason) -> None:
+        """Wait `delay` seconds (probing readiness if watching), or until `reconnect()` wakes us."""
         if self._skip_delay:
             self._skip_delay = False
             return
+        self._wake.clear()
+        self._schedule(delay, reason)
+        interval = self._config.probe_interval
+        next_probe: float | None = None
+        probed_at: float | None = None
+        try:
+            while True:
+                now = self._clock()
+                remaining = self._deadline - now
+                probing = self._watch and interval > 0 and not self._remote_back
+                if remaining <= 0:
+                    if not (probing and self._seen_down and probed_at != now):
+                        return
+                    # Down at the last look: look once more before attempting. If it is back,
+                    # the attempt is jittered like everybody else's instead of made right now.
+                    probed_at = now
+                    if not await self._probe_once() or not self._remote_back:
+                        return
+                    continue
+                step = remaining
+                if probing:
+                    if next_probe is None:  # a random phase: a herd does not probe in step
+                        next_probe = now + self._rng.uniform(0.0, interval)
+                    if next_probe <= now:
+                        probed_at = now
+                        if not await self._probe_once():
+                            return
+                        next_probe = now + self._probe_gap
+                        continue
+                    step = min(remaining, next_probe - now)
+                done, _ = await self._wait(self._sleep(step))
+                if not done:
+                    return
+        finally:
+            self._current_backoff = self._next_attempt = self._waiting_for = None
+
+    def _schedule(self, delay: float, reason: WaitReason) -> None:
+        self._deadline = self._clock() + delay
         self._current_backoff = delay
         self._next_attempt = self._wall() + delay
+        self._waiting_for = reason
         self._notify()
-        self._wake.clear()
-        sleeper = asyncio.ensure_future(self._sleep(delay))
+
+    async def _wait[T](self, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
+        """Await `awaitable` unless `reconnect()` wakes us first: (done, its result)."""
+        work = asyncio.ensure_future(awaitable)
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((work, waker), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            sleeper.cancel()
+            work.cancel()
             waker.cancel()
-            self._current_backoff = self._next_attempt = None
+        if self._wake.is_set() or not work.done() or work.cancelled():
+            return False, None
+        return True, work.result()
+
+    async def _probe_once(self) -> bool:
+        """One readiness probe; False if woken meanwhile. Reschedules when the remote is back."""
+        host, port = probe_target(self._config.connection.url)
+        timeout = min(
+            self._config.connection.connect_timeout, max(1.0, self._config.probe_interval)
+        )
+        try:
+            done, result = await self._wait(self._probe(host, port, timeout))
+        except Exception:  # noqa: BLE001 - a broken probe must not end the loop: no answer
+            self._log.debug("Readiness probe of %s failed", self._target(), exc_info=True)
+            done, result = True, ProbeResult.SILENT
+        if not done or result is None:
+            return False
+        self._probes_total += 1
+        self._last_probe = result
+        interval = self._config.probe_interval
+        if result is ProbeResult.OPEN and not self._seen_down:
+            # Listening, yet the link failed or is lost: probe less often (a remote in trouble
+            # pays for each accept) until it stops listening, then every interval again.
+            cap = max(interval, self._config.backoff.max_delay)
+            self._probe_gap = min(cap, max(interval, self._probe_gap * 2))
+        else:
+            self._probe_gap = interval
+        if result is ProbeResult.DOWN:
+            if not self._seen_down:
+                self._log.info(
+                    "%s is not listening (restarting?): checking every %g s, attempting once it is",
+                    self._target(),
+                    self._config.probe_interval,
+                )
+            self._seen_down = True
+        elif result is ProbeResult.OPEN and self._seen_down:
+            self._seen_down = False
+            self._remote_back = True  # no more probes until the attempt
+            spread = self._config.reconnect_spread
+            # Without jitter nothing spreads a herd anyway: attempt at once.
+            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else 0.0
+            reopened = self._breaker.expedite()
+            # Even when the planned attempt would come sooner: a herd stays flat only if every
+            # member draws from the same window once the remote is back.
+            self._schedule(delay, WaitReason.REMOTE_BACK)
+            self._log.info(
+                "%s is listening again: attempting in %.1f s%s",
+                self._target(),
+                self._deadline - self._clock(),
+                " (circuit breaker half-open)" if reopened else "",
+            )
+        return True
 
     # ------------------------------------------------------------------ events and errors
 
@@ -408,6 +610,20 @@ class Supervisor:
         for event_type in self._subscriptions:
             self._subscriptions[event_type] = None
 
+    def _report_refused(self, refused: dict[str, str]) -> None:
+        """Log a change in the set of refused subscriptions (once, not on every reconnect)."""
+        if refused.keys() != self._refused.keys():
+            if refused:
+                self._log.warning(
+                    "%s refused the subscription to %s; the link stays up without it (%s)",
+                    self._target(),
+                    ", ".join(sorted(refused)),
+                    "; ".join(refused[t] for t in sorted(refused)),
+                )
+            else:
+                self._log.info("%s accepts every subscription again", self._target())
+        self._refused = refused
+
     # ------------------------------------------------------------------ metrics
 
     def snapshot(self) -> LinkSnapshot:
@@ -425,6 +641,8 @@ class Supervisor:
         rtt = self._last_ping_rtt
         if self._session is not None and self._session.last_ping_rtt is not None:
             rtt = self._session.last_ping_rtt
+        if self._state is not LinkState.CONNECTED:
+            rtt = None  # a dead link's last round trip says nothing about now
         return LinkSnapshot(
             state=self._state,
             breaker=BreakerSnapshot(
@@ -443,7 +661,7 @@ class Supervisor:
             attempts_total=self._attempts_total,
             successful_connections=self._successful,
             failed_connections=self._failed,
-            consecutive_failures=breaker.consecutive_failures,
+            consecutive_failures=self._consecutive,
             reconnect_count=self._reconnect_count,
             current_backoff=self._current_backoff,
             next_attempt=_to_datetime(self._next_attempt),
@@ -466,11 +684,23 @@ class Supervisor:
             remote=self._remote,
             subscriptions=tuple(
                 SubscriptionStatus(
-                    event_type=event_type, confirmed=sub_id is not None, subscription_id=sub_id
+                    event_type=event_type,
+                    confirmed=sub_id is not None,
+                    subscription_id=sub_id,
+                    refused=self._refused.get(event_type),
                 )
                 for event_type, sub_id in self._subscriptions.items()
             ),
             last_error=self._errors[-1] if self._errors else None,
             errors=tuple(self._errors),
             max_attempts=self._config.max_attempts,
+            waiting_for=self._waiting_for,
+            attempt_started=_to_datetime(self._attempt_started),
+            attempt_deadline=_to_datetime(
+                None
+                if self._attempt_started is None
+                else self._attempt_started + self._config.connection.connect_timeout
+            ),
+            probes_total=self._probes_total,
+            last_probe=self._last_probe,
         )
