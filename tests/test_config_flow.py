@@ -577,6 +577,11 @@ async def test_options_form_defaults_for_entry_without_options(
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
     assert _defaults(result) == DEFAULT_OPTIONS
+    # Not loaded: the event types are still checked with the entry's token, then saved.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], _defaults(result))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert fake_ha.connections[0].subscriptions == ["state_changed"]
+    await _unload_all(hass)
 
 
 NEW_OPTIONS: dict[str, Any] = {
@@ -635,7 +640,18 @@ async def test_options_saved_and_applied(
     assert config.breaker.recovery_timeout == 20.0
     assert config.max_attempts == 7
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before)
+    # One connection checked the event types (subscribed, unsubscribed, closed) ...
+    check = fake_ha.connections[connections_before]
+    assert [c["type"] for c in check.commands][-4:] == [
+        "subscribe_events",
+        "unsubscribe_events",
+        "subscribe_events",
+        "unsubscribe_events",
+    ]
+    assert check.sub_ids == {}
+    await fake_ha.wait_for(lambda: check.closed)
+    # ... then the reloaded link subscribed to both.
+    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before + 1)
     assert fake_ha.ready_connections[-1].subscriptions == ["state_changed", "call_service"]
 
 
@@ -1119,3 +1135,146 @@ async def test_user_refuses_remote_linked_through_discovery(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+# ---------------------------------------------------------------------- options: event types checked
+
+
+async def _options_form(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+    return await hass.config_entries.options.async_init(entry.entry_id)
+
+
+def _valid_options(result: FlowResult, **changes: Any) -> dict[str, Any]:
+    # The fixture's fast retry delays are below the form's minimums: start from valid values.
+    return {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0, **changes}
+
+
+async def test_options_refused_event_type_is_a_field_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """A type the token may not use (non-admin + call_service) is named in a field error."""
+    entry = init_integration
+    fake_ha.fail_subscriptions = {"call_service"}
+    result = await _options_form(hass, entry)
+    before = len(fake_ha.connections)
+
+    chosen = ["state_changed", "call_service", "automation_triggered"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+    assert result["description_placeholders"] == {"refused": "call_service"}
+    assert dict(entry.options) == TEST_OPTIONS
+    check = fake_ha.connections[before]
+    assert check.subscriptions == ["state_changed", "automation_triggered"]
+    assert check.sub_ids == {}  # every confirmed subscription was ended again
+    await fake_ha.wait_for(lambda: check.closed)
+    assert link_state(entry) is LinkState.CONNECTED  # the running link was not touched
+
+    # Submitting the same again checks again (no way around a refusal the remote gave).
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
+    )
+    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: ["state_changed"]})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_options_unreachable_remote_can_still_be_saved(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """During an outage the retry options matter most: a clear error, then save on resubmit."""
+    entry = init_integration
+    await fake_ha.go_down()
+    result = await _options_form(hass, entry)
+    wanted = _valid_options(result, **{CONF_HEARTBEAT_INTERVAL: 20})
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "check_unreachable"}
+    assert "cannot connect" in result["description_placeholders"]["error"]
+    assert dict(entry.options) == TEST_OPTIONS
+
+    # Changed values are checked again ...
+    changed = {**wanted, CONF_HEARTBEAT_INTERVAL: 25}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    assert result["errors"] == {"base": "check_unreachable"}
+
+    # ... the same values submitted again are saved unchecked.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_HEARTBEAT_INTERVAL] == 25
+    await hass.async_block_till_done()
+    await fake_ha.go_up()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_options_check_with_a_rejected_token(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The check itself meets a revoked token: said so, never sent again, saved on resubmit."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    result = await _options_form(hass, entry)
+    wanted = _valid_options(result)
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == 1
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert fake_ha.auth_invalid_count == 1
+    await hass.async_block_till_done()  # the reload (its link meets the revoked token itself)
+
+
+async def test_options_link_already_rejected_the_token(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The link knows the token was rejected: the check does not send it once more."""
+    entry = mock_config_entry
+    fake_ha.token = "rotated-token"
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    rejections = fake_ha.auth_invalid_count
+    assert rejections == 1
+
+    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+    result = await _options_form(hass, entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result)
+    )
+
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == rejections
+    await _unload_all(hass)
+
+
+async def test_options_running_link_rejected_the_token(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The token was revoked while linked: the link failed; the check does not send it."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    await fake_ha.close_all(1000)
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    for flow in entry.async_get_active_flows(hass, {SOURCE_REAUTH}):
+        hass.config_entries.flow.async_abort(flow["flow_id"])  # dismissed by the user
+    rejections = fake_ha.auth_invalid_count
+
+    result = await _options_form(hass, entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result)
+    )
+
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == rejections

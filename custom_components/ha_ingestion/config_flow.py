@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from homeassistant.config_entries import (
+    SOURCE_REAUTH,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
@@ -35,7 +36,16 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import voluptuous as vol
 import yarl
 
-from .client import ConnectionConfig, HaClientError, HaWebSocketSession, RemoteInfo, sanitize
+from .client import (
+    ConnectionConfig,
+    ErrorCategory,
+    HaClientError,
+    HaSubscriptionError,
+    HaWebSocketSession,
+    LinkState,
+    RemoteInfo,
+    sanitize,
+)
 from .const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -96,6 +106,39 @@ async def async_validate_remote(
         return await session.connect()
     finally:
         await session.close()
+
+
+async def async_refused_event_types(
+    hass: HomeAssistant, data: Mapping[str, Any], event_types: list[str]
+) -> list[str]:
+    """Subscribe to each event type with an entry's token, then unsubscribe; return the refused.
+
+    One short connection of its own (the running link is not touched); raises `HaClientError`
+    when the remote cannot be asked.
+    """
+    session = HaWebSocketSession(
+        async_get_clientsession(hass),
+        ConnectionConfig(
+            url=data[CONF_URL],
+            token=data[CONF_ACCESS_TOKEN],
+            verify_ssl=data.get(CONF_VERIFY_SSL, True),
+            connect_timeout=VALIDATION_TIMEOUT,
+            command_timeout=VALIDATION_TIMEOUT,
+        ),
+    )
+    refused: list[str] = []
+    try:
+        await session.connect()
+        for event_type in event_types:
+            try:
+                subscription = await session.subscribe_events(event_type)
+            except HaSubscriptionError:
+                refused.append(event_type)
+                continue
+            await session.command({"type": "unsubscribe_events", "subscription": subscription})
+    finally:
+        await session.close()
+    return refused
 
 
 def _own_url(hass: HomeAssistant) -> str:
@@ -490,9 +533,13 @@ def validate_options(options: dict[str, Any]) -> dict[str, str]:
 class HaIngestionOptionsFlow(OptionsFlow):
     """Tune the link; saving reloads the entry with the new options."""
 
+    # Options the user submitted again after the remote could not be asked: saved unchecked.
+    _unchecked: dict[str, Any] | None = None
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form with every option."""
+        """One form with every option; the event types are checked against the remote."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             options: dict[str, Any] = {
                 key: int(value) if key in INTEGER_OPTIONS else value
@@ -501,8 +548,12 @@ class HaIngestionOptionsFlow(OptionsFlow):
             event_types: list[str] = options[CONF_EVENT_TYPES]
             options[CONF_EVENT_TYPES] = list(dict.fromkeys(t.strip() for t in event_types))
             errors = validate_options(options)
+            if not errors and options != self._unchecked:
+                errors = await self._async_check_event_types(options, placeholders)
             if not errors:
                 return self.async_create_entry(data=options)
+            if errors.get("base") in _UNCHECKED_SAVE_ALLOWED:
+                self._unchecked = options
         current = user_input or options_with_defaults(dict(self.config_entry.options))
         schema = vol.Schema(
             {
@@ -510,4 +561,58 @@ class HaIngestionOptionsFlow(OptionsFlow):
                 for key, selector in OPTION_FIELDS.items()
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders or None,
+        )
+
+    async def _async_check_event_types(
+        self, options: dict[str, Any], placeholders: dict[str, str]
+    ) -> dict[str, str]:
+        """Ask the remote whether this entry's token may subscribe to each chosen type.
+
+        A remote that cannot be asked (down, or it already rejected the token, which is not sent
+        again) does not block saving: the options matter most during an outage, and the link
+        reports a refused subscription at runtime anyway. Submitting again saves unchecked.
+        """
+        entry = self.config_entry
+        if _token_rejected(self.hass, entry):
+            return {"base": "check_token_rejected"}
+        try:
+            refused = await async_refused_event_types(
+                self.hass, entry.data, options[CONF_EVENT_TYPES]
+            )
+        except HaClientError as err:
+            _LOGGER.debug("Event types of %s not checked: %s", entry.title, type(err).__name__)
+            placeholders["error"] = sanitize(str(err))
+            if error_key(err) == "invalid_auth":
+                return {"base": "check_token_rejected"}
+            return {"base": "check_unreachable"}
+        if refused:
+            placeholders["refused"] = ", ".join(refused)
+            return {CONF_EVENT_TYPES: "event_types_refused"}
+        return {}
+
+
+_UNCHECKED_SAVE_ALLOWED = frozenset({"check_unreachable", "check_token_rejected"})
+
+
+def _token_rejected(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """The remote already rejected this entry's token (sending it again risks a ban).
+
+    Known from a re-authentication in progress, or from the running link.
+    """
+    if any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})):
+        return True
+    runtime = getattr(entry, "runtime_data", None)
+    if runtime is None:
+        return False
+    snapshot = runtime.coordinator.supervisor.snapshot()
+    error = snapshot.last_error
+    return (
+        snapshot.state is LinkState.FAILED
+        and error is not None
+        and error.category is ErrorCategory.AUTHENTICATION
+    )
