@@ -140,6 +140,15 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if self._pending_publish is None:
             self.async_set_updated_data(self._build(self.supervisor.snapshot()))
 
+    # ------------------------------------------------------------------ refresh on request
+
+    async def _async_update_data(self) -> IngestionData:
+        """A refresh someone asked for (`homeassistant.update_entity`): publish the current snapshot.
+
+        Push coordinator: nothing is fetched, the engine's snapshot is always current.
+        """
+        return self._build(self.supervisor.snapshot())
+
     # ------------------------------------------------------------------ reactions
 
     def _handle_state(self, snapshot: LinkSnapshot) -> None:
