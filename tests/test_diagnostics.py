@@ -219,7 +219,7 @@ def test_scrub_removes_whole_host_names_only() -> None:
         {"a": ["ws://ha:8123 failed", ("HA down", 3)], "b": "ha_ingestion at 192.168.1.5:80"},
         pattern,
     ) == {
-        "a": ["ws://**REDACTED**:8123 failed", ["**REDACTED** down", 3]],
+        "a": ["ws://**REDACTED**:8123 failed", ("**REDACTED** down", 3)],
         "b": "ha_ingestion at **REDACTED**:80",
     }
     assert _host_pattern(set()) is None

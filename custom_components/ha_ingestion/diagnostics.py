@@ -79,8 +79,10 @@ def _scrub(value: Any, pattern: re.Pattern[str] | None) -> Any:
         return pattern.sub(REDACTED, value)
     if isinstance(value, dict):
         return {key: _scrub(item, pattern) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [_scrub(item, pattern) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(item, pattern) for item in value)
     return value
 
 
