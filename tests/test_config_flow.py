@@ -1280,3 +1280,49 @@ async def test_options_running_link_rejected_the_token(
 
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == rejections
+
+
+@pytest.mark.parametrize("credentials", ["", "user:secret@"])
+async def test_user_flow_takes_the_uuid_of_a_pending_discovery(
+    hass: HomeAssistant, fake_ha: FakeHA, credentials: str
+) -> None:
+    """Added by hand while discovery offers the same address: identified by the uuid at once,
+    and the discovery offer goes away. It follows moves only if it uses the offered URL as it
+    is (not with credentials of its own)."""
+    offered = await _discover(hass, _announcement(fake_ha.port))
+    assert offered["step_id"] == "zeroconf_confirm"
+    flow = hass.config_entries.flow.async_get(offered["flow_id"])
+    assert flow["context"]["configuration_url"] == f"{fake_ha.http_url}/"
+
+    result = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(f"http://{credentials}127.0.0.1:{fake_ha.port}", fake_ha.token),
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == REMOTE_UUID
+    assert (entry.data.get(CONF_DISCOVERY_URL) == fake_ha.url) is (not credentials)
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    await _unload_all(hass)
+
+
+async def test_user_flow_at_another_address_than_a_pending_discovery(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Discovery offers another address: the hand-made link keeps the user id identity; a
+    discovery at an https internal URL follows nothing the user typed either."""
+    await _discover(
+        hass, _announcement(fake_ha.port, address="192.168.1.5", internal_url="https://ha.lan:1")
+    )
+    result = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(f"127.0.0.1:{fake_ha.port}", fake_ha.token)
+    )
+    await hass.async_block_till_done()
+
+    assert result["result"].unique_id == fake_ha.user_id
+    assert CONF_DISCOVERY_URL not in result["result"].data
+    await _unload_all(hass)

@@ -258,6 +258,20 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             return await instance_id.async_get(self.hass)
         return _remote_id(remote, url)
 
+    def _pending_discovery(self, url: str) -> tuple[str, str] | None:
+        """(uuid, discovered URL) of a discovery flow in progress for the instance at `url`.
+
+        Matched on host and port of the address discovery offers (its configuration URL).
+        """
+        address = _host_port(url)
+        for flow in self._async_in_progress(include_uninitialized=True):
+            context = flow["context"]
+            offered = context.get("configuration_url")
+            unique_id = context.get("unique_id")
+            if offered and unique_id and _host_port(offered) == address:
+                return unique_id, normalize_url(offered)
+        return None
+
     def _abort_if_remote_linked(self, remote: RemoteInfo, url: str) -> None:
         """Abort when an entry already links this remote through the same user's token."""
         remote_id = _remote_id(remote, url)
@@ -298,11 +312,20 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             if result is not None:
                 url, remote = result
-                await self.async_set_unique_id(await self._async_unique_id_for(remote, url))
+                extra: dict[str, str] = {}
+                if (pending := self._pending_discovery(url)) is not None:
+                    # The instance is being offered by discovery right now: take its uuid (the
+                    # discovery flow ends when this entry is created).
+                    uuid, discovered = pending
+                    await self.async_set_unique_id(uuid, raise_on_progress=False)
+                    if discovered == url:
+                        extra[CONF_DISCOVERY_URL] = url
+                else:
+                    await self.async_set_unique_id(await self._async_unique_id_for(remote, url))
                 self._abort_if_unique_id_configured()
                 self._abort_if_remote_linked(remote, url)
                 return self._create_link(
-                    url, remote, user_input[CONF_ACCESS_TOKEN], user_input[CONF_VERIFY_SSL]
+                    url, remote, user_input[CONF_ACCESS_TOKEN], user_input[CONF_VERIFY_SSL], **extra
                 )
         defaults = user_input or {CONF_URL: _own_url(self.hass), CONF_VERIFY_SSL: True}
         schema = vol.Schema(
@@ -351,6 +374,9 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             "version": str(properties.get("version") or ""),
         }
         self.context["title_placeholders"] = {"name": self._discovery["name"]}
+        # Shown with the discovered instance; a link added by hand meanwhile at this address
+        # takes this flow's uuid.
+        self.context["configuration_url"] = configuration_url(url)
         return await self.async_step_zeroconf_confirm()
 
     @callback
