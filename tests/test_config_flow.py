@@ -1326,3 +1326,12 @@ async def test_user_flow_at_another_address_than_a_pending_discovery(
     assert result["result"].unique_id == fake_ha.user_id
     assert CONF_DISCOVERY_URL not in result["result"].data
     await _unload_all(hass)
+
+
+async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssistant) -> None:
+    """Home Assistant's loader hands `_home-assistant._tcp.local.` announcements to this flow."""
+    from homeassistant.loader import async_get_zeroconf
+
+    matchers = await async_get_zeroconf(hass)
+
+    assert {"domain": DOMAIN} in matchers["_home-assistant._tcp.local."]
