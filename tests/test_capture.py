@@ -247,9 +247,9 @@ async def test_forwarding_off_fires_nothing_but_counts(
     assert not capture.queue
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["forward_events"] is False
-    assert diagnostics["capture"]["events_by_type"] == {"state_changed": 3}
-    last = diagnostics["capture"]["last_event_by_type"]["state_changed"]
-    assert last["data"]["new_state"]["state"] == "3"
+    last = diagnostics["capture"]["event_types"]["state_changed"]
+    assert last["count"] == 3
+    assert last["last_time_fired"] == fake_ha.states["sensor.counter"].as_dict()["last_updated"]
 
 
 async def test_diagnostics_counts_and_last_event_per_type(
@@ -258,7 +258,8 @@ async def test_diagnostics_counts_and_last_event_per_type(
     setup_link: SetupLink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Per-type counts and the last event of each type appear in diagnostics; bursts all arrive."""
+    """Per-type counts, time and size of the last event appear in diagnostics (no payload);
+    bursts all arrive."""
     # Small drain batches: the drain yields to the reader inside a burst and still loses nothing.
     monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)
     fake_ha.expected_subscriptions = 2
@@ -283,18 +284,19 @@ async def test_diagnostics_counts_and_last_event_per_type(
     )
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     capture = diagnostics["capture"]
-    assert capture["events_by_type"] == {"call_service": 8, "state_changed": 2}
+    assert {t: info["count"] for t, info in capture["event_types"].items()} == {
+        "call_service": 8,
+        "state_changed": 2,
+    }
     assert capture["forwarded"] == 10
     assert capture["overflow"] == 0
     assert capture["queue_length"] == 0
-    assert capture["last_event_by_type"]["call_service"] == {
-        "time_fired": "2025-04-02T08:00:00+00:00",
-        "origin": "LOCAL",
-        "data": {"domain": "light", "service": "turn_off", "n": 7},
-    }
-    last_state = capture["last_event_by_type"]["state_changed"]
-    assert last_state["data"]["new_state"]["state"] == "b"
-    assert last_state["time_fired"] == fake_ha.states["switch.pump"].as_dict()["last_updated"]
+    last_call = capture["event_types"]["call_service"]
+    assert last_call["last_time_fired"] == "2025-04-02T08:00:00+00:00"
+    assert last_call["last_size_bytes"] > 0
+    last_state = capture["event_types"]["state_changed"]
+    assert last_state["last_time_fired"] == fake_ha.states["switch.pump"].as_dict()["last_updated"]
+    assert "switch.pump" not in str(capture)
     assert capture["gaps"] == []
 
 

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 import logging
 import socket
 import time
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_USER,
+    SOURCE_ZEROCONF,
+    ConfigEntryDisabler,
+    ConfigEntryState,
+)
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import entity_registry as er, instance_id
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -26,6 +35,7 @@ from custom_components.ha_ingestion.const import (
     CONF_BACKFILL_MAX_WINDOW,
     CONF_BASE_DELAY,
     CONF_CONNECT_TIMEOUT,
+    CONF_DISCOVERY_URL,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
@@ -36,6 +46,7 @@ from custom_components.ha_ingestion.const import (
     CONF_MAX_DELAY,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
+    CONF_REMOTE_USER_ID,
     CONF_VERIFY_SSL,
     DEFAULT_OPTIONS,
     DOMAIN,
@@ -69,6 +80,15 @@ def _user_input(url: str, token: str, verify_ssl: bool = True) -> dict[str, Any]
     return {CONF_URL: url, CONF_ACCESS_TOKEN: token, CONF_VERIFY_SSL: verify_ssl}
 
 
+def _entry_data(fake_ha: FakeHA, verify_ssl: bool = True, **extra: str) -> dict[str, Any]:
+    """What a created entry stores for the fake remote."""
+    return {
+        **_user_input(fake_ha.url, fake_ha.token, verify_ssl),
+        CONF_REMOTE_USER_ID: fake_ha.user_id,
+        **extra,
+    }
+
+
 @pytest.fixture
 def closed_port(fake_ha: FakeHA) -> int:
     """A port on 127.0.0.1 nobody listens on (bound once, then released)."""
@@ -93,8 +113,15 @@ async def _finish_user_flow(hass: HomeAssistant, flow_id: str, fake_ha: FakeHA) 
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == fake_ha.location_name
-    assert result["data"] == _user_input(fake_ha.url, fake_ha.token)
+    assert result["data"] == _entry_data(fake_ha)
     assert result["result"].unique_id == fake_ha.user_id
+    # The user is told which address the link settled on.
+    assert result["description"] == "linked"
+    assert result["description_placeholders"] == {
+        "name": fake_ha.location_name,
+        "url": f"{fake_ha.http_url}/",
+        "version": fake_ha.version,
+    }
     await hass.async_block_till_done()
     return result
 
@@ -153,11 +180,7 @@ async def test_user_creates_entry(hass: HomeAssistant, fake_ha: FakeHA, url_form
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Remote Home"
-    assert result["data"] == {
-        CONF_URL: fake_ha.url,
-        CONF_ACCESS_TOKEN: fake_ha.token,
-        CONF_VERIFY_SSL: False,
-    }
+    assert result["data"] == _entry_data(fake_ha, verify_ssl=False)
     entry = result["result"]
     assert entry.unique_id == fake_ha.user_id
     # The flow really authenticated and read the identity, then closed its connection.
@@ -187,6 +210,7 @@ async def test_user_unique_id_falls_back_to_url(hass: HomeAssistant, fake_ha: Fa
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == fake_ha.url
+    assert result["result"].data[CONF_REMOTE_USER_ID] == fake_ha.url
     await _unload_all(hass)
 
 
@@ -290,7 +314,9 @@ async def test_user_timeout_then_success(hass: HomeAssistant, fake_ha: FakeHA) -
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == {"base": "timeout"}
         assert fake_ha.http_requests == 1  # the request reached the remote, which hung
-        assert 0.25 <= elapsed < 5
+        # The patched 0.3 s limit ended it, not the default 10 s one (a timeout never fires
+        # early; the bound below leaves a 30-fold margin for a busy machine).
+        assert 0.25 <= elapsed < 9.5
 
         fake_ha.hang_before_upgrade = False
         await _finish_user_flow(hass, result["flow_id"], fake_ha)
@@ -557,6 +583,11 @@ async def test_options_form_defaults_for_entry_without_options(
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
     assert _defaults(result) == DEFAULT_OPTIONS
+    # Not loaded: the event types are still checked with the entry's token, then saved.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], _defaults(result))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert fake_ha.connections[0].subscriptions == ["state_changed"]
+    await _unload_all(hass)
 
 
 NEW_OPTIONS: dict[str, Any] = {
@@ -617,7 +648,18 @@ async def test_options_saved_and_applied(
     assert config.breaker.recovery_timeout == 20.0
     assert config.max_attempts == 7
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before)
+    # One connection checked the event types (subscribed, unsubscribed, closed) ...
+    check = fake_ha.connections[connections_before]
+    assert [c["type"] for c in check.commands][-4:] == [
+        "subscribe_events",
+        "unsubscribe_events",
+        "subscribe_events",
+        "unsubscribe_events",
+    ]
+    assert check.sub_ids == {}
+    await fake_ha.wait_for(lambda: check.closed)
+    # ... then the reloaded link subscribed to both.
+    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before + 1)
     assert fake_ha.ready_connections[-1].subscriptions == ["state_changed", "call_service"]
 
 
@@ -707,3 +749,615 @@ def test_validate_options_boundaries() -> None:
     assert validate_options({**good, CONF_BASE_DELAY: 60.0, CONF_MAX_DELAY: 60.0}) == {}
     assert validate_options({**good, CONF_HEARTBEAT_INTERVAL: 1, CONF_HEARTBEAT_TIMEOUT: 9.9}) == {}
     assert validate_options({**good, CONF_EVENT_TYPES: ["a" * 64, "a.b:c-d_e"]}) == {}
+
+
+# ---------------------------------------------------------------------- bare host: 8123, then 80
+
+
+def test_candidate_urls() -> None:
+    assert config_flow.candidate_urls("homeassistant.local") == [
+        "ws://homeassistant.local:8123/api/websocket",
+        "ws://homeassistant.local/api/websocket",
+    ]
+    assert config_flow.candidate_urls(" 192.168.1.5/ ") == [
+        "ws://192.168.1.5:8123/api/websocket",
+        "ws://192.168.1.5/api/websocket",
+    ]
+    # A port or a scheme is what the user asked for: exactly that address.
+    assert config_flow.candidate_urls("homeassistant.local:80") == [
+        "ws://homeassistant.local/api/websocket"
+    ]
+    assert config_flow.candidate_urls("http://homeassistant.local") == [
+        "ws://homeassistant.local/api/websocket"
+    ]
+    assert config_flow.candidate_urls("https://ha.example.com") == [
+        "wss://ha.example.com/api/websocket"
+    ]
+
+
+@pytest.fixture
+async def other_ha(socket_enabled: None) -> Any:
+    """A second fake Home Assistant (another port of the same host)."""
+    server = FakeHA(location_name="Other Home", user_id="other-user")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_bare_host_falls_back_to_second_port(
+    hass: HomeAssistant, fake_ha: FakeHA, closed_port: int
+) -> None:
+    """Nothing listens on the first port (a Home Assistant OS on port 80): the second is used."""
+    result = await _start_user_flow(hass)
+
+    with patch.object(config_flow, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
+        )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == fake_ha.url
+    assert result["description_placeholders"]["url"] == f"{fake_ha.http_url}/"
+    await _unload_all(hass)
+
+
+async def test_bare_host_prefers_first_port(
+    hass: HomeAssistant, fake_ha: FakeHA, other_ha: FakeHA
+) -> None:
+    """Both ports answer: the first (8123, Home Assistant's own) wins, the second is not tried."""
+    result = await _start_user_flow(hass)
+
+    with patch.object(config_flow, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
+        )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_URL] == fake_ha.url
+    assert other_ha.tcp_accept_count == 0
+    await _unload_all(hass)
+
+
+async def test_bare_host_rejected_token_is_not_sent_again(
+    hass: HomeAssistant, fake_ha: FakeHA, other_ha: FakeHA
+) -> None:
+    """A Home Assistant on the first port rejects the token: the search ends there."""
+    result = await _start_user_flow(hass)
+
+    with patch.object(config_flow, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("127.0.0.1", "wrong-token")
+        )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.auth_invalid_count == 1
+    assert other_ha.tcp_accept_count == 0
+
+
+async def test_bare_host_reports_the_most_telling_error(
+    hass: HomeAssistant, fake_ha: FakeHA, closed_port: int
+) -> None:
+    """Nothing on 8123, a web server that is not Home Assistant on 80: say the latter."""
+    fake_ha.http_status = 404
+    result = await _start_user_flow(hass)
+
+    with patch.object(config_flow, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
+        )
+        assert result["errors"] == {"base": "not_home_assistant"}
+
+        # Nothing answers on either port.
+        await fake_ha.go_down()
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
+        )
+        assert result["errors"] == {"base": "cannot_connect"}
+    assert fake_ha.auth_ok_count == 0
+
+
+# ---------------------------------------------------------------------- self-link
+
+
+async def test_self_link_is_identified_by_own_uuid(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    """The token's user exists here: the remote is this instance, identified by its uuid."""
+    user = await hass.auth.async_create_user("Link")
+    fake_ha.user_id = user.id
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(fake_ha.url, fake_ha.token)
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == await instance_id.async_get(hass)
+    assert result["result"].data[CONF_REMOTE_USER_ID] == user.id
+    await _unload_all(hass)
+
+
+# ---------------------------------------------------------------------- zeroconf discovery
+
+REMOTE_UUID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def _announcement(
+    port: int, uuid: str = REMOTE_UUID, address: str = "127.0.0.1", **properties: str
+) -> ZeroconfServiceInfo:
+    """What Home Assistant's zeroconf announces (components/zeroconf: local service info)."""
+    host = f"[{address}]" if ":" in address else address
+    return ZeroconfServiceInfo(
+        ip_address=ip_address(address),
+        ip_addresses=[ip_address(address)],
+        port=port,
+        hostname=f"{uuid}.local.",
+        type="_home-assistant._tcp.local.",
+        name="Remote Home._home-assistant._tcp.local.",
+        properties={
+            "location_name": "Remote Home",
+            "uuid": uuid,
+            "version": "2026.10.4",
+            "external_url": "",
+            "internal_url": f"http://{host}:{port}",
+            "base_url": f"http://{host}:{port}",
+            **properties,
+        },
+    )
+
+
+async def _discover(hass: HomeAssistant, info: ZeroconfServiceInfo) -> FlowResult:
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=info
+    )
+
+
+def test_discovered_url() -> None:
+    assert config_flow.discovered_url(_announcement(8123, address="192.168.1.5")) == (
+        "ws://192.168.1.5:8123/api/websocket"
+    )
+    assert config_flow.discovered_url(_announcement(8123, address="fd00::5")) == (
+        "ws://[fd00::5]:8123/api/websocket"
+    )
+    # TLS: the certificate is for the name in the internal URL, not for the address.
+    assert config_flow.discovered_url(
+        _announcement(8123, internal_url="https://ha.home.example:8123")
+    ) == ("wss://ha.home.example:8123/api/websocket")
+
+
+def test_announced_addresses() -> None:
+    info = _announcement(
+        8123,
+        address="192.168.1.5",
+        internal_url="http://homeassistant.local:8123",
+        external_url="https://HA.example.com",
+        base_url="not a url ftp://",
+    )
+    assert config_flow.announced_addresses(info) == {
+        ("192.168.1.5", 8123),
+        ("homeassistant.local", 8123),
+        ("ha.example.com", 443),
+    }
+
+
+async def test_zeroconf_offers_instance_and_asks_only_for_token(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="elsewhere-user",
+        data=_user_input("wss://elsewhere.example.com/api/websocket", "t"),
+        disabled_by=ConfigEntryDisabler.USER,
+    )
+    other.add_to_hass(hass)  # another remote (disabled): neither matched nor in the way
+    result = await _discover(hass, _announcement(fake_ha.port))
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_confirm"
+    assert _fields(result) == [CONF_ACCESS_TOKEN]
+    assert result["description_placeholders"] == {
+        "name": "Remote Home",
+        "version": "2026.10.4",
+        "url": f"{fake_ha.http_url}/",
+    }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": "Remote Home"}
+    assert flow["context"]["unique_id"] == REMOTE_UUID
+    assert fake_ha.tcp_accept_count == 0  # nothing is sent before the user gives a token
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: "wrong-token"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: fake_ha.token}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == fake_ha.location_name
+    entry = result["result"]
+    assert entry.unique_id == REMOTE_UUID
+    assert dict(entry.data) == _entry_data(fake_ha, **{CONF_DISCOVERY_URL: fake_ha.url})
+    assert result["description"] == "linked"
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+    # Announced again (every start of either side): nothing new is offered.
+    result = await _discover(hass, _announcement(fake_ha.port))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    await _unload_all(hass)
+
+
+async def test_zeroconf_ignores_own_instance(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    own = await instance_id.async_get(hass)
+
+    result = await _discover(hass, _announcement(fake_ha.port, uuid=own))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "own_instance"
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def test_zeroconf_without_uuid(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    result = await _discover(hass, _announcement(fake_ha.port, uuid=""))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_home_assistant"
+
+
+async def test_zeroconf_follows_a_moved_instance(
+    hass: HomeAssistant, fake_ha: FakeHA, closed_port: int
+) -> None:
+    """discovery-update-info: the entry still uses the address discovery gave it; it moved."""
+    old_url = f"ws://127.0.0.1:{closed_port}/api/websocket"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Remote Home",
+        unique_id=REMOTE_UUID,
+        data={
+            **_entry_data(fake_ha),
+            CONF_URL: old_url,
+            CONF_DISCOVERY_URL: old_url,
+        },
+        options=dict(TEST_OPTIONS),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is not LinkState.CONNECTED
+
+    result = await _discover(hass, _announcement(fake_ha.port))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_URL] == fake_ha.url
+    assert entry.data[CONF_DISCOVERY_URL] == fake_ha.url
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await _unload_all(hass)
+
+
+async def test_zeroconf_keeps_an_address_the_user_chose(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """An entry reached at another address (reconfigured by the user) is left alone."""
+    data = {
+        **_entry_data(fake_ha),
+        CONF_URL: "wss://ha.example.com/api/websocket",
+        CONF_DISCOVERY_URL: "ws://192.168.1.5:8123/api/websocket",
+    }
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=REMOTE_UUID, data=data)
+    entry.add_to_hass(hass)
+
+    result = await _discover(hass, _announcement(fake_ha.port))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert dict(entry.data) == data
+
+
+async def test_zeroconf_adopts_an_entry_added_by_hand(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """Same host and port as a hand-made entry: that entry is this instance; its unique id
+    becomes the uuid, its entities keep their entity ids, reauth still checks the same user."""
+    entry = init_integration
+    registry = er.async_get(hass)
+    # An entity whose unique id is not built on the entry's is left as it is.
+    foreign = registry.async_get_or_create("sensor", DOMAIN, "foreign", config_entry=entry)
+    before = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+    }
+    assert all(uid.startswith(f"{fake_ha.user_id}_") for uid in before.values() if uid != "foreign")
+
+    result = await _discover(hass, _announcement(fake_ha.port))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == REMOTE_UUID
+    assert entry.data[CONF_REMOTE_USER_ID] == fake_ha.user_id
+    assert entry.data[CONF_DISCOVERY_URL] == fake_ha.url  # reached at the announced address
+    await hass.async_block_till_done()
+    after = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+    }
+    assert after == {
+        entity_id: f"{REMOTE_UUID}_{uid.removeprefix(f'{fake_ha.user_id}_')}"
+        if entity_id != foreign.entity_id
+        else "foreign"
+        for entity_id, uid in before.items()
+    }
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert hass.states.get("binary_sensor.remote_home_connected").state == "on"
+
+    # The identity check of reauth now uses the stored user id.
+    fake_ha.user_id = "another-user"
+    fake_ha.token = "token-of-another-user"
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: "token-of-another-user"}
+    )
+    assert result["reason"] == "wrong_account"
+
+
+async def test_zeroconf_adopts_by_announced_url(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    """Matched through the announced external URL: adopted, but the URL does not follow
+    the local address (the user chose the external one)."""
+    data = {
+        CONF_URL: "wss://ha.example.com/api/websocket",
+        CONF_ACCESS_TOKEN: "t",
+        CONF_VERIFY_SSL: True,
+    }
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="remote-user-9", data=data)
+    entry.add_to_hass(hass)
+
+    result = await _discover(
+        hass, _announcement(fake_ha.port, external_url="https://ha.example.com")
+    )
+
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == REMOTE_UUID
+    assert dict(entry.data) == {**data, CONF_REMOTE_USER_ID: "remote-user-9"}
+
+
+async def test_zeroconf_same_remote_already_linked_elsewhere(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Linked by hand through an address discovery does not announce: the token tells."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=fake_ha.user_id,
+        data={**_user_input(f"ws://localhost:{fake_ha.port}/api/websocket", fake_ha.token)},
+    )
+    entry.add_to_hass(hass)
+
+    result = await _discover(hass, _announcement(fake_ha.port))
+    assert result["step_id"] == "zeroconf_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_TOKEN: fake_ha.token}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_user_refuses_remote_linked_through_discovery(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """The same remote and user, now known by its uuid, cannot be added again by hand."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=REMOTE_UUID, data=_entry_data(fake_ha))
+    entry.add_to_hass(hass)
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(f"127.0.0.1:{fake_ha.port}", fake_ha.token)
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+# ---------------------------------------------------------------------- options: event types checked
+
+
+async def _options_form(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+    return await hass.config_entries.options.async_init(entry.entry_id)
+
+
+def _valid_options(result: FlowResult, **changes: Any) -> dict[str, Any]:
+    # The fixture's fast retry delays are below the form's minimums: start from valid values.
+    return {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0, **changes}
+
+
+async def test_options_refused_event_type_is_a_field_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """A type the token may not use (non-admin + call_service) is named in a field error."""
+    entry = init_integration
+    fake_ha.fail_subscriptions = {"call_service"}
+    result = await _options_form(hass, entry)
+    before = len(fake_ha.connections)
+
+    chosen = ["state_changed", "call_service", "automation_triggered"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+    assert result["description_placeholders"] == {"refused": "call_service"}
+    assert dict(entry.options) == TEST_OPTIONS
+    check = fake_ha.connections[before]
+    assert check.subscriptions == ["state_changed", "automation_triggered"]
+    assert check.sub_ids == {}  # every confirmed subscription was ended again
+    await fake_ha.wait_for(lambda: check.closed)
+    assert link_state(entry) is LinkState.CONNECTED  # the running link was not touched
+
+    # Submitting the same again checks again (no way around a refusal the remote gave).
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
+    )
+    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: ["state_changed"]})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_options_unreachable_remote_can_still_be_saved(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """During an outage the retry options matter most: a clear error, then save on resubmit."""
+    entry = init_integration
+    await fake_ha.go_down()
+    result = await _options_form(hass, entry)
+    wanted = _valid_options(result, **{CONF_HEARTBEAT_INTERVAL: 20})
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "check_unreachable"}
+    assert "nothing listening" in result["description_placeholders"]["error"]
+    assert dict(entry.options) == TEST_OPTIONS
+
+    # Changed values are checked again ...
+    changed = {**wanted, CONF_HEARTBEAT_INTERVAL: 25}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    assert result["errors"] == {"base": "check_unreachable"}
+
+    # ... the same values submitted again are saved unchecked.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_HEARTBEAT_INTERVAL] == 25
+    await hass.async_block_till_done()
+    await fake_ha.go_up()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_options_check_with_a_rejected_token(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The check itself meets a revoked token: said so, never sent again, saved on resubmit."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    result = await _options_form(hass, entry)
+    wanted = _valid_options(result)
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == 1
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert fake_ha.auth_invalid_count == 1
+    await hass.async_block_till_done()  # the reload (its link meets the revoked token itself)
+
+
+async def test_options_link_already_rejected_the_token(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The link knows the token was rejected: the check does not send it once more."""
+    entry = mock_config_entry
+    fake_ha.token = "rotated-token"
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    rejections = fake_ha.auth_invalid_count
+    assert rejections == 1
+
+    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+    result = await _options_form(hass, entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result)
+    )
+
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == rejections
+    await _unload_all(hass)
+
+
+async def test_options_running_link_rejected_the_token(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The token was revoked while linked: the link failed; the check does not send it."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    await fake_ha.close_all(1000)
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    for flow in entry.async_get_active_flows(hass, {SOURCE_REAUTH}):
+        hass.config_entries.flow.async_abort(flow["flow_id"])  # dismissed by the user
+    rejections = fake_ha.auth_invalid_count
+
+    result = await _options_form(hass, entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result)
+    )
+
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.auth_invalid_count == rejections
+
+
+@pytest.mark.parametrize("credentials", ["", "user:secret@"])
+async def test_user_flow_takes_the_uuid_of_a_pending_discovery(
+    hass: HomeAssistant, fake_ha: FakeHA, credentials: str
+) -> None:
+    """Added by hand while discovery offers the same address: identified by the uuid at once,
+    and the discovery offer goes away. It follows moves only if it uses the offered URL as it
+    is (not with credentials of its own)."""
+    offered = await _discover(hass, _announcement(fake_ha.port))
+    assert offered["step_id"] == "zeroconf_confirm"
+    flow = hass.config_entries.flow.async_get(offered["flow_id"])
+    assert flow["context"]["configuration_url"] == f"{fake_ha.http_url}/"
+
+    result = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _user_input(f"http://{credentials}127.0.0.1:{fake_ha.port}", fake_ha.token),
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == REMOTE_UUID
+    assert (entry.data.get(CONF_DISCOVERY_URL) == fake_ha.url) is (not credentials)
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    await _unload_all(hass)
+
+
+async def test_user_flow_at_another_address_than_a_pending_discovery(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Discovery offers another address: the hand-made link keeps the user id identity; a
+    discovery at an https internal URL follows nothing the user typed either."""
+    await _discover(
+        hass, _announcement(fake_ha.port, address="192.168.1.5", internal_url="https://ha.lan:1")
+    )
+    result = await _start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _user_input(f"127.0.0.1:{fake_ha.port}", fake_ha.token)
+    )
+    await hass.async_block_till_done()
+
+    assert result["result"].unique_id == fake_ha.user_id
+    assert CONF_DISCOVERY_URL not in result["result"].data
+    await _unload_all(hass)
+
+
+async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssistant) -> None:
+    """Home Assistant's loader hands `_home-assistant._tcp.local.` announcements to this flow."""
+    from homeassistant.loader import async_get_zeroconf
+
+    matchers = await async_get_zeroconf(hass)
+
+    assert {"domain": DOMAIN} in matchers["_home-assistant._tcp.local."]

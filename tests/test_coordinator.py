@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import logging
 
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -165,17 +170,39 @@ async def test_refused_subscription_leaves_the_link_up_with_a_repair(
     assert issues.async_get_issue(DOMAIN, issue_id) is None  # goes with the entry
 
 
-async def test_update_entity_refreshes_from_the_engine(
-    hass: HomeAssistant, init_integration: MockConfigEntry, caplog: pytest.LogCaptureFixture
+async def test_update_entity_refreshes_without_error(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "homeassistant", {})
+    coordinator = init_integration.runtime_data.coordinator
+    published: list[object] = []
+
+    @callback
+    def _listener() -> None:
+        published.append(coordinator.data)
+
+    remove = coordinator.async_add_listener(_listener)
+    entity_ids = [
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(
+            er.async_get(hass), init_integration.entry_id
+        )
+        if entry.disabled_by is None
+    ]
+    assert "sensor.remote_home_connection_state" in entity_ids
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+
     await hass.services.async_call(
-        "homeassistant",
-        "update_entity",
-        {"entity_id": "sensor.remote_home_connection_state"},
-        blocking=True,
+        "homeassistant", "update_entity", {"entity_id": entity_ids}, blocking=True
     )
     await hass.async_block_till_done()
-    assert "Error" not in caplog.text
-    assert init_integration.runtime_data.coordinator.last_update_success
-    assert hass.states.get("sensor.remote_home_connection_state").state == "connected"
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    assert coordinator.last_update_success
+    assert published  # the entities got the current snapshot
+    assert published[-1].snapshot.connected
+    remove()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 import itertools
+import time
 from typing import Any
 from unittest.mock import patch
 
@@ -13,7 +15,10 @@ from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed_exact,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ha_ingestion.client import LinkState
@@ -138,30 +143,89 @@ async def test_reconnect_button_makes_an_immediate_attempt(
     await wait_for(lambda: link_state(init_integration) is LinkState.CONNECTED)
 
 
+async def _spin_until(predicate: Callable[[], bool], rounds: int = 2_000_000) -> None:
+    """Let the loop run (sockets keep flowing while the clock stands still) until `predicate`.
+
+    Bounded by rounds, not by time: the clock is frozen.
+    """
+    for _ in range(rounds):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def _advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    """Move the frozen clock and run exactly the timers that are due by then."""
+    freezer.tick(seconds)
+    async_fire_time_changed_exact(hass)
+    await hass.async_block_till_done()
+
+
 async def test_counters_are_written_at_most_once_per_second(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    fake_ha: FakeHA,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """1,000 events in a burst: each counter entity is written at most once per second."""
-    watched = ["sensor.remote_home_events_received", "sensor.remote_home_event_rate"]
+    """Bursts of events: each counter entity is written at most once per second.
+
+    The clock is frozen and moved by hand (HA's time helpers), so the outcome does not depend on
+    how fast this machine runs the burst: events keep arriving over the socket while no time
+    passes, and writes happen only when the test moves the clock past the throttle.
+    """
+    from custom_components.ha_ingestion.entity import HaIngestionEntity
+
+    watched = ("sensor.remote_home_events_received", "sensor.remote_home_event_rate")
     writes: dict[str, list[float]] = {entity_id: [] for entity_id in watched}
+    original = HaIngestionEntity.async_write_ha_state
 
-    def _count(event: object) -> None:
-        entity_id = event.data["entity_id"]  # type: ignore[attr-defined]
-        if entity_id in writes:
-            writes[entity_id].append(hass.loop.time())
+    def _recording(self: HaIngestionEntity) -> None:
+        if self.entity_id in writes:
+            writes[self.entity_id].append(time.monotonic())  # the frozen clock
+        original(self)
 
-    hass.bus.async_listen("state_changed", _count)
     supervisor = init_integration.runtime_data.coordinator.supervisor
-    await fake_ha.fire_events(
-        ("state_changed", {"entity_id": f"sensor.burst_{n % 10}", "n": n}) for n in range(1000)
-    )
-    await wait_for(lambda: supervisor.snapshot().events_received == 1000)
-    # the last write is deferred to at most one second after the previous one
-    await wait_for(lambda: hass.states.get("sensor.remote_home_events_received").state == "1000")
-    for entity_id, times in writes.items():
-        assert 1 <= len(times) <= 3, (entity_id, times)
+    await _advance(hass, freezer, 10)  # well past any write made during setup
+    with patch.object(HaIngestionEntity, "async_write_ha_state", _recording):
+        start = time.monotonic()
+        await fake_ha.fire_events(
+            ("state_changed", {"entity_id": f"sensor.burst_{n % 10}", "n": n}) for n in range(1000)
+        )
+        await _spin_until(lambda: supervisor.snapshot().events_received == 1000)
+        await hass.async_block_till_done()
+        # 1,000 events and no time passed: nothing written yet.
+        assert writes == {entity_id: [] for entity_id in watched}
+
+        await _advance(hass, freezer, 0.5)
+        assert writes == {entity_id: [] for entity_id in watched}
+        await _advance(hass, freezer, 0.5)  # one second after the first event
+        assert writes == {entity_id: [start + 1.0] for entity_id in watched}
+        assert hass.states.get("sensor.remote_home_events_received").state == "1000"
+
+        # A second burst right after the write: held back until a second has passed.
+        await fake_ha.fire_events(
+            ("state_changed", {"entity_id": "sensor.burst", "n": n}) for n in range(500)
+        )
+        await _spin_until(lambda: supervisor.snapshot().events_received == 1500)
+        await _advance(hass, freezer, 0.9)
+        assert all(len(times) == 1 for times in writes.values()), writes
+        await _advance(hass, freezer, 0.1)
+        assert writes == {entity_id: [start + 1.0, start + 2.0] for entity_id in watched}
+        assert hass.states.get("sensor.remote_home_events_received").state == "1500"
+
+        # Any other update within the second (a link change) is deferred to the second's end.
+        await _advance(hass, freezer, 0.25)
+        init_integration.runtime_data.coordinator.async_publish()
+        await hass.async_block_till_done()
+        assert all(len(times) == 2 for times in writes.values()), writes
+        await _advance(hass, freezer, 0.75)
+        assert writes == {
+            entity_id: [start + 1.0, start + 2.0, start + 3.0] for entity_id in watched
+        }
+    for times in writes.values():
         for earlier, later in itertools.pairwise(times):
-            assert later - earlier >= 0.9, (entity_id, times)
+            assert later - earlier >= 1.0
 
 
 async def test_link_entities_are_not_rewritten_by_event_traffic(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
+from homeassistant.config_entries import ConfigEntryDisabler
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -81,3 +82,76 @@ async def test_insecure_connection_issue(
 
     await hass.config_entries.async_remove(mock_config_entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def _failed_link(
+    hass: HomeAssistant, base: MockConfigEntry, fake_ha: FakeHA
+) -> MockConfigEntry:
+    """An entry whose link gave up (max attempts 2, remote down): it has a link_failed repair."""
+    await fake_ha.go_down()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=base.title,
+        unique_id=base.unique_id,
+        data=base.data,
+        options={**base.options, CONF_MAX_ATTEMPTS: 2},
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.ha_ingestion.is_insecure_remote", return_value=True):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    await hass.async_block_till_done()
+    return entry
+
+
+def _issues_of(issue_registry: ir.IssueRegistry, entry: MockConfigEntry) -> set[str]:
+    return {
+        issue_id
+        for domain, issue_id in issue_registry.issues
+        if domain == DOMAIN and issue_id.endswith(entry.entry_id)
+    }
+
+
+async def test_repairs_removed_when_entry_is_disabled(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    fake_ha: FakeHA,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = await _failed_link(hass, mock_config_entry, fake_ha)
+    other = MockConfigEntry(domain="other_domain", title="x")
+    other.add_to_hass(hass)
+    ir.async_create_issue(
+        hass,
+        "other_domain",
+        f"unrelated_{entry.entry_id}",
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="x",
+    )
+    assert _issues_of(issue_registry, entry) == {
+        f"link_failed_{entry.entry_id}",
+        f"insecure_connection_{entry.entry_id}",
+    }
+
+    await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+
+    assert _issues_of(issue_registry, entry) == set()
+    # Another integration's issues are not ours to delete.
+    assert issue_registry.async_get_issue("other_domain", f"unrelated_{entry.entry_id}")
+
+
+async def test_repairs_removed_when_entry_is_removed(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    fake_ha: FakeHA,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = await _failed_link(hass, mock_config_entry, fake_ha)
+    assert len(_issues_of(issue_registry, entry)) == 2
+
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert _issues_of(issue_registry, entry) == set()

@@ -86,13 +86,25 @@ async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry)
     if unloaded:
         entry.runtime_data.capture.async_stop()
         await entry.runtime_data.coordinator.async_stop()
+        _delete_issues(hass, entry)
     return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
     """Remove the entry's repair issues."""
-    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INSECURE}_{entry.entry_id}")
-    ir.async_delete_issue(hass, DOMAIN, f"link_failed_{entry.entry_id}")
+    _delete_issues(hass, entry)
+
+
+def _delete_issues(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
+    """Every repair issue of this entry (ids end in `_<entry_id>`).
+
+    An unloaded link (disabled, removed, or reloading) has nothing left to repair; a reload's
+    setup raises again whatever still applies.
+    """
+    suffix = f"_{entry.entry_id}"
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and issue_id.endswith(suffix):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def _update_insecure_issue(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:

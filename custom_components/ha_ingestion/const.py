@@ -9,6 +9,11 @@ DOMAIN: Final = "ha_ingestion"
 CONF_VERIFY_SSL: Final = "verify_ssl"
 # Entry data: fingerprint of a token the remote rejected (never sent again).
 CONF_REJECTED_TOKEN: Final = "rejected_token"  # noqa: S105 - a key, not a secret
+# Entry data beside url/token/verify_ssl: the token owner's user id on the remote (checks that
+# reauth and reconfigure reach the same remote once the unique id is the instance uuid) and the
+# URL zeroconf last reported for it (an entry still using that URL follows the remote's moves).
+CONF_REMOTE_USER_ID: Final = "remote_user_id"
+CONF_DISCOVERY_URL: Final = "discovery_url"
 
 # Options (the options flow edits every one of these).
 CONF_EVENT_TYPES: Final = "event_types"

@@ -1,4 +1,10 @@
-"""HTTP view GET /api/ha_ingestion/health: 200 when every link is connected, else 503."""
+"""HTTP view GET /api/ha_ingestion/health: 200 when every enabled link is connected, else 503.
+
+Administrators get every link with its id and name. Other users (a read-only token for an uptime
+monitor) get only the verdict and counts: which remotes this instance links to is not theirs to
+list. Disabled entries were turned off on purpose and are left out; with no enabled link the answer
+is 503 with a reason (nothing is being watched, which a monitor should not call healthy).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from homeassistant.components.http.const import KEY_HASS_USER
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, HEALTH_VIEW_URL
@@ -39,23 +47,36 @@ def entry_health(entry: HaIngestionConfigEntry) -> dict[str, Any]:
 
 
 class HealthView(HomeAssistantView):
-    """Health of every link (or of one: ?entry_id=...). Requires Home Assistant authentication."""
+    """Health of every enabled link (or of one: ?entry_id=..., administrators only)."""
 
     url = HEALTH_VIEW_URL
     name = "api:ha_ingestion:health"
     requires_auth = True
 
     async def get(self, request: web.Request) -> web.Response:
-        """Answer 200 when every link is connected, 503 otherwise."""
+        """Answer 200 when every enabled link is connected, 503 otherwise."""
         hass = request.app[KEY_HASS]
-        entries: list[HaIngestionConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+        admin = request[KEY_HASS_USER].is_admin
+        entries: list[HaIngestionConfigEntry] = [
+            entry
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if entry.disabled_by is None
+        ]
         if wanted := request.query.get("entry_id"):
+            if not admin:
+                raise Unauthorized
             entries = [entry for entry in entries if entry.entry_id == wanted]
             if not entries:
-                return self.json_message("Unknown entry_id", HTTPStatus.NOT_FOUND)
+                return self.json_message("Unknown or disabled entry_id", HTTPStatus.NOT_FOUND)
+        if not entries:
+            return self.json(
+                {"healthy": False, "reason": "no_links", "links": 0, "connected": 0},
+                HTTPStatus.SERVICE_UNAVAILABLE,
+            )
         links = [entry_health(entry) for entry in entries]
-        healthy = all(link["connected"] for link in links)
-        return self.json(
-            {"healthy": healthy, "entries": links},
-            HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
-        )
+        connected = sum(1 for link in links if link["connected"])
+        healthy = connected == len(links)
+        body: dict[str, Any] = {"healthy": healthy, "links": len(links), "connected": connected}
+        if admin:
+            body["entries"] = links
+        return self.json(body, HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE)

@@ -3,6 +3,13 @@
     python -m tests.harness.develop [--port 8123] [--remote-port 8124]
     python -m tests.harness.develop --remote URL --token TOKEN [--no-verify-ssl]
     python -m tests.harness.develop --fresh      # forget .develop/local and .develop/remote first
+    python -m tests.harness.develop remote stop|start|freeze|thaw|status   # from another terminal
+
+The sandbox remote may go away (stopped, killed, crashed): the local instance keeps running and
+shows the link retrying. `remote ...` acts on the sandbox of the running scripts/develop by the
+process ids in its PID files (.develop/develop.pid, .develop/remote/hass.pid), never by a pattern:
+stop (SIGTERM, thawing it first), freeze (SIGSTOP), thaw (SIGCONT), start (asks the running
+scripts/develop, by SIGUSR1, to start the sandbox again on the same port and state).
 
 The sandbox remote (.develop/remote) has a few helpers that an automation changes every few
 seconds. The local Home Assistant (.develop/local, 127.0.0.1:8123) loads this checkout's
@@ -17,12 +24,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 from pathlib import Path
 import shutil
 import signal
 import socket
 import sys
 import textwrap
+import time
 from typing import Any
 
 import aiohttp
@@ -35,6 +44,10 @@ DEVELOP = ROOT / ".develop"
 DOMAIN = "ha_ingestion"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-demo"  # the documented local demo login
+DEVELOP_PID = DEVELOP / "develop.pid"  # the running scripts/develop
+SANDBOX_PID = DEVELOP / "remote" / "hass.pid"  # its sandbox remote's hass, while it runs
+START_WAIT = 180.0  # `remote start` waits this long for the sandbox to answer
+STOP_WAIT = 60.0
 
 SANDBOX_ENTITIES = """\
 input_boolean:
@@ -268,6 +281,18 @@ async def entry_summary(local: RemoteHass) -> str:
     return f"entries {states}; {len(ours)} entities"
 
 
+async def keep_http_config(server: RemoteHass) -> None:
+    """Confirm the HTTP settings of configuration.yaml (Home Assistant 2026.10+).
+
+    From 2026.10 Home Assistant moves `http:` from YAML into its store as a *pending* trial and,
+    unless an administrator confirms it within five minutes, reverts to the defaults and
+    restarts: the demo would lose both instances after five minutes. Earlier releases do not
+    know the command; nothing pending is fine too.
+    """
+    with contextlib.suppress(RemoteHassError):
+        await server.command({"type": "http/config/promote"})
+
+
 async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[str, str]:
     """Start both Home Assistants and link them; return what to print."""
     info: dict[str, str] = {}
@@ -292,6 +317,7 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
             sandbox = make_sandbox(args.remote_port)
             servers.append(sandbox)
             timings = await sandbox.setup()
+        await keep_http_config(sandbox)
         say(f"  up in {timings['total']:.1f} s")
         remote_url, token = sandbox.url, sandbox.token or ""
         info["remote"] = sandbox.url
@@ -300,6 +326,7 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
     servers.append(local)
     say(f"Starting the local Home Assistant on {local.url} ({local.config_dir}) ...")
     timings = await local.setup()
+    await keep_http_config(local)
     say(f"  up in {timings['total']:.1f} s")
     info["local"] = local.url
     say(f"Linking {DOMAIN} to {remote_url} through the config flow ...")
@@ -315,16 +342,176 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
     return info
 
 
-async def watch(servers: list[RemoteHass], stop: asyncio.Event) -> int:
-    """Until Ctrl-C (0) or one of the servers dies (1)."""
+def write_pid(path: Path, pid: int | None) -> None:
+    """Record a process id (None: remove the file)."""
+    if pid is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{pid}\n", encoding="utf-8")
+
+
+async def _restart_sandbox(sandbox: RemoteHass) -> None:
+    say(f"\nStarting {sandbox.name} on {sandbox.url} again ...")
+    try:
+        seconds = await sandbox.start()
+    except RemoteHassError as err:
+        say(f"  could not start it: {str(err).splitlines()[0]}")
+        return
+    write_pid(SANDBOX_PID, sandbox.pid)
+    say(
+        f"  up again in {seconds:.1f} s (pid {sandbox.pid}); the link reconnects on its next attempt"
+    )
+
+
+async def watch(
+    servers: list[RemoteHass],
+    stop: asyncio.Event,
+    sandbox: RemoteHass | None = None,
+    start_requested: asyncio.Event | None = None,
+) -> int:
+    """Until Ctrl-C (0) or the local instance dies (1).
+
+    The sandbox remote may go away (that is what the demo is for): it is reported in one line,
+    and started again when `remote start` asks (SIGUSR1).
+    """
+    sandbox_up = sandbox is not None and sandbox.running
     while not stop.is_set():
+        if sandbox is not None:
+            if sandbox_up and not sandbox.running:
+                code = sandbox._proc.returncode if sandbox._proc else None
+                sandbox.kill()  # reaps it and closes its console log
+                write_pid(SANDBOX_PID, None)
+                say(
+                    f"\n{sandbox.name} stopped (exit code {code}). The local instance keeps "
+                    "running: watch the link retry, the backoff grow and the breaker open. "
+                    "`scripts/develop remote start` starts it again."
+                )
+            if start_requested is not None and start_requested.is_set():
+                start_requested.clear()
+                if sandbox.running:
+                    say(f"\n{sandbox.name} is already running (pid {sandbox.pid}).")
+                else:
+                    await _restart_sandbox(sandbox)
+            sandbox_up = sandbox.running
         for server in servers:
-            if not server.running:
+            if server is not sandbox and not server.running:
                 say(f"\n{server.name} on {server.url} exited unexpectedly.\n{server.log_tail(30)}")
                 return 1
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1):
                 await stop.wait()
+    return 0
+
+
+# ---------------------------------------------------------------------- remote control
+
+
+class ControlError(DevelopError):
+    """A `remote ...` command cannot be carried out."""
+
+
+def read_pid(path: Path, what: str) -> int:
+    """The process id in `path`, checked to be alive."""
+    try:
+        pid = int(path.read_text(encoding="utf-8").split()[0])
+    except OSError, ValueError, IndexError:
+        raise ControlError(f"no {what} running (no PID file {path})") from None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise ControlError(f"no {what} running (stale PID file {path}: pid {pid})") from None
+    return pid
+
+
+def process_state(pid: int) -> str:
+    """The kernel's state letter of a process (R, S, T for stopped, Z ...), '' when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def sandbox_pid(config_dir: Path = DEVELOP / "remote") -> int:
+    """The sandbox's hass pid, verified to be a hass for that config dir (not a recycled pid)."""
+    pid = read_pid(config_dir / SANDBOX_PID.name, "sandbox remote")
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        raise ControlError(f"pid {pid} is gone") from None
+    if str(config_dir.resolve()).encode() not in argv:
+        raise ControlError(
+            f"pid {pid} in {config_dir / SANDBOX_PID.name} is not the sandbox's hass; not touching it"
+        )
+    return pid
+
+
+async def _wait(predicate: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return bool(predicate())
+
+
+async def _answers(url: str) -> bool:
+    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(3),
+            http.get(f"{url}/api/") as resp,
+        ):
+            return resp.status in (200, 401)
+    return False
+
+
+async def control(action: str, develop_dir: Path = DEVELOP) -> int:
+    """`scripts/develop remote <action>`: act on the running scripts/develop's sandbox remote."""
+    remote_dir = develop_dir / "remote"
+    if action == "status":
+        try:
+            pid = sandbox_pid(remote_dir)
+        except ControlError as err:
+            say(f"sandbox remote: stopped ({err})")
+            return 0
+        state = "frozen" if process_state(pid) == "T" else "running"
+        say(f"sandbox remote: {state} (pid {pid})")
+        return 0
+    if action == "start":
+        try:
+            pid = sandbox_pid(remote_dir)
+        except ControlError:
+            pass
+        else:
+            say(f"sandbox remote already running (pid {pid}); `remote thaw` if it is frozen")
+            return 0
+        develop = read_pid(develop_dir / DEVELOP_PID.name, "scripts/develop")
+        os.kill(develop, signal.SIGUSR1)
+        say(f"asked scripts/develop (pid {develop}) to start the sandbox remote ...")
+        pid_file = remote_dir / SANDBOX_PID.name
+        if not await _wait(pid_file.exists, START_WAIT):
+            raise ControlError(f"the sandbox did not start within {START_WAIT:g} s (see its log)")
+        say(f"sandbox remote running again (pid {sandbox_pid(remote_dir)})")
+        return 0
+    pid = sandbox_pid(remote_dir)
+    if action == "freeze":
+        os.kill(pid, signal.SIGSTOP)
+        await _wait(lambda: process_state(pid) == "T", 5)
+        say(f"sandbox remote frozen (pid {pid} stopped: it keeps its sockets, answers nothing)")
+    elif action == "thaw":
+        os.kill(pid, signal.SIGCONT)
+        say(f"sandbox remote thawed (pid {pid})")
+    elif action == "stop":
+        os.kill(pid, signal.SIGCONT)  # a frozen process would not act on SIGTERM
+        os.kill(pid, signal.SIGTERM)
+        say(f"stopping the sandbox remote (pid {pid}) ...")
+        if not await _wait(lambda: process_state(pid) in ("", "Z"), STOP_WAIT):
+            raise ControlError(f"pid {pid} still running {STOP_WAIT:g} s after SIGTERM")
+        say("sandbox remote stopped; `scripts/develop remote start` starts it again")
+    else:  # pragma: no cover - argparse restricts the choices
+        raise ControlError(f"unknown action {action!r}")
     return 0
 
 
@@ -334,11 +521,14 @@ async def main(args: argparse.Namespace) -> int:
         for sub in ("local", "remote"):
             shutil.rmtree(DEVELOP / sub, ignore_errors=True)
     stop = asyncio.Event()
+    start_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, start_requested.set)
     servers: list[RemoteHass] = []
     code = 0
+    write_pid(DEVELOP_PID, os.getpid())
     try:
         work = asyncio.create_task(bring_up(args, servers))
         stopper = asyncio.create_task(stop.wait())
@@ -362,9 +552,13 @@ async def main(args: argparse.Namespace) -> int:
         if "status" in info:
             say(f"  Status               : {info['status']}")
         say("  Logs                 : .develop/local/console.log, .develop/remote/console.log")
+        sandbox = next((s for s in servers if s.config_dir == DEVELOP / "remote"), None)
+        if sandbox is not None:
+            write_pid(SANDBOX_PID, sandbox.pid)
+            say("  Break the sandbox    : scripts/develop remote stop|start|freeze|thaw|status")
         say("  Ctrl-C stops both.")
         say("=" * 72)
-        code = await watch(servers, stop)
+        code = await watch(servers, stop, sandbox, start_requested)
     except (DevelopError, RemoteHassError) as err:
         say(f"\nscripts/develop: {err}")
         say("(scripts/develop --fresh starts from empty .develop/local and .develop/remote)")
@@ -373,9 +567,34 @@ async def main(args: argparse.Namespace) -> int:
         for server in reversed(servers):
             if server.running:
                 say(f"Stopping {server.name} ...")
+            server.thaw()  # frozen from another terminal: SIGTERM needs it running
             await server.close()
+        write_pid(SANDBOX_PID, None)
+        write_pid(DEVELOP_PID, None)
         say("Stopped.")
     return code
+
+
+def parse_control(argv: list[str]) -> argparse.Namespace:
+    """`remote stop|start|freeze|thaw|status`."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/develop remote",
+        description="Act on the sandbox remote of the running scripts/develop (by PID file).",
+    )
+    parser.add_argument("action", choices=["stop", "start", "freeze", "thaw", "status"])
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str]) -> int:
+    """Entry point: the demo, or a `remote ...` control command."""
+    if argv[:1] == ["remote"]:
+        args = parse_control(argv[1:])
+        try:
+            return asyncio.run(control(args.action))
+        except ControlError as err:
+            say(f"scripts/develop remote {args.action}: {err}")
+            return 1
+    return asyncio.run(main(parse_args(argv)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -399,4 +618,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(parse_args())))
+    sys.exit(run(sys.argv[1:]))
