@@ -281,18 +281,6 @@ async def entry_summary(local: RemoteHass) -> str:
     return f"entries {states}; {len(ours)} entities"
 
 
-async def keep_http_config(server: RemoteHass) -> None:
-    """Confirm the HTTP settings of configuration.yaml (Home Assistant 2026.10+).
-
-    From 2026.10 Home Assistant moves `http:` from YAML into its store as a *pending* trial and,
-    unless an administrator confirms it within five minutes, reverts to the defaults and
-    restarts: the demo would lose both instances after five minutes. Earlier releases do not
-    know the command; nothing pending is fine too.
-    """
-    with contextlib.suppress(RemoteHassError):
-        await server.command({"type": "http/config/promote"})
-
-
 async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[str, str]:
     """Start both Home Assistants and link them; return what to print."""
     info: dict[str, str] = {}
@@ -317,7 +305,7 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
             sandbox = make_sandbox(args.remote_port)
             servers.append(sandbox)
             timings = await sandbox.setup()
-        await keep_http_config(sandbox)
+        await sandbox.keep_http_config()
         say(f"  up in {timings['total']:.1f} s")
         remote_url, token = sandbox.url, sandbox.token or ""
         info["remote"] = sandbox.url
@@ -326,7 +314,7 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
     servers.append(local)
     say(f"Starting the local Home Assistant on {local.url} ({local.config_dir}) ...")
     timings = await local.setup()
-    await keep_http_config(local)
+    await local.keep_http_config()
     say(f"  up in {timings['total']:.1f} s")
     info["local"] = local.url
     say(f"Linking {DOMAIN} to {remote_url} through the config flow ...")

@@ -592,6 +592,7 @@ class RemoteHass:
                 )
             if self.client_token and not await self.token_valid():
                 await self.new_token()
+            await self.keep_http_config()
             timings["total"] = time.monotonic() - began
             return timings
         self.preseed_onboarding()
@@ -609,9 +610,21 @@ class RemoteHass:
             self.client_token and not await self.token_valid()
         ):
             raise RemoteHassError(f"token refused after the persisting restart\n{self.log_tail()}")
+        await self.keep_http_config()
         timings["total"] = time.monotonic() - began
         self._record("setup", timings["total"])
         return timings
+
+    async def keep_http_config(self) -> None:
+        """Confirm the HTTP settings of configuration.yaml (Home Assistant 2026.10+).
+
+        From 2026.10 Home Assistant moves `http:` from YAML into its store as a *pending* trial and,
+        unless an administrator confirms it within five minutes, reverts to the defaults and
+        restarts: a test session or the demo would see the instance restart by itself. Earlier
+        releases do not know the command; nothing pending is fine too.
+        """
+        with contextlib.suppress(RemoteHassError):
+            await self.command({"type": "http/config/promote"})
 
     def preseed_onboarding(self) -> None:
         """Mark every onboarding step but `user` done before the first start.
