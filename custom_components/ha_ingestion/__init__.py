@@ -13,6 +13,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .capture import EventCapture
+from .capture.capture import ISSUE_BACKFILL
+from .capture.checkpoint import Checkpoint
 from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
@@ -51,7 +53,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
             first_outcome.set()
 
     remove_first = supervisor.add_listener(_first)
-    capture.async_start()
+    await capture.async_start()  # capture: restores its checkpoint first
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):
@@ -64,7 +66,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         and snapshot.last_error.category is ErrorCategory.AUTHENTICATION
     ):
         await coordinator.async_stop()
-        capture.async_stop()
+        await capture.async_stop()
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
             translation_key="auth_failed",
@@ -96,7 +98,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry)
     """Stop the link and unload the platforms."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        entry.runtime_data.capture.async_stop()
+        await entry.runtime_data.capture.async_stop()  # capture: writes its checkpoint
         await entry.runtime_data.coordinator.async_stop()
     return unloaded
 
@@ -105,6 +107,9 @@ async def async_remove_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry)
     """Remove the entry's repair issues."""
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INSECURE}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"link_failed_{entry.entry_id}")
+    # capture: the entry's checkpoint and backfill repair go with it
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_BACKFILL}_{entry.entry_id}")
+    await Checkpoint(hass, entry.entry_id).async_remove()
 
 
 def _update_insecure_issue(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:

@@ -9,7 +9,6 @@ bounded (`wait_for`), no test asserts a duration.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import logging
@@ -21,8 +20,11 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.ha_ingestion import capture as capture_module
-from custom_components.ha_ingestion.capture import EventCapture
+from custom_components.ha_ingestion.capture import (
+    EventCapture,
+    backfill as backfill_module,
+    capture as capture_module,
+)
 from custom_components.ha_ingestion.client import LinkSnapshot, LinkState
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
@@ -35,10 +37,9 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
-
-from . import fake_ha as fake_module
-from .conftest import TEST_OPTIONS, link_state, wait_for
-from .fake_ha import FakeConnection, FakeHA
+from tests import fake_ha as fake_module
+from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.fake_ha import FakeConnection, FakeHA
 
 HISTORY = "history/history_during_period"
 LOGGER_NAME = "custom_components.ha_ingestion"
@@ -207,21 +208,26 @@ async def test_events_forwarded_with_fields_and_fresh_context(
     await wait_for(lambda: len(events) == 2)
 
     first, second = events
+    clean_new_state = {k: v for k, v in data["new_state"].items() if k != "context"}
     assert first.data == {
         "entry_id": init_integration.entry_id,
         "remote_name": fake_ha.location_name,
         "event_type": "state_changed",
-        "data": data,
+        "data": {**data, "new_state": clean_new_state},
         "time_fired": "2025-04-01T10:00:00.123456+00:00",
-        "origin": "LOCAL",
+        "origin": "REMOTE",
         "backfilled": False,
     }
+    assert "remote-u" not in str(first.data)
     for event in events:
         assert event.context.user_id is None
         assert event.context.parent_id is None
         assert event.context.id != remote_context["id"]
     remote_state = fake_ha.states["sensor.temperature"].as_dict()
-    assert second.data["data"]["new_state"] == remote_state
+    assert "context" in remote_state
+    assert second.data["data"]["new_state"] == {
+        k: v for k, v in remote_state.items() if k != "context"
+    }
     assert second.data["time_fired"] == remote_state["last_updated"]
     assert second.context.id != remote_state["context"]["id"]
     capture = capture_of(init_integration)
@@ -389,7 +395,10 @@ async def test_backfill_recovers_missed_changes(
     fired = backfilled(events)
     assert len(fired) == 12
     assert [d["time_fired"] for d in fired] == [t.isoformat() for t in times]  # time order
-    (request,) = history_requests(fake_ha)
+    # One read at once, one after the remote's commit interval (from the newest change read).
+    request, again = history_requests(fake_ha)
+    assert "end_time" not in request  # the remote's clock ends the read, not ours
+    assert datetime.fromisoformat(again["start_time"]) < times[-1]
     window_start = datetime.fromisoformat(request["start_time"])
     for data in fired:
         assert data["entry_id"] == entry.entry_id
@@ -454,7 +463,10 @@ async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
     async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
         # The remote records a change just before the backfill's end time and sends it live
         # (subscribed again already), before it answers the history query.
-        moment = datetime.fromisoformat(msg["end_time"]) - timedelta(microseconds=1)
+        if history_requests(fake_ha)[1:]:
+            await answer_history(conn, msg_id, msg)
+            return
+        moment = datetime.now(UTC)
         old = fake_ha.states["sensor.door"].as_dict()
         fake_ha.record_state("sensor.door", "closed", moment)
         await fake_ha.fire_event(
@@ -472,8 +484,8 @@ async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
     await restore_link(fake_ha, entry, gaps=1)
     await hass.async_block_till_done()
 
-    (request,) = history_requests(fake_ha)
-    live_moment = datetime.fromisoformat(request["end_time"]) - timedelta(microseconds=1)
+    request = history_requests(fake_ha)[0]
+    live_moment = fake_ha.states["sensor.door"].last_updated
     fired = backfilled(events)
     assert changes_of(fired, "sensor.door") == [("open", missed[0].isoformat())]
     assert changes_of(fired, "sensor.window") == [("open", missed[1].isoformat())]
@@ -486,59 +498,6 @@ async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
         live_moment.timestamp()
     )
     assert capture_of(entry).gaps[0].backfilled == 2
-
-
-async def test_start_time_placeholder_row_is_never_fired(
-    hass: HomeAssistant,
-    fake_ha: FakeHA,
-    setup_link: SetupLink,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The state at the window start (lu == start) is not a change, even when the start's
-    microsecond rounding makes the remote's echo of it compare greater than the local float."""
-    window = 12.345678  # seconds: shorter than the detection margin, so it sets the start
-    hours = window / 3600.0
-    events = async_capture_events(hass, EVENT_INGESTED)
-    fake_ha.record_state("sensor.old", "old", datetime.now(UTC) - timedelta(hours=1))
-    entry = await setup_link(**{CONF_BACKFILL_MAX_WINDOW: hours})
-    lost = await drop_link(fake_ha, entry)
-    (moment,) = inside(lost, 1)
-    fake_ha.record_state("sensor.new", "new", moment)
-
-    # Pin the backfill's "now" to an instant whose window start does not survive the round
-    # trip through ISO text unchanged (it comes back a fraction of a microsecond later).
-    seconds = float(hours) * 3600.0
-    base = datetime.now(UTC)
-    for offset in range(100_000):
-        frozen = base + timedelta(microseconds=offset)
-        start = frozen.timestamp() - seconds
-        if datetime.fromisoformat(datetime.fromtimestamp(start, UTC).isoformat()).timestamp() > (
-            start
-        ):
-            break
-    else:  # pragma: no cover - about every third instant qualifies
-        pytest.fail("no instant found")
-
-    class FrozenNow(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> FrozenNow:  # type: ignore[override]
-            return frozen  # type: ignore[return-value]
-
-    with monkeypatch.context() as patch:
-        patch.setattr(capture_module, "datetime", FrozenNow)
-        await restore_link(fake_ha, entry, gaps=1)
-
-    (request,) = history_requests(fake_ha)
-    assert datetime.fromisoformat(request["end_time"]) == frozen
-    # The remote's only row for sensor.old is the placeholder, and its lu (the start as the
-    # remote parsed it) is later than the start computed before rounding.
-    (placeholder,) = fake_ha.history_during_period(request)["sensor.old"]
-    assert placeholder["s"] == "old"
-    assert placeholder["lu"] > frozen.timestamp() - seconds
-    fired = backfilled(events)
-    assert changes_of(fired, "sensor.old") == []
-    assert changes_of(fired, "sensor.new") == [("new", moment.isoformat())]
-    assert capture_of(entry).backfilled == 1
 
 
 async def test_two_outages_with_overlapping_windows(
@@ -565,10 +524,10 @@ async def test_two_outages_with_overlapping_windows(
     fake_ha.record_state("sensor.a", "a4", second[1])
     await restore_link(fake_ha, entry, gaps=2)
 
-    first_request, second_request = history_requests(fake_ha)
-    # The windows overlap: the second one reaches back over the whole first outage.
-    assert datetime.fromisoformat(second_request["start_time"]) < first[0]
-    assert datetime.fromisoformat(first_request["end_time"]) > first[-1]
+    requests = history_requests(fake_ha)
+    assert len(requests) == 4  # two reads per gap
+    # The windows overlap: the second gap's read reaches back over the whole first outage.
+    assert datetime.fromisoformat(requests[2]["start_time"]) < first[0]
     fired = backfilled(events)
     assert [(d["data"]["new_state"]["state"]) for d in fired] == ["a1", "b1", "a2", "c1", "a4"]
     every = [d["data"]["new_state"]["state"] for d in events_data(events)]
@@ -581,76 +540,10 @@ async def test_two_outages_with_overlapping_windows(
     # A third outage in which nothing changed: its window covers both others, nothing fires.
     await drop_link(fake_ha, entry)
     await restore_link(fake_ha, entry, gaps=3)
-    assert len(history_requests(fake_ha)) == 3
+    assert len(history_requests(fake_ha)) == 6
     assert gaps[-1].backfilled == 0
     assert len(backfilled(events)) == 5
     assert capture_of(entry).backfilled == 5
-
-
-@pytest.mark.parametrize("failure", ["error", "close"])
-async def test_failed_backfill_keeps_its_window(
-    hass: HomeAssistant,
-    fake_ha: FakeHA,
-    setup_link: SetupLink,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    failure: str,
-) -> None:
-    """A backfill that fails is recorded with its error and done by the next reconnect."""
-    events = async_capture_events(hass, EVENT_INGESTED)
-    entry = await setup_link()
-    await fake_ha.fire_state_changed("sensor.x", "x0")
-    await wait_for(lambda: len(events) == 1)
-    lost = await drop_link(fake_ha, entry)
-    (missed,) = inside(lost, 1)
-    fake_ha.record_state("sensor.x", "x1", missed)
-    failures: list[int] = []
-
-    async def failing(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
-        if failures:
-            await answer_history(conn, msg_id, msg)
-            return
-        failures.append(msg_id)
-        if failure == "error":
-            await conn._error(msg_id, "home_assistant_error", "recorder not ready")
-        else:
-            await conn.close()
-
-    patch_history(monkeypatch, failing)
-    await restore_link(fake_ha, entry, gaps=1)
-    capture = capture_of(entry)
-    gap = capture.gaps[0]
-    assert gap.backfilled == 0
-    assert gap.backfill_error
-    if failure == "error":
-        assert "recorder not ready" in gap.backfill_error
-    assert any("Backfill after the outage" in r.message for r in caplog.records)
-    assert backfilled(events) == []
-
-    if failure == "error":
-        # The link stayed up: a change arrives live, then another outage.
-        await fake_ha.fire_state_changed("sensor.x", "x2")
-        await wait_for(lambda: len(live(events)) == 2)
-        lost = await drop_link(fake_ha, entry)
-        (later,) = inside(lost, 1)
-        fake_ha.record_state("sensor.x", "x3", later)
-        await restore_link(fake_ha, entry, gaps=2)
-        expected = [("x1", missed.isoformat()), ("x3", later.isoformat())]
-    else:
-        # The remote dropped the link during the query: the reconnect is the next outage's end.
-        await wait_for(lambda: len(capture.gaps) == 2)
-        expected = [("x1", missed.isoformat())]
-
-    fired = backfilled(events)
-    assert changes_of(fired, "sensor.x") == expected
-    assert fired[0]["data"]["old_state"]["state"] == "x0"
-    if failure == "error":
-        assert fired[1]["data"]["old_state"]["state"] == "x2"
-    second = capture.gaps[1]
-    assert second.backfill_error is None
-    assert second.backfilled == len(expected)
-    # The second query reaches back over the first outage.
-    assert datetime.fromisoformat(history_requests(fake_ha)[-1]["start_time"]) < missed
 
 
 async def test_history_is_chunked_by_entity(
@@ -660,7 +553,7 @@ async def test_history_is_chunked_by_entity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Five entities in chunks of two: three explicit history requests, every change."""
-    monkeypatch.setattr(capture_module, "HISTORY_CHUNK", 2)
+    monkeypatch.setattr(backfill_module, "CHUNK", 2)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
     lost = await drop_link(fake_ha, entry)
@@ -670,14 +563,15 @@ async def test_history_is_chunked_by_entity(
     await restore_link(fake_ha, entry, gaps=1)
 
     requests = history_requests(fake_ha)
-    assert [r["entity_ids"] for r in requests] == [entity_ids[0:2], entity_ids[2:4], entity_ids[4:]]
+    chunks = [entity_ids[0:2], entity_ids[2:4], entity_ids[4:]]
+    assert [r["entity_ids"] for r in requests] == chunks * 2  # read, and read again
     for request in requests:
         assert request["significant_changes_only"] is False
         assert request["include_start_time_state"] is True
         assert request["minimal_response"] is False
         assert request["no_attributes"] is False
-        assert request["start_time"] == requests[0]["start_time"]
-        assert request["end_time"] == requests[0]["end_time"]
+        assert "end_time" not in request
+        assert request["start_time"] == requests[3 * (requests.index(request) // 3)]["start_time"]
     assert [d["data"]["entity_id"] for d in backfilled(events)] == entity_ids
 
 
@@ -696,11 +590,14 @@ async def test_change_older_than_the_max_window_is_not_fired(
     fake_ha.record_state("sensor.fresh", "fresh", moment)
     await restore_link(fake_ha, entry, gaps=1)
 
-    (request,) = history_requests(fake_ha)
+    request = history_requests(fake_ha)[0]
     start = datetime.fromisoformat(request["start_time"])
-    end = datetime.fromisoformat(request["end_time"])
-    assert end - start == timedelta(hours=hours)
+    assert datetime.now(UTC) - start >= timedelta(hours=hours)
     assert start > too_old
+    # The part of the gap older than the window is recorded as not recovered, never invented.
+    (gap,) = capture_of(entry).gaps
+    ((old_start, old_end),) = gap.unrecoverable
+    assert datetime.fromisoformat(old_start) < datetime.fromisoformat(old_end) <= start
     fired = backfilled(events)
     assert changes_of(fired, "sensor.stale") == []
     assert changes_of(fired, "sensor.fresh") == [("fresh", moment.isoformat())]
@@ -752,10 +649,11 @@ async def test_malformed_history_and_events_are_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Odd live events and malformed history rows are skipped; the valid rows still fire."""
-    monkeypatch.setattr(capture_module, "HISTORY_CHUNK", 1)
+    monkeypatch.setattr(backfill_module, "CHUNK", 1)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
-    # A removal (no new state), an event without data, a state without a usable last_updated.
+    # A removal (no new state) is forwarded; an event without data and a state without a usable
+    # last_updated are skipped and counted.
     await fake_ha.fire_event(
         "state_changed", {"entity_id": "sensor.gone", "old_state": None, "new_state": None}
     )
@@ -764,7 +662,9 @@ async def test_malformed_history_and_events_are_skipped(
         "state_changed",
         {"entity_id": "sensor.odd", "new_state": {"state": "?", "last_updated": "not a time"}},
     )
-    await wait_for(lambda: len(events) == 3)
+    await fake_ha.fire_state_changed("sensor.fine", "1")
+    await wait_for(lambda: len(events) == 2)
+    assert capture_of(entry).skips.counts == {"bad_entity_id": 1, "bad_last_updated": 1}
     lost = await drop_link(fake_ha, entry)
     first, second = inside(lost, 2)
     for entity_id in ("sensor.broken", "sensor.list", "sensor.odd"):
@@ -785,16 +685,16 @@ async def test_malformed_history_and_events_are_skipped(
     patch_history(monkeypatch, malformed)
     await restore_link(fake_ha, entry, gaps=1)
 
-    assert [r["entity_ids"] for r in history_requests(fake_ha)] == [
-        ["sensor.broken"],
-        ["sensor.list"],
-        ["sensor.odd"],
-    ]
+    asked = [r["entity_ids"] for r in history_requests(fake_ha)]
+    assert asked[:4] == [["sensor.broken"], ["sensor.fine"], ["sensor.list"], ["sensor.odd"]]
     fired = backfilled(events)
     assert [d["data"]["entity_id"] for d in fired] == ["sensor.odd"]
     assert fired[0]["data"]["new_state"]["state"] == "ok"
     assert fired[0]["data"]["old_state"] is None
-    assert capture_of(entry).gaps[0].backfilled == 1
+    capture = capture_of(entry)
+    assert capture.gaps[0].backfilled == 1
+    assert capture.skips.counts["bad_history_row"] >= 4  # each read: 2 rows, 1 text, 1 list
+    assert link_state(entry) is LinkState.CONNECTED
 
 
 async def test_outage_during_backfill_does_not_duplicate(
@@ -803,8 +703,9 @@ async def test_outage_during_backfill_does_not_duplicate(
     setup_link: SetupLink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The link drops again while a backfill is still firing: the next one repeats nothing."""
-    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 1)  # yield after every backfilled change
+    """The link drops again while a backfill is still firing: the same gap goes on at the next
+    connection (one record), and nothing is fired twice."""
+    monkeypatch.setattr(backfill_module, "FIRE_BATCH", 1)  # yield after every backfilled change
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
     lost = await drop_link(fake_ha, entry)
@@ -831,50 +732,23 @@ async def test_outage_during_backfill_does_not_duplicate(
 
     remove = entry.runtime_data.coordinator.supervisor.add_listener(note_loss)
     fake_ha.refuse = False
-    await wait_for(lambda: len(capture.gaps) == 1)
-    await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+    await wait_for(lambda: bool(dropped) and link_state(entry) is not LinkState.CONNECTED)
+    await wait_for(lambda: not capture.backfill_running)
     remove()
-    # The loss was seen while the backfill was still firing, and the backfill then finished.
+    # The loss was seen while the backfill was still firing; the fetched slice was still fired,
+    # and the gap stays open (no record yet) for the next connection.
     ((running, fired_then),) = seen_lost_while
     assert running
     assert 0 < fired_then < 40
-    assert capture.gaps[0].backfilled == 40
+    assert capture.backfilled == 40
+    assert not capture.gaps
     lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
     assert lost is not None
     await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
     (later,) = inside(lost, 1)
     fake_ha.record_state("sensor.busy", "last", later)
-    await restore_link(fake_ha, entry, gaps=2)
+    await restore_link(fake_ha, entry, gaps=1)
+    assert capture.gaps[0].backfilled == 41
 
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(40)] + ["last"]
-
-
-async def test_backfills_never_overlap(
-    hass: HomeAssistant, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A reconnect completing while the previous backfill still fires waits for it."""
-    entry = await setup_link()
-    capture: EventCapture = entry.runtime_data.capture
-    running = 0
-    most = 0
-    release = asyncio.Event()
-
-    async def _slow_backfill(gap_start: float) -> int:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await release.wait()
-        running -= 1
-        return 0
-
-    monkeypatch.setattr(capture, "_backfill_states", _slow_backfill)
-    now = datetime.now(UTC).timestamp()
-    first = hass.async_create_task(capture._backfill(now - 10, now - 5))
-    second = hass.async_create_task(capture._backfill(now - 4, now))
-    await wait_for(lambda: running == 1)
-    release.set()
-    await first
-    await second
-    assert most == 1
-    assert len(capture.gaps) == 2
