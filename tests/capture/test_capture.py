@@ -752,3 +752,502 @@ async def test_outage_during_backfill_does_not_duplicate(
 
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(40)] + ["last"]
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+async def send_event_frame(conn: FakeConnection, event: Any) -> None:
+    """An event message on the connection's state_changed subscription, as raw as given."""
+    (sub_id,) = conn.sub_ids
+    await conn.send_json({"id": sub_id, "type": "event", "event": event})
+
+
+BAD_EVENTS: list[tuple[Any, str]] = [
+    ({"event_type": ["state_changed"], "data": {}}, "bad_event_type"),
+    ({"data": {"entity_id": "light.a"}}, "bad_event_type"),
+    ({"event_type": "call_service", "data": {}}, "unexpected_event_type"),
+    ({"event_type": "state_changed", "data": ["x"]}, "bad_data"),
+    ({"event_type": "state_changed", "data": {"new_state": {}}}, "bad_entity_id"),
+    ({"event_type": "state_changed", "data": {"entity_id": {"a": 1}}}, "bad_entity_id"),
+    ({"event_type": "state_changed", "data": {"entity_id": "a.b", "new_state": 7}}, "bad_state"),
+    (
+        {
+            "event_type": "state_changed",
+            "data": {"entity_id": "a.b", "new_state": {"last_updated": ["2026"]}},
+        },
+        "bad_last_updated",
+    ),
+]
+
+
+async def test_malformed_events_never_cost_the_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Each malformed event is skipped and counted by reason; the same connection goes on."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    conn = fake_ha.last_connection
+    assert conn is not None
+    for bad, _reason in BAD_EVENTS:
+        await send_event_frame(conn, bad)
+    await fake_ha.fire_state_changed("sensor.after", "ok")
+    await wait_for(lambda: len(events) == 1)
+
+    capture = capture_of(entry)
+    expected: dict[str, int] = {}
+    for _bad, reason in BAD_EVENTS:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert capture.skips.counts == expected
+    assert list(capture.last_by_type) == ["state_changed"]  # only subscribed types are kept
+    assert link_state(entry) is LinkState.CONNECTED
+    assert len(fake_ha.connections) == 1
+    assert events[0].data["data"]["entity_id"] == "sensor.after"
+
+
+async def test_queue_is_bounded_in_bytes(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Big events fill the byte budget before the count limit: the rest is dropped and counted."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    capture.queue_bytes_limit = 50_000
+    big = {"entity_id": "sensor.big", "blob": "x" * 10_000}
+    await fake_ha.fire_events([("state_changed", dict(big)) for _ in range(20)])
+    await wait_for(lambda: capture.overflow > 0 and not capture.queue)
+    assert len(capture.queue) == 0
+    assert capture.queue_bytes == 0
+    # The first event goes into an empty queue unmeasured; the next ones fill 50 kB.
+    assert 4 <= len(events) <= 6
+    assert capture.overflow == 20 - len(events)
+
+
+# ---------------------------------------------------------------------------------- switches
+
+
+async def test_forwarding_off_means_no_event_and_no_history_query(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Forwarding off: an outage is recorded, but nothing is fired and history is never asked."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_FORWARD_EVENTS: False, CONF_BACKFILL: True})
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.a", "2", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+    await hass.async_block_till_done()
+    assert events == []
+    commands = {cmd["type"] for conn in fake_ha.connections for cmd in conn.commands}
+    assert HISTORY not in commands
+    assert "config/entity_registry/list_for_display" not in commands
+    assert capture_of(entry).backfill_enabled is False
+    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+
+
+# ---------------------------------------------------------------------------------- self-link
+
+
+async def test_self_link_never_captures_its_own_entities_or_events(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """The entry's token is one this instance issued: the remote is this instance. Its own
+    entities' changes and ha_ingestion_events are skipped (live and in backfill); others pass."""
+    user = await hass.auth.async_create_user("Self link")
+    refresh = await hass.auth.async_create_refresh_token(
+        user, client_name="self", token_type="long_lived_access_token"
+    )
+    fake_ha.token = hass.auth.async_create_access_token(refresh)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    assert capture.self_link
+    own = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.unique_id}_events_received"
+    )
+    assert own is not None
+    assert own in capture.own.entity_ids
+    for _ in range(3):
+        await fake_ha.fire_state_changed(own, "5")
+        await fake_ha.fire_event(EVENT_INGESTED, {"entry_id": entry.entry_id})
+    await fake_ha.fire_state_changed("light.kitchen", "on")
+    await wait_for(lambda: len(events) == 1)
+    await hass.async_block_till_done()
+    assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
+    assert capture.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
+
+    lost = await drop_link(fake_ha, entry)
+    first, second = inside(lost, 2)
+    fake_ha.record_state(own, "9", first)
+    fake_ha.record_state("light.kitchen", "off", second)
+    await restore_link(fake_ha, entry, gaps=1)
+    assert [d["data"]["entity_id"] for d in backfilled(events)] == ["light.kitchen"]
+    assert all(own not in r["entity_ids"] for r in history_requests(fake_ha))
+
+
+async def test_other_token_is_not_a_self_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """A token this instance did not issue (any other remote): nothing is filtered."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    assert not capture_of(entry).self_link
+    await fake_ha.fire_state_changed("sensor.remote_home_events_received", "5")
+    await wait_for(lambda: len(events) == 1)
+
+
+# ---------------------------------------------------------------------------------- exactly once
+
+
+async def test_commit_race_closes_the_gap_only_once_history_covers_it(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Changes made just before the link came back are not in the remote's history yet (its
+    recorder commits every 5 s). The first read misses them; the backfill waits for the commit
+    interval (and an empty backlog), reads again, and only then closes the gap."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    sleeps: list[float] = []
+
+    async def fake_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        if len(sleeps) == 1:
+            fake_ha.recorder_backlog = 3  # still busy at the first look
+        else:
+            fake_ha.recorder_backlog = 0
+            fake_ha.commit()
+
+    capture._sleep = fake_sleep
+    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
+    lost = await drop_link(fake_ha, entry)
+    early, late1, late2 = inside(lost, 3)
+    fake_ha.record_state("sensor.t", "early", early)
+    fake_ha.record_state("sensor.t", "late1", late1, committed=False)
+    fake_ha.record_state("sensor.u", "late2", late2, committed=False)
+    await restore_link(fake_ha, entry, gaps=1)
+
+    assert changes_of(backfilled(events), "sensor.t") == [
+        ("early", early.isoformat()),
+        ("late1", late1.isoformat()),
+    ]
+    assert changes_of(backfilled(events), "sensor.u") == [("late2", late2.isoformat())]
+    assert sleeps[0] > 3500  # the commit interval, counted from the confirmed subscription
+    assert fake_ha.recorder_info_requests >= 2
+    first, *_, last = history_requests(fake_ha)
+    assert datetime.fromisoformat(last["start_time"]) > datetime.fromisoformat(first["start_time"])
+    assert capture.gaps[0].backfilled == 3
+
+
+@pytest.mark.parametrize("skew", [30.0, -30.0], ids=["remote_ahead", "remote_behind"])
+async def test_remote_clock_skew_loses_nothing(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, skew: float
+) -> None:
+    """The remote's clock is 30 s off ours: the gap is placed on the remote's clock (measured
+    from live events) and read open-ended, so its last changes are not lost."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    shift = timedelta(seconds=skew)
+    await fake_ha.fire_event(
+        "state_changed",
+        {
+            "entity_id": "sensor.s",
+            "old_state": None,
+            "new_state": {
+                "entity_id": "sensor.s",
+                "state": "0",
+                "attributes": {},
+                "last_changed": (datetime.now(UTC) + shift).isoformat(),
+                "last_updated": (datetime.now(UTC) + shift).isoformat(),
+            },
+        },
+    )
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    times = [moment + shift for moment in inside(lost, 3)]
+    for n, moment in enumerate(times):
+        fake_ha.record_state("sensor.s", str(n + 1), moment)
+    await restore_link(fake_ha, entry, gaps=1)
+    assert changes_of(backfilled(events), "sensor.s") == [
+        (str(n + 1), moment.isoformat()) for n, moment in enumerate(times)
+    ]
+
+
+async def test_reconnect_while_firing_fires_everything_once(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Reconnect button pressed while the backfill fires: one gap, every change once."""
+    monkeypatch.setattr(backfill_module, "FIRE_BATCH", 1)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    supervisor = entry.runtime_data.coordinator.supervisor
+    lost = await drop_link(fake_ha, entry)
+    for n, moment in enumerate(inside(lost, 30)):
+        fake_ha.record_state("sensor.busy", f"v{n}", moment)
+    pressed: list[bool] = []
+
+    @callback
+    def reconnect_on_first(event: Event) -> None:
+        if event.data["backfilled"] and not pressed:
+            pressed.append(True)
+            hass.async_create_task(supervisor.reconnect())
+
+    hass.bus.async_listen(EVENT_INGESTED, reconnect_on_first)
+    await restore_link(fake_ha, entry, gaps=1)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await hass.async_block_till_done()
+    assert pressed
+    assert len(fake_ha.ready_connections) >= 3  # first link, restored, reconnected
+    states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
+    assert states == [f"v{n}" for n in range(30)]
+    assert len(capture_of(entry).gaps) == 1
+
+
+async def test_reload_mid_backfill_goes_on_without_repeating(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Options saved (a reload) while the backfill fires: the checkpoint keeps the open gap and
+    what was fired; the reloaded entry fires the rest, nothing twice."""
+    monkeypatch.setattr(backfill_module, "FIRE_BATCH", 1)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    for n, moment in enumerate(inside(lost, 30)):
+        fake_ha.record_state("sensor.busy", f"v{n}", moment)
+    reloads: list[Any] = []
+
+    @callback
+    def reload_on_tenth(event: Event) -> None:
+        if event.data["backfilled"] and len(backfilled(events)) == 10 and not reloads:
+            reloads.append(hass.async_create_task(hass.config_entries.async_reload(entry.entry_id)))
+
+    hass.bus.async_listen(EVENT_INGESTED, reload_on_tenth)
+    fake_ha.refuse = False
+    await wait_for(lambda: bool(reloads))
+    await reloads[0]
+    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
+    assert states == [f"v{n}" for n in range(30)]
+    assert capture_of(entry).backfilled == 30  # the total survived the reload
+
+
+async def test_restart_recovers_changes_made_while_stopped(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Local instance stopped (entry unloaded), remote changes, started again while the remote
+    is still down, remote back: every change recovered once, in order, flagged backfilled."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.r", "before")
+    await wait_for(lambda: len(events) == 1)
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    stopped = datetime.now(UTC)
+    await wait_for(lambda: datetime.now(UTC) - stopped > timedelta(milliseconds=2))
+    times = inside(stopped, 20)
+    for n, moment in enumerate(times):
+        fake_ha.record_state("sensor.r", f"v{n}", moment)
+    fake_ha.refuse = True  # the first connection after the start finds the remote down
+    await fake_ha.close_all()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is not LinkState.CONNECTED
+    fake_ha.refuse = False
+    await wait_for(lambda: len(capture_of(entry).gaps) >= 1)
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.r") == [
+        (f"v{n}", moment.isoformat()) for n, moment in enumerate(times)
+    ]
+    assert fired[0]["data"]["old_state"]["state"] == "before"
+    assert len(live(events)) == 1
+
+
+async def test_remote_without_history_is_detected_once(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """unknown_command for history: the gap is recorded unrecoverable, backfill reported off,
+    the next outage asks nothing."""
+    monkeypatch.delitem(fake_module._HANDLERS, HISTORY)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await drop_link(fake_ha, entry)
+    await restore_link(fake_ha, entry, gaps=1)
+    capture = capture_of(entry)
+    assert capture.history_available is False
+    assert capture.gaps[0].backfill_error == "remote has no history"
+    assert capture.gaps[0].unrecoverable
+    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+    asked = len(history_requests(fake_ha))
+    assert asked == 1
+    await drop_link(fake_ha, entry)
+    await restore_link(fake_ha, entry, gaps=2)
+    assert len(history_requests(fake_ha)) == asked
+
+
+async def test_window_that_keeps_failing_becomes_unrecoverable_with_a_repair(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every history request fails: tried a bounded number of times, then the span is recorded
+    unrecoverable and a repair raised; the live link stays up throughout."""
+    from homeassistant.helpers import issue_registry as ir
+
+    async def failing(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        await conn._error(msg_id, "home_assistant_error", "database locked")
+
+    patch_history(monkeypatch, failing)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    main = len(fake_ha.ready_connections)
+    await restore_link(fake_ha, entry, gaps=1)
+    (gap,) = capture_of(entry).gaps
+    assert gap.unrecoverable
+    assert "database locked" in (gap.backfill_error or "")
+    assert gap.start == lost
+    assert len(history_requests(fake_ha)) <= 2 * backfill_module.MAX_TRIES
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"backfill_incomplete_{entry.entry_id}")
+    assert issue is not None
+    assert link_state(entry) is LinkState.CONNECTED
+    assert len(fake_ha.ready_connections) == main + 1  # the live link never dropped for it
+    await fake_ha.fire_state_changed("sensor.live", "still")
+    await wait_for(lambda: len(live(events)) == 2)
+
+
+async def test_oversize_reply_never_closes_the_live_link(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """History replies above the reply budget end only the backfill's own session; requests are
+    split until they fit and every change is recovered; the live connection is the same."""
+    monkeypatch.setattr(capture_module, "REPLY_LIMIT", 6_000)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    entity_ids = [f"sensor.e{n}" for n in range(8)]
+    moments = inside(lost, 40)
+    for n, moment in enumerate(moments):
+        fake_ha.record_state(entity_ids[n % 8], f"v{n}", moment, {"pad": "x" * 200})
+    await restore_link(fake_ha, entry, gaps=1)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    live_connections = [c for c in fake_ha.connections if c.ready]
+    assert len(live_connections) == 2  # before the outage, and after: never dropped again
+    assert not live_connections[-1].closed
+    fired = backfilled(events)
+    assert [d["data"]["new_state"]["state"] for d in fired] == [f"v{n}" for n in range(40)]
+    capture = capture_of(entry)
+    assert capture._link.sessions_opened > 1  # oversize replies ended backfill sessions
+    assert capture.gaps[0].unrecoverable == ()
+
+
+async def test_backfill_session_lost_while_the_link_stays_up_is_retried(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The remote drops the backfill's session mid-query (the live link stays): the read is
+    retried after a pause and the gap closes complete, without an error on its record."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.x", "x0")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    (missed,) = inside(lost, 1)
+    fake_ha.record_state("sensor.x", "x1", missed)
+    dropped: list[int] = []
+
+    async def drop_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        if not dropped:
+            dropped.append(msg_id)
+            await conn.close()
+            return
+        await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, drop_first)
+    await restore_link(fake_ha, entry, gaps=1)
+    (gap,) = capture_of(entry).gaps
+    assert gap.backfill_error is None
+    assert gap.unrecoverable == ()
+    assert changes_of(backfilled(events), "sensor.x") == [("x1", missed.isoformat())]
+    assert any("Backfill after the outage" in r.message for r in caplog.records)
+    assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_unreadable_checkpoint_starts_fresh(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_storage: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """A checkpoint that cannot be read is logged and ignored; capture works as new."""
+    from custom_components.ha_ingestion.capture.checkpoint import storage_key
+
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await hass.config_entries.async_unload(entry.entry_id)
+    stored = hass_storage[storage_key(entry.entry_id)]
+    stored["data"]["seen"] = {"sensor.a": "not a number"}
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    capture = capture_of(entry)
+    assert capture._gap is None
+    assert not capture.gaps
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+
+
+async def test_registry_list_too_large_or_missing_falls_back_to_seen_entities(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An entity registry list above the reply budget (or no such command, or no recorder/info):
+    the entities seen here are still recovered."""
+    monkeypatch.setattr(capture_module, "REPLY_LIMIT", 20_000)
+
+    async def huge(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        rows = [{"ei": f"sensor.n{n}", "pl": "x" * 50} for n in range(2_000)]
+        await conn._result(msg_id, {"entity_categories": {}, "entities": rows})
+
+    monkeypatch.setitem(fake_module._HANDLERS, "config/entity_registry/list_for_display", huge)
+    monkeypatch.delitem(fake_module._HANDLERS, "recorder/info")
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.seen", "0")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.seen", "1", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+    assert changes_of(backfilled(events), "sensor.seen") == [("1", moment.isoformat())]
+    assert {tuple(r["entity_ids"]) for r in history_requests(fake_ha)} == {("sensor.seen",)}
+
+    monkeypatch.delitem(fake_module._HANDLERS, "config/entity_registry/list_for_display")
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.seen", "2", moment)
+    await restore_link(fake_ha, entry, gaps=2)
+    assert changes_of(backfilled(events), "sensor.seen")[-1] == ("2", moment.isoformat())

@@ -375,7 +375,7 @@ class EventCapture:
             self._epoch += 1
             self._connected_mono = time.monotonic()
             if self._gap is not None:
-                self._start_recovery()
+                self._start_recovery(self._gap)
         elif not connected and self._connected:
             self._connected = False
             if self._gap is None:
@@ -394,10 +394,7 @@ class EventCapture:
         self._hold = self.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
 
-    def _start_recovery(self) -> None:
-        gap = self._gap
-        if gap is None:
-            return
+    def _start_recovery(self, gap: OpenGap) -> None:
         if not self.backfill_enabled or self.history_available is False:
             if self.backfill_enabled:
                 gap.error = "remote has no history"
