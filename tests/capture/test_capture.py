@@ -1251,3 +1251,36 @@ async def test_registry_list_too_large_or_missing_falls_back_to_seen_entities(
     fake_ha.record_state("sensor.seen", "2", moment)
     await restore_link(fake_ha, entry, gaps=2)
     assert changes_of(backfilled(events), "sensor.seen")[-1] == ("2", moment.isoformat())
+
+
+async def test_totals_survive_a_reload(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Reconnects, backfilled, dropped and the last outage are the same after a reload."""
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.t", "1", moment)
+    await fake_ha.fire_state_changed("sensor.t", "0")  # nobody connected: only recorded
+    await restore_link(fake_ha, entry, gaps=1)
+    capture = capture_of(entry)
+    capture.overflow = 7
+    before = (capture.backfilled, capture.gaps[-1])
+    await wait_for(lambda: sensor_state(hass, entry, "reconnect_count") == "1")
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    capture = capture_of(entry)
+    await wait_for(lambda: len(capture.gaps) == 2)  # the reload's own short gap
+    assert capture.backfilled == before[0]
+    assert capture.gaps[0] == before[1]
+    assert capture.overflow == 7
+    await wait_for(lambda: sensor_state(hass, entry, "reconnect_count") == "1")
+    await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == str(before[0]))
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.unique_id}_backfilled_changes"
+    )
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes["backfill_available"] is True

@@ -244,12 +244,9 @@ class EventCapture:
             self._remote_us = None if remote is None else int(remote)
             if stored.get("gap"):
                 self._gap = OpenGap.from_dict(stored["gap"])
-            elif self._remote_us is not None:
+            else:
                 # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
-                self._gap = OpenGap(
-                    start_us=self._remote_us - int(self.detection_margin * US),
-                    lost_at=float(stored.get("saved_at", time.time())),
-                )
+                self._open_gap(float(stored.get("saved_at", time.time())))
         except (KeyError, TypeError, ValueError) as err:
             _LOGGER.warning(
                 "Capture checkpoint of %s unreadable (%s); starting fresh", self.entry.title, err
@@ -382,7 +379,7 @@ class EventCapture:
                 lost = snapshot.last_disconnected
                 self._open_gap(lost.timestamp() if lost is not None else time.time())
 
-    def _open_gap(self, lost_at: float) -> None:
+    def _open_gap(self, lost_at: float) -> OpenGap:
         margin = int(self.detection_margin * US)
         known = [] if self._remote_us is None else [self._remote_us]
         if self._offset_us is not None:
@@ -393,6 +390,7 @@ class EventCapture:
         self._gap = OpenGap(start_us=start, lost_at=lost_at)
         self._hold = self.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
+        return self._gap
 
     def _start_recovery(self, gap: OpenGap) -> None:
         if not self.backfill_enabled or self.history_available is False:
@@ -410,6 +408,10 @@ class EventCapture:
     def _close_gap(self, gap: OpenGap) -> None:
         if not gap.unrecoverable:
             gap.error = None  # a failure that a retry recovered from lost nothing
+        if gap.resume_us is not None and (
+            self._remote_us is None or gap.resume_us > self._remote_us
+        ):
+            self._remote_us = gap.resume_us  # complete at least up to the newest change read
         seen = self._seen
         for entity_id, values in gap.live.items():
             newest = max(values)
