@@ -9,6 +9,7 @@ bounded (`wait_for`), no test asserts a duration.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import logging
@@ -1284,3 +1285,44 @@ async def test_totals_survive_a_reload(
     state = hass.states.get(entity_id)
     assert state is not None
     assert state.attributes["backfill_available"] is True
+
+
+async def test_live_changes_wait_for_the_gap_other_events_do_not(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a gap is recovered, a live state change waits (it is newer than the recovered ones,
+    so each entity stays in order) and is not fired twice; other event types go on at once."""
+    fake_ha.expected_subscriptions = 2
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_EVENT_TYPES: ["state_changed", "e2e_ping"]})
+    capture = capture_of(entry)
+    waiting = asyncio.Event()
+    release = asyncio.Event()
+
+    async def held_sleep(_delay: float) -> None:
+        waiting.set()
+        await release.wait()
+
+    capture._sleep = held_sleep
+    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # slept by held_sleep
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.o", "missed", moment)
+    fake_ha.refuse = False
+    await wait_for(waiting.is_set)
+    assert capture.recovering
+    await fake_ha.fire_state_changed("sensor.o", "live")  # also lands in the remote's history
+    await fake_ha.fire_event("e2e_ping", {"n": 1})
+    await wait_for(lambda: any(e.data["event_type"] == "e2e_ping" for e in events))
+    assert [e for e in live(events) if e["event_type"] == "state_changed"] == []
+    release.set()
+    await wait_for(lambda: not capture.recovering and len(events) == 3)
+    order = [
+        (e.data["data"]["new_state"]["state"], e.data["backfilled"])
+        for e in events
+        if e.data["event_type"] == "state_changed"
+    ]
+    assert order == [("missed", True), ("live", False)]

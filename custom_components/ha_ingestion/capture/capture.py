@@ -8,8 +8,8 @@ bounded in count and bytes, overflow is counted and logged.
 Gaps: at the disconnect ONE open gap is taken (start on the remote's clock, from what is known
 complete, minus the detection margin). Every later connection works on that same record, under
 one lock, until the remote's history is known to cover it; only then is it closed. While it is
-open, live events wait in the queue (so each entity's changes reach the bus in order) and their
-times are kept so the backfill skips exactly those.
+open, live state changes wait (so each entity's changes reach the bus in order; other event types
+go on) and their times are kept so the backfill skips exactly those.
 
 Commit race (as Home Assistant's own `history/stream` solves it): the remote's recorder writes
 changes to its database only every commit interval (5 s by default). The backfill reads the
@@ -126,6 +126,8 @@ class EventCapture:
             + GAP_MARGIN
         )
         self.queue: deque[tuple[dict[str, Any], int]] = deque()
+        # Live state changes that wait while a gap is recovered (fired after its changes).
+        self.held: deque[tuple[dict[str, Any], int]] = deque()
         self.queue_size = QUEUE_SIZE
         self.queue_bytes_limit = QUEUE_BYTES
         self.queue_bytes = 0
@@ -286,7 +288,9 @@ class EventCapture:
             return
         if updated is not None:
             self._note_remote_time(updated)
-        queued = self.forward and self._enqueue(event)
+        queued = self.forward and self._enqueue(
+            event, self.held if self._hold and event_type == STATE_CHANGED else self.queue
+        )
         if entity_id is None or updated is None:
             return
         gap = self._gap
@@ -305,16 +309,16 @@ class EventCapture:
         if self._offset_us is None or offset > self._offset_us:
             self._offset_us = offset
 
-    def _enqueue(self, event: dict[str, Any]) -> bool:
-        queue = self.queue
+    def _enqueue(self, event: dict[str, Any], queue: deque[tuple[dict[str, Any], int]]) -> bool:
         size = 0
-        if queue:
+        waiting = len(self.queue) + len(self.held)
+        if waiting:
             # Only measured when the drain is behind; an event into an empty queue is fired next.
             try:
                 size = len(orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS))
             except TypeError:
                 size = 0
-        if len(queue) >= self.queue_size or self.queue_bytes + size > self.queue_bytes_limit:
+        if waiting >= self.queue_size or self.queue_bytes + size > self.queue_bytes_limit:
             self.overflow += 1
             # The coordinator's throttled publish (scheduled for this event) carries it.
             self.coordinator.extra["overflow"] = self.overflow
@@ -323,7 +327,7 @@ class EventCapture:
                 _LOGGER.warning(
                     "Local processing is behind: event queue full (%d events, %d bytes); "
                     "counting dropped events",
-                    len(queue),
+                    waiting,
                     self.queue_bytes,
                 )
             return False
@@ -340,7 +344,7 @@ class EventCapture:
             await self._ready.wait()
             self._ready.clear()
             sent = 0
-            while queue and not self._hold:
+            while queue:
                 event, size = queue.popleft()
                 self.queue_bytes -= size
                 fire(
@@ -421,6 +425,8 @@ class EventCapture:
         self.gaps.append(record)
         self._gap = None
         self._hold = False
+        self.queue.extendleft(reversed(self.held))  # older than anything queued since
+        self.held.clear()
         self._ready.set()
         issue_id = f"{ISSUE_BACKFILL}_{self.entry.entry_id}"
         if gap.failures and gap.unrecoverable:
@@ -448,6 +454,11 @@ class EventCapture:
         self.checkpoint.schedule()
         self._publish_extra()
         self.coordinator.async_publish()
+
+    @property
+    def recovering(self) -> bool:
+        """A gap is open (live events wait until the changes before them are fired)."""
+        return self._gap is not None
 
     @property
     def link_up(self) -> bool:
