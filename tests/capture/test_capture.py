@@ -1326,3 +1326,27 @@ async def test_live_changes_wait_for_the_gap_other_events_do_not(
         if e.data["event_type"] == "state_changed"
     ]
     assert order == [("missed", True), ("live", False)]
+
+
+async def test_start_after_a_crash_is_flagged(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A checkpoint from a throttled write (no clean stop after it) marks the next gap
+    `after_crash` (its first changes may repeat); a clean unload does not."""
+    from custom_components.ha_ingestion.capture.checkpoint import storage_key
+
+    entry = await setup_link()
+    await hass.config_entries.async_unload(entry.entry_id)
+    stored = hass_storage[storage_key(entry.entry_id)]
+    assert stored["data"]["clean"] is True
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    assert capture_of(entry).gaps[-1].after_crash is False
+    await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[storage_key(entry.entry_id)]["data"]["clean"] = False  # as a kill leaves it
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: len(capture_of(entry).gaps) == 2)
+    assert capture_of(entry).gaps[-1].after_crash is True

@@ -29,7 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import orjson
@@ -91,6 +91,10 @@ ISSUE_BACKFILL = "backfill_incomplete"
 US = 1_000_000
 
 
+# The Store's final write at Home Assistant's stop happens in one of these states.
+_STOPPING = frozenset({CoreState.stopping, CoreState.final_write, CoreState.stopped})
+
+
 def _now_us() -> int:
     return int(time.time() * US)
 
@@ -149,6 +153,7 @@ class EventCapture:
         self._offset_us: int | None = None
         self._gap: OpenGap | None = None
         self._hold = False
+        self._stopped_cleanly = False
         self._connected = False
         self._connected_mono = 0.0
         self._epoch = 0
@@ -193,6 +198,7 @@ class EventCapture:
             except Exception:  # noqa: BLE001 - stopping must finish
                 _LOGGER.debug("Capture task ended with an error", exc_info=True)
         await self._link.close()
+        self._stopped_cleanly = True
         await self.checkpoint.async_flush()
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -217,6 +223,8 @@ class EventCapture:
     def _to_store(self) -> dict[str, Any]:
         snapshot = self.coordinator.supervisor.snapshot()
         return {
+            # False in throttled writes: a start that finds it so follows a crash.
+            "clean": self._stopped_cleanly or self.hass.state in _STOPPING,
             "saved_at": time.time(),
             "remote_us": self._complete_us(),
             "offset_us": self._offset_us,
@@ -249,6 +257,8 @@ class EventCapture:
             else:
                 # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
                 self._open_gap(float(stored.get("saved_at", time.time())))
+            if self._gap is not None and not stored.get("clean", False):
+                self._gap.after_crash = True
         except (KeyError, TypeError, ValueError) as err:
             _LOGGER.warning(
                 "Capture checkpoint of %s unreadable (%s); starting fresh", self.entry.title, err

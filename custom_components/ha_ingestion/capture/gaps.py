@@ -20,6 +20,9 @@ class GapRecord:
     # Spans (ISO, the remote's clock) that could not be recovered: older than the max window,
     # a window that kept failing, or a remote without history. Never invented.
     unrecoverable: tuple[tuple[str, str], ...] = ()
+    # Opened at a start after an unclean stop (crash, SIGKILL): the changes fired in the last
+    # seconds before it (after the last checkpoint write) may have been fired again.
+    after_crash: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """For diagnostics."""
@@ -47,6 +50,7 @@ class GapRecord:
             unrecoverable=tuple(
                 (str(span[0]), str(span[1])) for span in data.get("unrecoverable", ())
             ),
+            after_crash=bool(data.get("after_crash", False)),
         )
 
 
@@ -67,6 +71,7 @@ class OpenGap:
     failures: int = 0
     error: str | None = None
     unrecoverable: list[tuple[str, str]] = field(default_factory=list)
+    after_crash: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """For the checkpoint."""
@@ -79,6 +84,7 @@ class OpenGap:
             "failures": self.failures,
             "error": self.error,
             "unrecoverable": [list(span) for span in self.unrecoverable],
+            "after_crash": self.after_crash,
         }
 
     @classmethod
@@ -93,6 +99,7 @@ class OpenGap:
             failures=int(data.get("failures", 0)),
             error=data.get("error"),
             unrecoverable=[(str(s[0]), str(s[1])) for s in data.get("unrecoverable", ())],
+            after_crash=bool(data.get("after_crash", False)),
         )
 
     def record(self, end: float, event_types: tuple[str, ...]) -> GapRecord:
@@ -105,4 +112,5 @@ class OpenGap:
             backfilled=self.fired,
             backfill_error=self.error,
             unrecoverable=tuple(self.unrecoverable),
+            after_crash=self.after_crash,
         )
