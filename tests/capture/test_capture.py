@@ -1350,3 +1350,30 @@ async def test_start_after_a_crash_is_flagged(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(lambda: len(capture_of(entry).gaps) == 2)
     assert capture_of(entry).gaps[-1].after_crash is True
+
+
+async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backlog that never empties: the gap is not closed short; it is retried, then recorded
+    unrecoverable with a repair (never silently lost)."""
+    monkeypatch.setattr(capture_module, "BACKLOG_POLLS", 3)
+    fake_ha.recorder_backlog = 5000
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.a", "2", moment)
+    await restore_link(fake_ha, entry, gaps=1)
+    capture = capture_of(entry)
+    (gap,) = capture.gaps
+    assert "backlog" in (gap.backfill_error or "")
+    assert gap.unrecoverable
+    assert capture.recorder_backlog_max == 5000
+    assert fake_ha.recorder_info_requests == 3 * capture_module.MAX_PASS_FAILURES
+    assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]

@@ -132,6 +132,8 @@ async def test_twenty_thousand_entities_recover_a_gap(
             recovered_after_restore_s=round(recovered_s, 1),
             requests_for_the_gap=capture.requests - requests_before,
             backfill_sessions=capture._link.sessions_opened,
+            remote_recorder_backlog_max=capture.recorder_backlog_max,
+            gap_error=gap.backfill_error,
             live_reconnects=snap.reconnect_count,
             unrecoverable=list(gap.unrecoverable),
         )

@@ -82,7 +82,7 @@ GAP_MARGIN = 5.0
 SKEW_ALLOWANCE = 60.0
 # Home Assistant's default recorder commit interval (5 s) plus room for the write itself.
 COMMIT_WAIT = 7.0
-BACKLOG_POLLS = 10
+BACKLOG_POLLS = 60
 BACKLOG_POLL = 1.0
 MAX_PASS_FAILURES = 3
 RETRY_DELAY = 10.0
@@ -148,6 +148,7 @@ class EventCapture:
         self.checkpoint = Checkpoint(hass, entry.entry_id)
         self.reconnects_base = 0
         self.requests = 0
+        self.recorder_backlog_max = 0
         self._seen: dict[str, int] = {}
         self._remote_us: int | None = None
         self._offset_us: int | None = None
@@ -625,7 +626,13 @@ class EventCapture:
         return sorted(entity_ids)
 
     async def _wait_for_commit(self) -> None:
-        """Until the remote recorder has written everything from before our subscription."""
+        """Until the remote recorder has written everything from before our subscription.
+
+        The commit interval since the link came back, then an empty backlog (`recorder/info`):
+        its queue is first in, first out, so empty means every earlier change is processed;
+        one more commit interval then writes it. A backlog that does not empty within
+        BACKLOG_POLLS polls raises: the gap stays open and is retried, never closed short.
+        """
         remaining = self._connected_mono + COMMIT_WAIT - time.monotonic()
         if remaining > 0:
             await self._sleep(remaining)
@@ -639,6 +646,15 @@ class EventCapture:
             if type(backlog) is not int or backlog == 0:
                 break
             busy = True
+            self.recorder_backlog_max = max(self.recorder_backlog_max, backlog)
             await self._sleep(BACKLOG_POLL)
+        else:
+            raise RecorderBehindError(
+                f"the remote's recorder still has a backlog after {BACKLOG_POLLS} checks"
+            )
         if busy:
             await self._sleep(COMMIT_WAIT)
+
+
+class RecorderBehindError(HaClientError):
+    """The remote's recorder did not catch up in time: its history cannot cover the gap yet."""
