@@ -130,6 +130,30 @@ async def test_oversize_splits_entities_then_time(monkeypatch: pytest.MonkeyPatc
     assert big  # the single entity was split in time
 
 
+async def test_smaller_chunks_after_oversize_still_cover_every_entity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chunk shrinks after the first reply is too big: later chunks still cover every entity."""
+    monkeypatch.setattr(backfill_module, "CHUNK", 4)
+    entity_ids = [f"s.e{n:02d}" for n in range(12)]
+    remote = Remote([(e, NOW - S, "1") for e in entity_ids])
+    first: list[bool] = []
+
+    def once(payload: dict[str, Any]) -> Exception | None:
+        if not first:
+            first.append(True)
+            return ReplyTooLargeError("oversize")
+        return None
+
+    remote.fail = once
+    reader = HistoryReader(remote.command, now_us=lambda: NOW)
+    (changes,) = await read_all(reader, entity_ids, NOW - 4 * S)
+    assert sorted(c.entity_id for c in changes) == entity_ids
+    asked = [e for r in remote.requests[1:] for e in r["entity_ids"]]
+    assert sorted(asked) == entity_ids
+    assert reader.chunk == 2
+
+
 async def test_oversize_at_the_smallest_request_is_recorded_not_retried_forever() -> None:
     """One entity over MIN_SLICE_US still too big: recorded as unrecoverable, others go on."""
     remote = Remote([("a.x", NOW - S, "1"), ("b.x", NOW - S, "2")])

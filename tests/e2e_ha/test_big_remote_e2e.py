@@ -109,6 +109,7 @@ async def test_twenty_thousand_entities_recover_a_gap(
         changed = list(range(0, ENTITIES, ENTITIES // CHANGED))
         await _set_states(big, changed, "1")
         requests_before = capture.requests
+        sessions_before = capture._link.sessions_opened
         restored = time.monotonic()
         await proxy.refuse(False)  # restored the moment the outage ends
         await _wait(lambda: supervisor.state is LinkState.CONNECTED, 60, "link back")
@@ -131,7 +132,7 @@ async def test_twenty_thousand_entities_recover_a_gap(
             unexpected=len(set(counts) - wanted),
             recovered_after_restore_s=round(recovered_s, 1),
             requests_for_the_gap=capture.requests - requests_before,
-            backfill_sessions=capture._link.sessions_opened,
+            backfill_sessions_for_the_gap=capture._link.sessions_opened - sessions_before,
             remote_recorder_backlog_max=capture.recorder_backlog_max,
             gap_error=gap.backfill_error,
             live_reconnects=snap.reconnect_count,

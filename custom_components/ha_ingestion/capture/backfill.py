@@ -120,8 +120,11 @@ class HistoryReader:
             if begin + self.slice_us >= horizon:
                 end = None
             changes: list[Change] = []
-            for index in range(0, len(entity_ids), self.chunk):
+            index = 0
+            while index < len(entity_ids):
+                # The chunk size may shrink during the loop (an oversize reply): read it each time.
                 chunk = entity_ids[index : index + self.chunk]
+                index += len(chunk)
                 changes.extend(await self._request(chunk, begin, end))
             changes.sort(key=lambda change: change.updated_us)
             yield changes
