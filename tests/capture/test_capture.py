@@ -1375,5 +1375,39 @@ async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
     assert "backlog" in (gap.backfill_error or "")
     assert gap.unrecoverable
     assert capture.recorder_backlog_max == 5000
-    assert fake_ha.recorder_info_requests == 3 * capture_module.MAX_PASS_FAILURES
+    # Per try: one look when the link is back, then BACKLOG_POLLS polls.
+    assert fake_ha.recorder_info_requests == (1 + 3) * capture_module.MAX_PASS_FAILURES
     assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]
+
+
+async def test_recorder_behind_at_the_reconnect_waits_one_more_commit_interval(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The remote's recorder was still working through a backlog when the link came back: an
+    empty queue later is not enough (what it took last is not written yet); one more commit
+    interval is waited before the last read."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    sleeps: list[float] = []
+
+    async def fake_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        fake_ha.recorder_backlog = 0  # emptied during the commit wait...
+        if len(sleeps) == 2:
+            fake_ha.commit()  # ...and written only an interval later
+
+    capture._sleep = fake_sleep
+    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.slow", "late", moment, committed=False)
+    fake_ha.recorder_backlog = 40
+    await restore_link(fake_ha, entry, gaps=1)
+    assert changes_of(backfilled(events), "sensor.slow") == [("late", moment.isoformat())]
+    assert len(sleeps) == 2
+    assert sleeps[1] == 3600.0
+    assert capture.recorder_backlog_max == 40

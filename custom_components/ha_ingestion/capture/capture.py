@@ -535,6 +535,11 @@ class EventCapture:
 
     async def _backfill(self, gap: OpenGap) -> None:
         reader = HistoryReader(self._command, now_us=self._remote_now_us)
+        # Right after the link came back: was the remote's recorder still behind then?
+        initial = await self._backlog()
+        busy = bool(initial)
+        if initial:
+            self.recorder_backlog_max = max(self.recorder_backlog_max, initial)
         entity_ids = await self._entity_ids(gap)
         floor = self._remote_now_us() - self.max_window_us
         if gap.start_us < floor:
@@ -544,7 +549,7 @@ class EventCapture:
         if gap.resume_us is not None:
             start = max(start, gap.resume_us - US)
         await self._read(reader, entity_ids, gap, start)
-        await self._wait_for_commit()
+        await self._wait_for_commit(busy)
         if gap.resume_us is not None:
             start = max(gap.start_us, gap.resume_us - US)
         await self._read(reader, entity_ids, gap, start)
@@ -625,25 +630,31 @@ class EventCapture:
             entity_ids -= self.own.entity_ids
         return sorted(entity_ids)
 
-    async def _wait_for_commit(self) -> None:
+    async def _backlog(self) -> int | None:
+        """The remote recorder's queue length (`recorder/info`); None when it cannot tell."""
+        try:
+            info = await self._command({"type": "recorder/info"})
+        except HaCommandError:
+            return None
+        backlog = info.get("backlog") if type(info) is dict else None
+        return backlog if type(backlog) is int else None
+
+    async def _wait_for_commit(self, busy: bool) -> None:
         """Until the remote recorder has written everything from before our subscription.
 
-        The commit interval since the link came back, then an empty backlog (`recorder/info`):
-        its queue is first in, first out, so empty means every earlier change is processed;
-        one more commit interval then writes it. A backlog that does not empty within
-        BACKLOG_POLLS polls raises: the gap stays open and is retried, never closed short.
+        The recorder takes changes from a first-in, first-out queue and writes what it took at
+        least every commit interval. If its queue (`recorder/info` backlog) was empty when the
+        link came back (`busy` False), everything from before was taken by then and is written
+        once the commit interval has passed since. Otherwise: wait until the queue is empty, then
+        one more commit interval. A backlog that does not empty within BACKLOG_POLLS polls
+        raises: the gap stays open and is retried, never closed short.
         """
         remaining = self._connected_mono + COMMIT_WAIT - time.monotonic()
         if remaining > 0:
             await self._sleep(remaining)
-        busy = False
         for _ in range(BACKLOG_POLLS):
-            try:
-                info = await self._command({"type": "recorder/info"})
-            except HaCommandError:
-                return  # no recorder/info: the commit interval alone
-            backlog = info.get("backlog") if type(info) is dict else None
-            if type(backlog) is not int or backlog == 0:
+            backlog = await self._backlog()
+            if not backlog:  # empty, or no recorder/info: the commit interval alone
                 break
             busy = True
             self.recorder_backlog_max = max(self.recorder_backlog_max, backlog)
