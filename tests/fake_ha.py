@@ -714,9 +714,17 @@ class FakeHA:
             await conn._deliver_events(built)
 
     async def fire_state_changed(
-        self, entity_id: str, new_state: str, attributes: dict[str, Any] | None = None
+        self,
+        entity_id: str,
+        new_state: str,
+        attributes: dict[str, Any] | None = None,
+        *,
+        committed: bool = True,
     ) -> None:
-        """Record a new state and send a realistic state_changed event."""
+        """Record a new state and send a realistic state_changed event.
+
+        `committed=False`: history shows it only after `commit()`.
+        """
         now = datetime.now(UTC)
         old = self.states.get(entity_id)
         changed = now if old is None or old.state != new_state else (old.last_changed or now)
@@ -730,7 +738,7 @@ class FakeHA:
             context=context,
         )
         self.states[entity_id] = new
-        self.history.append(new)
+        (self.history if committed else self.uncommitted).append(new)
         await self.fire_event(
             "state_changed",
             {

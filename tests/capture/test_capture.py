@@ -1411,3 +1411,43 @@ async def test_recorder_behind_at_the_reconnect_waits_one_more_commit_interval(
     assert len(sleeps) == 2
     assert sleeps[1] == 3600.0
     assert capture.recorder_backlog_max == 40
+
+
+async def test_gap_closes_only_once_history_shows_a_change_sent_after_the_reconnect(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy remote whose recorder is slow: a live change arrived after the reconnect, but its
+    history does not show it yet. The gap stays open until it does (then every earlier change is
+    written too), and the changes made just before the reconnect are recovered."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    await fake_ha.fire_state_changed("sensor.busy", "0")
+    await wait_for(lambda: len(events) == 1)
+    polls: list[float] = []
+    live_seen = asyncio.Event()
+
+    async def slow_recorder(delay: float) -> None:
+        polls.append(delay)
+        if len(polls) == 1:  # the commit wait: the live change arrives meanwhile
+            await live_seen.wait()
+        if len(polls) == 4:
+            fake_ha.commit()
+
+    capture._sleep = slow_recorder
+    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.busy", "just before", moment, committed=False)
+    fake_ha.refuse = False
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await fake_ha.fire_state_changed("sensor.busy", "after", committed=False)
+    await wait_for(lambda: bool(capture._after_connect))
+    live_seen.set()
+    await wait_for(lambda: len(capture.gaps) == 1)
+    assert capture.sentinel_polls == 4  # three misses, then the row is there
+    states = [(e.data["data"]["new_state"]["state"], e.data["backfilled"]) for e in events]
+    assert states == [("0", False), ("just before", True), ("after", False)]

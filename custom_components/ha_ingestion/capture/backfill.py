@@ -110,6 +110,8 @@ class HistoryReader:
         self.requests = 0
         self.rows_skipped = 0
         self.unrecoverable: list[tuple[int, int | None, str]] = []
+        # Entities the remote's history had rows for (so it records them).
+        self.recorded: set[str] = set()
 
     async def slices(self, entity_ids: list[str], start_us: int) -> AsyncIterator[list[Change]]:
         """Async iterator of the changes of each slice, in time order."""
@@ -158,6 +160,8 @@ class HistoryReader:
                 continue
             changes, skipped = rows_to_changes(reply, begin)
             self.rows_skipped += skipped
+            if type(reply) is dict:
+                self.recorded.update(key for key, rows in reply.items() if type(rows) is list)
             return changes
 
     async def _split(self, entity_ids: list[str], begin: int, end: int | None) -> list[Change]:

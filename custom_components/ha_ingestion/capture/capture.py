@@ -49,7 +49,14 @@ from ..const import (  # noqa: TID252 - the package's own constants
     DOMAIN,
     EVENT_INGESTED,
 )
-from .backfill import Change, Deduplicator, HistoryReader, NoHistoryError, fire_in_batches
+from .backfill import (
+    HISTORY,
+    Change,
+    Deduplicator,
+    HistoryReader,
+    NoHistoryError,
+    fire_in_batches,
+)
 from .checkpoint import Checkpoint
 from .events import (
     MATCH_ALL,
@@ -59,6 +66,7 @@ from .events import (
     check_event,
     check_state_changed,
     local_event,
+    ts_to_us,
     us_to_iso,
 )
 from .gaps import GapRecord, OpenGap
@@ -83,6 +91,7 @@ SKEW_ALLOWANCE = 60.0
 # Home Assistant's default recorder commit interval (5 s) plus room for the write itself.
 COMMIT_WAIT = 7.0
 BACKLOG_POLLS = 60
+SENTINELS = 20  # live state changes remembered after each connect
 BACKLOG_POLL = 1.0
 MAX_PASS_FAILURES = 3
 RETRY_DELAY = 10.0
@@ -149,6 +158,8 @@ class EventCapture:
         self.reconnects_base = 0
         self.requests = 0
         self.recorder_backlog_max = 0
+        self.sentinel_polls = 0
+        self._after_connect: list[tuple[str, int]] = []
         self._seen: dict[str, int] = {}
         self._remote_us: int | None = None
         self._offset_us: int | None = None
@@ -304,6 +315,8 @@ class EventCapture:
         )
         if entity_id is None or updated is None:
             return
+        if len(self._after_connect) < SENTINELS:
+            self._after_connect.append((entity_id, updated))
         gap = self._gap
         if gap is None:
             if updated > self._seen.get(entity_id, -1):
@@ -386,6 +399,7 @@ class EventCapture:
             self._connected = True
             self._epoch += 1
             self._connected_mono = time.monotonic()
+            self._after_connect = []
             if self._gap is not None:
                 self._start_recovery(self._gap)
         elif not connected and self._connected:
@@ -550,6 +564,7 @@ class EventCapture:
             start = max(start, gap.resume_us - US)
         await self._read(reader, entity_ids, gap, start)
         await self._wait_for_commit(busy)
+        await self._confirm_commit(reader)
         if gap.resume_us is not None:
             start = max(gap.start_us, gap.resume_us - US)
         await self._read(reader, entity_ids, gap, start)
@@ -665,6 +680,41 @@ class EventCapture:
             )
         if busy:
             await self._sleep(COMMIT_WAIT)
+
+    async def _confirm_commit(self, reader: HistoryReader) -> None:
+        """Proof, when there is one, that the remote's history covers the reconnect.
+
+        A state change that arrived live after the reconnect happened after everything the gap
+        can contain; the recorder writes in order, so once its history shows that change, it
+        shows every earlier one. Only entities its history has rows for are used (an entity the
+        remote's recorder excludes would never show). Without such a change (an idle remote),
+        the commit interval and the empty backlog above are the evidence.
+        """
+        candidates = [(e, lu) for e, lu in self._after_connect if e in reader.recorded]
+        if not candidates:
+            return
+        entity_id, updated = candidates[0]
+        for _ in range(BACKLOG_POLLS):
+            self.sentinel_polls += 1
+            reply = await self._command(
+                {
+                    "type": HISTORY,
+                    "start_time": us_to_iso(updated - 1),
+                    "entity_ids": [entity_id],
+                    "include_start_time_state": False,
+                    "significant_changes_only": False,
+                    "minimal_response": False,
+                    "no_attributes": True,
+                }
+            )
+            rows = reply.get(entity_id) if type(reply) is dict else None
+            for row in rows if type(rows) is list else ():
+                if type(row) is dict and ts_to_us(row.get("lu")) == updated:
+                    return
+            await self._sleep(BACKLOG_POLL)
+        raise RecorderBehindError(
+            "the remote's history does not show a change it sent after the reconnect yet"
+        )
 
 
 class RecorderBehindError(HaClientError):
