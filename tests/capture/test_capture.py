@@ -940,7 +940,7 @@ async def test_commit_race_closes_the_gap_only_once_history_covers_it(
     assert sleeps[0] > 3500  # the commit interval, counted from the confirmed subscription
     assert fake_ha.recorder_info_requests >= 2
     first, *_, last = history_requests(fake_ha)
-    assert datetime.fromisoformat(last["start_time"]) > datetime.fromisoformat(first["start_time"])
+    assert last["start_time"] == first["start_time"]  # the second read covers the whole gap
     assert capture.gaps[0].backfilled == 3
 
 
@@ -1451,3 +1451,34 @@ async def test_gap_closes_only_once_history_shows_a_change_sent_after_the_reconn
     assert capture.sentinel_polls == 4  # three misses, then the row is there
     states = [(e.data["data"]["new_state"]["state"], e.data["backfilled"]) for e in events]
     assert states == [("0", False), ("just before", True), ("after", False)]
+
+
+async def test_second_read_covers_what_an_early_request_of_the_first_missed(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first read's requests see the history at different moments: the recorder commits
+    between two of them, so a later request shows a newer change than an earlier one could.
+    The second read must still cover the earlier request's entities from the gap start."""
+    monkeypatch.setattr(backfill_module, "CHUNK", 1)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.a", "older", lost - timedelta(seconds=3), committed=False)
+    fake_ha.record_state("sensor.b", "newer", moment, committed=False)
+    asked: list[str] = []
+
+    async def commit_between(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        asked.extend(msg["entity_ids"])
+        if asked == ["sensor.a", "sensor.b"]:
+            fake_ha.commit()  # after sensor.a was read, before sensor.b is
+        await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, commit_between)
+    await restore_link(fake_ha, entry, gaps=1)
+    fired = backfilled(events)
+    assert changes_of(fired, "sensor.a") == [("older", (lost - timedelta(seconds=3)).isoformat())]
+    assert changes_of(fired, "sensor.b") == [("newer", moment.isoformat())]

@@ -559,15 +559,14 @@ class EventCapture:
         if gap.start_us < floor:
             gap.unrecoverable.append((us_to_iso(gap.start_us), us_to_iso(floor)))
             gap.start_us = floor
-        start = gap.start_us
-        if gap.resume_us is not None:
-            start = max(start, gap.resume_us - US)
-        await self._read(reader, entity_ids, gap, start)
+        # Both reads cover the whole gap. The first one is many requests over seconds, each
+        # seeing the history as committed at its own moment: the newest change it got says
+        # nothing about what an earlier request missed, so the second read cannot start there.
+        # What was fired is skipped by the exactly-once rule, never fired twice.
+        await self._read(reader, entity_ids, gap, gap.start_us)
         await self._wait_for_commit(busy)
         await self._confirm_commit(reader)
-        if gap.resume_us is not None:
-            start = max(gap.start_us, gap.resume_us - US)
-        await self._read(reader, entity_ids, gap, start)
+        await self._read(reader, entity_ids, gap, gap.start_us)
         for begin, end, why in reader.unrecoverable:
             gap.unrecoverable.append(
                 (us_to_iso(begin), us_to_iso(end if end is not None else self._remote_now_us()))
