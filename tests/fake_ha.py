@@ -338,6 +338,26 @@ class FakeConnection:
             return
         await self._result(msg_id)
 
+    async def _cmd_entity_registry_display(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """config/entity_registry/list_for_display: one compact row per (known) entity."""
+        entities = [{"ei": entity_id, "pl": "fake"} for entity_id in self.server.states]
+        await self._result(msg_id, {"entity_categories": {}, "entities": entities})
+
+    async def _cmd_recorder_info(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """recorder/info: `backlog` is what the recorder has not processed yet."""
+        self.server.recorder_info_requests += 1
+        await self._result(
+            msg_id,
+            {
+                "backlog": self.server.recorder_backlog,
+                "max_backlog": 65000,
+                "migration_in_progress": False,
+                "migration_is_live": False,
+                "recording": True,
+                "thread_running": True,
+            },
+        )
+
     async def _cmd_history(self, msg_id: int, msg: dict[str, Any]) -> None:
         try:
             result = self.server.history_during_period(msg)
@@ -382,6 +402,8 @@ _HANDLERS: dict[str, _Handler] = {
     "subscribe_events": FakeConnection._cmd_subscribe_events,
     "unsubscribe_events": FakeConnection._cmd_unsubscribe_events,
     "history/history_during_period": FakeConnection._cmd_history,
+    "config/entity_registry/list_for_display": FakeConnection._cmd_entity_registry_display,
+    "recorder/info": FakeConnection._cmd_recorder_info,
 }
 
 
@@ -449,6 +471,11 @@ class FakeHA:
             0.0  # e.g. 2e-7: within the same microsecond, as a real DB float
         )
         self.history: list[RecordedState] = []
+        # The recorder's commit race: states recorded with `committed=False` are not in the
+        # history until `commit()` (a real recorder writes every commit interval, 5 s by default).
+        self.uncommitted: list[RecordedState] = []
+        self.recorder_backlog = 0
+        self.recorder_info_requests = 0
         # ---- plumbing
         self.port = 0
         self._sock: socket.socket | None = None
@@ -687,9 +714,17 @@ class FakeHA:
             await conn._deliver_events(built)
 
     async def fire_state_changed(
-        self, entity_id: str, new_state: str, attributes: dict[str, Any] | None = None
+        self,
+        entity_id: str,
+        new_state: str,
+        attributes: dict[str, Any] | None = None,
+        *,
+        committed: bool = True,
     ) -> None:
-        """Record a new state and send a realistic state_changed event."""
+        """Record a new state and send a realistic state_changed event.
+
+        `committed=False`: history shows it only after `commit()`.
+        """
         now = datetime.now(UTC)
         old = self.states.get(entity_id)
         changed = now if old is None or old.state != new_state else (old.last_changed or now)
@@ -703,7 +738,7 @@ class FakeHA:
             context=context,
         )
         self.states[entity_id] = new
-        self.history.append(new)
+        (self.history if committed else self.uncommitted).append(new)
         await self.fire_event(
             "state_changed",
             {
@@ -723,8 +758,13 @@ class FakeHA:
         attributes: dict[str, Any] | None = None,
         *,
         last_changed: datetime | None = None,
+        committed: bool = True,
     ) -> None:
-        """Add a recorded state without sending anything (last_changed derived if not given)."""
+        """Add a recorded state without sending anything (last_changed derived if not given).
+
+        `committed=False`: the state exists (get_states) but history shows it only after
+        `commit()`.
+        """
         if last_updated.tzinfo is None:
             last_updated = last_updated.replace(tzinfo=UTC)
         recorded = RecordedState(
@@ -734,10 +774,15 @@ class FakeHA:
             last_updated=last_updated,
             last_changed=last_changed,
         )
-        self.history.append(recorded)
+        (self.history if committed else self.uncommitted).append(recorded)
         current = self.states.get(entity_id)
         if current is None or current.last_updated <= last_updated:
             self.states[entity_id] = recorded
+
+    def commit(self) -> None:
+        """The recorder commits: uncommitted states become history."""
+        self.history.extend(self.uncommitted)
+        self.uncommitted.clear()
 
     async def send_raw(self, text: str) -> None:
         """Send a text frame to every open connection."""

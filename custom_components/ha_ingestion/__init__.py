@@ -12,6 +12,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .capture import EventCapture
+from .capture.capture import ISSUE_BACKFILL
+from .capture.checkpoint import Checkpoint
 from .client import HaAuthenticationError, LinkSnapshot, LinkState, Supervisor
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
@@ -60,7 +62,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
 
     remove_first = supervisor.add_listener(_first)
     _first(supervisor.snapshot())  # failed already (a rejected token): nothing to wait for
-    capture.async_start()
+    await capture.async_start()  # capture: restores its checkpoint first
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):
@@ -84,26 +86,33 @@ async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry)
     """Stop the link and unload the platforms."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        entry.runtime_data.capture.async_stop()
+        await entry.runtime_data.capture.async_stop()  # capture: writes its checkpoint
         await entry.runtime_data.coordinator.async_stop()
-        _delete_issues(hass, entry)
+        # A span capture could not recover stays reported across a reload; not once disabled.
+        _delete_issues(
+            hass, entry, frozenset() if entry.disabled_by else frozenset({ISSUE_BACKFILL})
+        )
     return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
     """Remove the entry's repair issues."""
     _delete_issues(hass, entry)
+    # capture: the entry's checkpoint goes with it
+    await Checkpoint(hass, entry.entry_id).async_remove()
 
 
-def _delete_issues(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
-    """Every repair issue of this entry (ids end in `_<entry_id>`).
+def _delete_issues(
+    hass: HomeAssistant, entry: HaIngestionConfigEntry, keep: frozenset[str] = frozenset()
+) -> None:
+    """Every repair issue of this entry (ids end in `_<entry_id>`), but those in `keep`.
 
     An unloaded link (disabled, removed, or reloading) has nothing left to repair; a reload's
     setup raises again whatever still applies.
     """
     suffix = f"_{entry.entry_id}"
     for domain, issue_id in list(ir.async_get(hass).issues):
-        if domain == DOMAIN and issue_id.endswith(suffix):
+        if domain == DOMAIN and issue_id.endswith(suffix) and issue_id[: -len(suffix)] not in keep:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 

@@ -100,7 +100,8 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         translation_key="reconnect_count",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.snapshot.reconnect_count,
+        # Reconnects before the last reload or restart come from the capture checkpoint.
+        value_fn=lambda data: data.snapshot.reconnect_count + data.extra.get("reconnects_base", 0),
     ),
     HaIngestionSensorDescription(
         key="consecutive_failures",
@@ -211,6 +212,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.extra.get("backfilled", 0),
+        attributes_fn=lambda data: {"backfill_available": data.extra.get("backfill_available")},
     ),
     HaIngestionSensorDescription(
         key="last_gap",

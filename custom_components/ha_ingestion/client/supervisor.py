@@ -565,6 +565,8 @@ class Supervisor:
     def _on_event(self, event: dict[str, Any]) -> None:
         self._events_total += 1
         event_type: str = event.get("event_type", "")
+        if type(event_type) is not str:  # an unhashable type must not end the reader
+            event_type = ""
         by_type = self._events_by_type
         by_type[event_type] = by_type.get(event_type, 0) + 1
         self._last_event = self._wall()

@@ -1,0 +1,252 @@
+"""Backfill: read the remote's history for a gap in bounded requests, fire each change exactly once.
+
+Plan. The gap [start, remote now) is read in time slices (at most `slice_us` long, ending
+`HORIZON_US` before our estimate of the remote's now; the last slice has no end_time at all, so
+the remote's own clock ends it and clock skew loses nothing) by entity chunks (at most `chunk`
+entities). Each slice is fetched for every chunk, merged and fired in time order before the next
+slice is read, so memory holds one slice, never the whole outage.
+
+Adapting. A reply larger than the reply budget ends only the backfill's own session
+(`link.py`); the request is then split: first its entities in halves (and later requests use the
+smaller chunk), a single entity's slice in time halves, down to `MIN_SLICE_US`. A request that
+still cannot be answered, or fails `MAX_TRIES` times, is recorded as an unrecoverable span and
+the rest goes on.
+
+Exactly once. A change is fired when its last_updated (whole microseconds) is newer than the
+newest change of that entity already delivered (`seen`) and is not one that arrived live while
+the gap was open (`live`, a set lookup). `seen` then advances. Slices overlap by 1 µs (history
+bounds are exclusive on both ends); the rule removes the overlap. The start-time row the remote
+adds for each request (its `lu` is the request start) is only used as the previous state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+import logging
+from typing import Any
+
+from ..client import (  # noqa: TID252 - the package's engine
+    HaClientError,
+    HaCommandError,
+    HaConnectionError,
+)
+from .events import STATE_CHANGED, ts_to_us, us_to_iso
+from .link import ReplyTooLargeError
+
+_LOGGER = logging.getLogger(__package__)
+
+HISTORY = "history/history_during_period"
+CHUNK = 100
+SLICE_US = 3600 * 1_000_000  # one hour of history per request at most
+MIN_SLICE_US = 1_000_000
+HORIZON_US = 60 * 1_000_000  # interior slice ends stay this far before the estimated remote now
+MAX_TRIES = 3
+FIRE_BATCH = 256  # yield to the event loop after this many fired changes
+
+
+class NoHistoryError(Exception):
+    """The remote has no history/recorder (unknown_command)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One state change read from the remote's history."""
+
+    updated_us: int
+    entity_id: str
+    new_state: dict[str, Any]
+    old_state: dict[str, Any] | None
+
+
+type Command = Callable[[dict[str, Any]], Awaitable[Any]]
+type Fire = Callable[[Change], None]
+
+
+def _state(entity_id: str, row: dict[str, Any], updated_us: int) -> dict[str, Any]:
+    changed = ts_to_us(row.get("lc"))
+    return {
+        "entity_id": entity_id,
+        "state": row.get("s"),
+        "attributes": row.get("a") if type(row.get("a")) is dict else {},
+        "last_changed": us_to_iso(changed if changed is not None else updated_us),
+        "last_updated": us_to_iso(updated_us),
+    }
+
+
+def rows_to_changes(history: Any, start_us: int) -> tuple[list[Change], int]:
+    """Every change in a history reply (start-time rows only feed old_state); and rows skipped."""
+    changes: list[Change] = []
+    skipped = 0
+    if type(history) is not dict:
+        return changes, 1
+    for entity_id, rows in history.items():
+        if type(entity_id) is not str or type(rows) is not list:
+            skipped += 1
+            continue
+        previous: dict[str, Any] | None = None
+        for row in rows:
+            updated = ts_to_us(row.get("lu")) if type(row) is dict else None
+            if updated is None:
+                skipped += 1
+                continue
+            state = _state(entity_id, row, updated)
+            if updated > start_us:
+                changes.append(Change(updated, entity_id, state, previous))
+            previous = state
+    return changes, skipped
+
+
+class HistoryReader:
+    """Reads [start, remote now) for a list of entities in bounded, adaptive requests."""
+
+    def __init__(self, command: Command, *, now_us: Callable[[], int]) -> None:
+        """`command` runs one remote command; `now_us` estimates the remote's clock."""
+        self._command = command
+        self._now_us = now_us
+        self.chunk = CHUNK
+        self.slice_us = SLICE_US
+        self.requests = 0
+        self.rows_skipped = 0
+        self.unrecoverable: list[tuple[int, int | None, str]] = []
+        # Entities the remote's history had rows for (so it records them).
+        self.recorded: set[str] = set()
+
+    async def slices(self, entity_ids: list[str], start_us: int) -> AsyncIterator[list[Change]]:
+        """Async iterator of the changes of each slice, in time order."""
+        begin = start_us
+        while True:
+            horizon = self._now_us() - HORIZON_US
+            end: int | None = begin + self.slice_us
+            if begin + self.slice_us >= horizon:
+                end = None
+            changes: list[Change] = []
+            index = 0
+            while index < len(entity_ids):
+                # The chunk size may shrink during the loop (an oversize reply): read it each time.
+                chunk = entity_ids[index : index + self.chunk]
+                index += len(chunk)
+                changes.extend(await self._request(chunk, begin, end))
+            changes.sort(key=lambda change: change.updated_us)
+            yield changes
+            if end is None:
+                return
+            begin = end - 1
+
+    async def _request(self, entity_ids: list[str], begin: int, end: int | None) -> list[Change]:
+        """One request, split on oversize, retried a bounded number of times."""
+        tries = 0
+        while True:
+            try:
+                reply = await self._ask(entity_ids, begin, end)
+            except ReplyTooLargeError:
+                return await self._split(entity_ids, begin, end)
+            except HaCommandError as err:
+                if err.code == "unknown_command":
+                    raise NoHistoryError(str(err)) from err
+                tries += 1
+                if tries >= MAX_TRIES:
+                    self._give_up(entity_ids, begin, end, str(err))
+                    return []
+                continue
+            except HaConnectionError:
+                raise  # the remote went away: the caller keeps the gap for the next connection
+            except HaClientError as err:  # timeouts, protocol trouble on the backfill session
+                tries += 1
+                if tries >= MAX_TRIES:
+                    self._give_up(entity_ids, begin, end, str(err))
+                    return []
+                continue
+            changes, skipped = rows_to_changes(reply, begin)
+            self.rows_skipped += skipped
+            if type(reply) is dict:
+                self.recorded.update(key for key, rows in reply.items() if type(rows) is list)
+            return changes
+
+    async def _split(self, entity_ids: list[str], begin: int, end: int | None) -> list[Change]:
+        if len(entity_ids) > 1:
+            half = len(entity_ids) // 2
+            self.chunk = max(1, min(self.chunk, half))
+            return [
+                *await self._request(entity_ids[:half], begin, end),
+                *await self._request(entity_ids[half:], begin, end),
+            ]
+        span = (end if end is not None else self._now_us()) - begin
+        if span <= MIN_SLICE_US:
+            self._give_up(entity_ids, begin, end, "reply too large even for one entity")
+            return []
+        middle = begin + span // 2
+        self.slice_us = max(MIN_SLICE_US, min(self.slice_us, span // 2))
+        first = await self._request(entity_ids, begin, middle)
+        # The second half starts 1 µs early (bounds are exclusive); the start-time row it gets
+        # is not a change (its lu is the start), so nothing is duplicated here.
+        second = await self._request(entity_ids, middle - 1, end)
+        return first + second
+
+    def _give_up(self, entity_ids: list[str], begin: int, end: int | None, why: str) -> None:
+        _LOGGER.warning(
+            "History of %d entities from %s could not be read (%s); recorded as unrecoverable",
+            len(entity_ids),
+            us_to_iso(begin),
+            why,
+        )
+        self.unrecoverable.append((begin, end, why))
+
+    async def _ask(self, entity_ids: list[str], begin: int, end: int | None) -> Any:
+        payload: dict[str, Any] = {
+            "type": HISTORY,
+            "start_time": us_to_iso(begin),
+            "entity_ids": entity_ids,
+            "include_start_time_state": True,
+            "significant_changes_only": False,
+            "minimal_response": False,
+            "no_attributes": False,
+        }
+        if end is not None:
+            payload["end_time"] = us_to_iso(end)
+        self.requests += 1
+        return await self._command(payload)
+
+
+class Deduplicator:
+    """The exactly-once rule (see the module docstring): O(1) per row."""
+
+    def __init__(self, seen: dict[str, int], live: dict[str, set[int]]) -> None:
+        """`seen`: newest delivered change per entity (advanced here); `live`: arrived live."""
+        self.seen = seen
+        self.live = live
+
+    def accept(self, change: Change) -> bool:
+        """Fire `change`? Advances `seen` either way when it is newer."""
+        entity_id = change.entity_id
+        updated = change.updated_us
+        newest = self.seen.get(entity_id)
+        if newest is not None and updated <= newest:
+            return False
+        self.seen[entity_id] = updated
+        live = self.live.get(entity_id)
+        return live is None or updated not in live
+
+
+async def fire_in_batches(changes: list[Change], dedup: Deduplicator, fire: Fire) -> int:
+    """Fire the accepted changes in order, yielding to the loop every FIRE_BATCH; return fired."""
+    fired = 0
+    for index, change in enumerate(changes, 1):
+        if dedup.accept(change):
+            fire(change)
+            fired += 1
+        if index % FIRE_BATCH == 0:
+            await asyncio.sleep(0)
+    return fired
+
+
+__all__ = [
+    "STATE_CHANGED",
+    "Change",
+    "Deduplicator",
+    "HistoryReader",
+    "NoHistoryError",
+    "fire_in_batches",
+    "rows_to_changes",
+]
