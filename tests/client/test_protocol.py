@@ -527,17 +527,39 @@ async def test_unknown_message_without_listener(fake_ha: FakeHA, connect: Connec
         ("[1]", "not an object"),
         ('"just a string"', "not an object"),
         ('{"id": SUB, "type": "event", "event": "nope"}', "without an event object"),
+        ('{"id": [SUB], "type": "event", "event": {}}', None),  # unhashable id: matches nothing
+        ('{"id": {"a": 1}, "type": "result", "success": true}', None),
+        ('{"type": ["odd"]}', "unknown type"),
     ],
 )
-async def test_invalid_messages_end_link(
-    fake_ha: FakeHA, connect: Connect, raw: str, text: str
+async def test_invalid_messages_are_skipped_and_reported(
+    fake_ha: FakeHA, connect: Connect, raw: str, text: str | None
 ) -> None:
-    session = await connect(on_event=lambda e: None)
+    reported: list[HaClientError] = []
+    events: list[dict[str, Any]] = []
+    session = await connect(on_event=events.append, on_unknown=reported.append)
     sub = await session.subscribe_events("state_changed")
     await fake_ha.send_raw(raw.replace("SUB", str(sub)))
-    err = await closed_with(session)
-    assert type(err) is HaProtocolError
-    assert text in str(err)
+    assert await session.command({"type": "get_config"})  # the link goes on
+    assert session.connected
+    assert events == []
+    if text is None:
+        assert reported == []
+    else:
+        assert len(reported) == 1
+        assert type(reported[0]) is HaProtocolError
+        assert text in str(reported[0])
+
+
+async def test_error_result_with_odd_error_field(connect: Connect) -> None:
+    session = await connect()
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    session._pending[999_999] = future
+    session._dispatch({"id": 999_999, "type": "result", "success": False, "error": "not a dict"})
+    with pytest.raises(HaCommandError) as caught:
+        await future
+    assert caught.value.code == "unknown"
+    assert session.connected
 
 
 async def test_oversize_frame(fake_ha: FakeHA, connect: Connect) -> None:

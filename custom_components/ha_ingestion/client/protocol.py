@@ -269,30 +269,42 @@ class HaWebSocketSession:
             self._fail(HaProtocolError(f"reader failed: {err!r}"))
 
     def _dispatch(self, item: Any) -> None:
+        # Bad input from the remote is reported (counted by the supervisor) and skipped: one odd
+        # message never costs the link.
         if type(item) is not dict:
-            raise HaProtocolError("message is not an object")
+            self._skip("message is not an object")
+            return
         kind = item.get("type")
+        msg_id = item.get("id")
+        if type(msg_id) is not int:
+            msg_id = None  # an unhashable or odd id matches nothing
         if kind == "event":
-            if (on_event := self._on_event) is not None and item.get("id") in self._subscriptions:
+            if (on_event := self._on_event) is not None and msg_id in self._subscriptions:
                 event = item.get("event")
                 if type(event) is not dict:
-                    raise HaProtocolError("event message without an event object")
+                    self._skip("event message without an event object")
+                    return
                 on_event(event)
             return
         if kind in ("result", "pong"):
-            future = self._pending.pop(item.get("id"), None)  # type: ignore[arg-type]
+            future = self._pending.pop(msg_id, None)  # type: ignore[arg-type]
             if future is None or future.done():
                 return
             if kind == "pong" or item.get("success"):
                 future.set_result(item.get("result"))
             else:
-                error = item.get("error") or {}
+                error = item.get("error")
+                if type(error) is not dict:
+                    error = {}
                 future.set_exception(
                     HaCommandError(str(error.get("code", "unknown")), str(error.get("message", "")))
                 )
             return
+        self._skip(f"ignored message of unknown type {str(kind)[:64]!r}")
+
+    def _skip(self, reason: str) -> None:
         if self._on_unknown is not None:
-            self._on_unknown(HaProtocolError(f"ignored message of unknown type {kind!r}"))
+            self._on_unknown(HaProtocolError(reason))
 
     # ------------------------------------------------------------------ heartbeat
 
