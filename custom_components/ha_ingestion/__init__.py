@@ -23,6 +23,7 @@ from .helpers import (
     build_supervisor_config,
     is_insecure_remote,
     options_with_defaults,
+    set_entry_issue,
     token_rejected,
 )
 
@@ -117,17 +118,11 @@ def _delete_issues(
 
 
 def _update_insecure_issue(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
-    issue_id = f"{ISSUE_INSECURE}_{entry.entry_id}"
-    if not is_insecure_remote(entry.data["url"]):
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
-        return
-    ir.async_create_issue(
+    set_entry_issue(
         hass,
-        DOMAIN,
-        issue_id,
-        is_fixable=False,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_INSECURE,
-        translation_placeholders={"name": entry.title},
+        entry,
+        ISSUE_INSECURE,
+        ir.IssueSeverity.WARNING if is_insecure_remote(entry.data["url"]) else None,
+        {"name": entry.title},
         learn_more_url="https://www.home-assistant.io/integrations/http/#ssl_certificate",
     )

@@ -17,7 +17,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
 from .const import CONF_REJECTED_TOKEN, DOMAIN, THROTTLE_SECONDS
-from .helpers import token_fingerprint, token_rejected
+from .helpers import set_entry_issue, token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
     from .data import HaIngestionConfigEntry
@@ -104,13 +104,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._pending_publish()
             self._pending_publish = None
         await self.supervisor.close()
-        entry_id = self.config_entry.entry_id
         if self._forbidden:
             self._forbidden = False
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_FORBIDDEN}_{entry_id}")
+            set_entry_issue(self.hass, self.config_entry, ISSUE_FORBIDDEN, None)
         if self._refused:
             self._refused = ()
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_SUBSCRIPTION_REFUSED}_{entry_id}")
+            set_entry_issue(self.hass, self.config_entry, ISSUE_SUBSCRIPTION_REFUSED, None)
 
     # ------------------------------------------------------------------ publishing
 
@@ -181,7 +180,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             if CONF_REJECTED_TOKEN in entry.data:  # a new token worked: forget the old one
                 data = {k: v for k, v in entry.data.items() if k != CONF_REJECTED_TOKEN}
                 self.hass.config_entries.async_update_entry(entry, data=data)
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_LINK_FAILED}_{entry.entry_id}")
+            set_entry_issue(self.hass, entry, ISSUE_LINK_FAILED, None)
             self._update_device(snapshot)
             return
         if snapshot.state is not LinkState.FAILED:
@@ -202,20 +201,17 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 self._reauth_started = True
                 entry.async_start_reauth(self.hass)
             return
-        ir.async_create_issue(
+        set_entry_issue(
             self.hass,
-            DOMAIN,
-            f"{ISSUE_LINK_FAILED}_{entry.entry_id}",
-            is_fixable=True,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_LINK_FAILED,
-            translation_placeholders={
+            entry,
+            ISSUE_LINK_FAILED,
+            ir.IssueSeverity.ERROR,
+            {
                 "name": entry.title,
                 "attempts": str(snapshot.consecutive_failures),
                 "error": error.message if error else "",
             },
-            data={"entry_id": entry.entry_id},
+            fixable=True,
         )
 
     def _handle_forbidden(self, snapshot: LinkSnapshot) -> None:
@@ -229,19 +225,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if forbidden == self._forbidden:
             return
         self._forbidden = forbidden
-        issue_id = f"{ISSUE_FORBIDDEN}_{self.config_entry.entry_id}"
-        if not forbidden:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
+        set_entry_issue(
             self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_FORBIDDEN,
-            translation_placeholders={"remote": self.config_entry.title},
+            self.config_entry,
+            ISSUE_FORBIDDEN,
+            ir.IssueSeverity.ERROR if forbidden else None,
+            {"remote": self.config_entry.title},
         )
 
     def _handle_refused(self, snapshot: LinkSnapshot) -> None:
@@ -252,20 +241,16 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if refused == self._refused:
             return
         self._refused = refused
-        issue_id = f"{ISSUE_SUBSCRIPTION_REFUSED}_{self.config_entry.entry_id}"
         if not refused:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            set_entry_issue(self.hass, self.config_entry, ISSUE_SUBSCRIPTION_REFUSED, None)
             return
         reasons = {s.event_type: s.refused for s in snapshot.subscriptions if s.refused}
-        ir.async_create_issue(
+        set_entry_issue(
             self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_SUBSCRIPTION_REFUSED,
-            translation_placeholders={
+            self.config_entry,
+            ISSUE_SUBSCRIPTION_REFUSED,
+            ir.IssueSeverity.WARNING,
+            {
                 "remote": self.config_entry.title,
                 "event_types": ", ".join(refused),
                 "error": "; ".join(f"{t}: {reasons[t]}" for t in refused),

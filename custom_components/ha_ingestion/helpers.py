@@ -6,7 +6,10 @@ import hashlib
 import ipaddress
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import yarl
 
 from .client import (
@@ -36,6 +39,7 @@ from .const import (
     CONF_REJECTED_TOKEN,
     CONF_VERIFY_SSL,
     DEFAULT_OPTIONS,
+    DOMAIN,
 )
 
 WEBSOCKET_PATH = "/api/websocket"
@@ -161,3 +165,36 @@ def error_key(err: HaClientError) -> str:
     if isinstance(err, HaTimeoutError):
         return "timeout"
     return "cannot_connect"
+
+
+def set_entry_issue(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    key: str,
+    severity: ir.IssueSeverity | None,
+    placeholders: dict[str, str] | None = None,
+    *,
+    fixable: bool = False,
+    learn_more_url: str | None = None,
+) -> None:
+    """Raise (a severity) or clear (None) the repair `key` of one entry.
+
+    Every repair of this integration is one entry's: id `<key>_<entry_id>`, translation key `key`,
+    not persistent (raised again while it applies); a fixable one carries the entry id for its flow.
+    """
+    issue_id = f"{key}_{entry.entry_id}"
+    if severity is None:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=fixable,
+        is_persistent=False,
+        severity=severity,
+        translation_key=key,
+        translation_placeholders=placeholders,
+        learn_more_url=learn_more_url,
+        data={"entry_id": entry.entry_id} if fixable else None,
+    )

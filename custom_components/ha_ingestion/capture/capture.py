@@ -46,9 +46,9 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_FORWARD_EVENTS,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_TIMEOUT,
-    DOMAIN,
     EVENT_INGESTED,
 )
+from ..helpers import set_entry_issue  # noqa: TID252 - the package's own repair helper
 from .backfill import (
     HISTORY,
     Change,
@@ -453,17 +453,13 @@ class EventCapture:
         self.queue.extendleft(reversed(self.held))  # older than anything queued since
         self.held.clear()
         self._ready.set()
-        issue_id = f"{ISSUE_BACKFILL}_{self.entry.entry_id}"
         if gap.failures and gap.unrecoverable:
-            ir.async_create_issue(
+            set_entry_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                is_persistent=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_BACKFILL,
-                translation_placeholders={
+                self.entry,
+                ISSUE_BACKFILL,
+                ir.IssueSeverity.WARNING,
+                {
                     "name": self.entry.title,
                     "start": gap.unrecoverable[0][0],
                     "end": gap.unrecoverable[-1][1],
