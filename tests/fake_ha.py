@@ -831,6 +831,26 @@ class FakeHA:
             rows.append(previous)
         return rows
 
+    def _may_have_changed_after(
+        self, entity_ids: list[str], start: datetime, no_attributes: bool
+    ) -> bool:
+        """history's entities_may_have_state_changes_after: the state machine's shortcut.
+
+        Without the start state, the remote answers {} at once when no current state is newer than
+        start_time, judged by last_changed when `no_attributes` (so an attribute-only change, e.g.
+        an automation's `current` or `last_triggered`, never shows that way) else last_updated.
+        """
+        for entity_id in entity_ids:
+            current = self.states.get(entity_id)
+            if current is None:
+                return True
+            moment = current.last_updated
+            if no_attributes and current.last_changed is not None:
+                moment = current.last_changed
+            if moment > start:
+                return True
+        return False
+
     def history_during_period(self, msg: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """Answer history/history_during_period like the recorder does (compressed states).
 
@@ -843,7 +863,9 @@ class FakeHA:
         - minimal_response: first row full, then only {"s", "lu"} for actual state changes
           (except NEED_ATTRIBUTE_DOMAINS);
         - no_attributes: "a" is {} (full rows) or absent (minimal first row);
-        - entities without rows are left out; a start in the future gives {}.
+        - entities without rows are left out; a start in the future gives {};
+        - without include_start_time_state, {} when no current state changed after start_time
+          (`_may_have_changed_after`).
         """
         entity_ids = msg.get("entity_ids")
         if (
@@ -871,6 +893,8 @@ class FakeHA:
         significant_only = bool(msg.get("significant_changes_only", True))
         minimal = bool(msg.get("minimal_response", False))
         no_attributes = bool(msg.get("no_attributes", False))
+        if not include_start and not self._may_have_changed_after(entity_ids, start, no_attributes):
+            return {}
         start_ts = start.timestamp()
         end_ts = end.timestamp() if end is not None else None
         if end_ts is not None:

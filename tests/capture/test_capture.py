@@ -1454,6 +1454,44 @@ async def test_gap_closes_only_once_history_shows_a_change_sent_after_the_reconn
     assert states == [("0", False), ("just before", True), ("after", False)]
 
 
+async def test_an_attribute_only_change_after_the_reconnect_proves_the_commit_too(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first live change after the reconnect only touches attributes (an automation's
+    `current` and `last_triggered`, every few seconds on a real remote). The remote's history
+    shows it, but only when asked with attributes: asked without, it answers {} at once (its
+    state machine says the state has not changed since). Found by the demo: its gaps were never
+    closed and ended as "could not all be recovered"."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    await fake_ha.fire_state_changed("automation.tick", "on", {"current": 0})
+    await wait_for(lambda: len(events) == 1)
+    live_seen = asyncio.Event()
+
+    async def commit_wait(_delay: float) -> None:  # the live change arrives meanwhile
+        await live_seen.wait()
+
+    capture._sleep = commit_wait
+    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.level", "7", moment)
+    fake_ha.refuse = False
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await fake_ha.fire_state_changed("automation.tick", "on", {"current": 1})
+    await wait_for(lambda: bool(capture._after_connect))
+    live_seen.set()
+    await wait_for(lambda: len(capture.gaps) == 1)
+    assert capture.gaps[-1].backfill_error is None
+    assert capture.gaps[-1].unrecoverable == ()
+    assert capture.sentinel_polls == 1
+    assert changes_of(backfilled(events), "sensor.level") == [("7", moment.isoformat())]
+
+
 async def test_second_read_covers_what_an_early_request_of_the_first_missed(
     hass: HomeAssistant,
     fake_ha: FakeHA,

@@ -699,7 +699,11 @@ class EventCapture:
                     "include_start_time_state": False,
                     "significant_changes_only": False,
                     "minimal_response": False,
-                    "no_attributes": True,
+                    # With attributes: asked without them (and without the start state) the
+                    # remote answers {} at once for an entity whose *state* has not changed since
+                    # (history's entities_may_have_state_changes_after), which hides an
+                    # attribute-only change such as an automation's `current`.
+                    "no_attributes": False,
                 }
             )
             rows = reply.get(entity_id) if type(reply) is dict else None
