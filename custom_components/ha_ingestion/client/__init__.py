@@ -5,6 +5,7 @@ Imports nothing from `homeassistant`; it could be published as a library of its 
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
+from .entities import EntitiesUpdate, EntityFilter, EntityStates, RemoteState
 from .errors import (
     ErrorCategory,
     HaAuthenticationError,
@@ -22,6 +23,7 @@ from .errors import (
     HaSSLError,
     HaSubscriptionError,
     HaTimeoutError,
+    HaUnsupportedCommandError,
     sanitize,
 )
 from .models import (
@@ -50,6 +52,9 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "ConnectionConfig",
+    "EntitiesUpdate",
+    "EntityFilter",
+    "EntityStates",
     "ErrorCategory",
     "ErrorRecord",
     "HaAuthenticationError",
@@ -67,11 +72,13 @@ __all__ = [
     "HaServiceUnavailableError",
     "HaSubscriptionError",
     "HaTimeoutError",
+    "HaUnsupportedCommandError",
     "HaWebSocketSession",
     "LinkSnapshot",
     "LinkState",
     "ProbeResult",
     "RemoteInfo",
+    "RemoteState",
     "SubscriptionStatus",
     "Supervisor",
     "SupervisorConfig",

@@ -71,6 +71,10 @@ class HaSubscriptionError(HaClientError):
     category = ErrorCategory.SUBSCRIPTION
 
 
+class HaUnsupportedCommandError(HaSubscriptionError):
+    """The remote does not know the command (`unknown_command`): an older or a stripped remote."""
+
+
 class HaProtocolError(HaClientError):
     """The remote spoke something other than the expected protocol."""
 
