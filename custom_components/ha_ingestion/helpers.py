@@ -16,6 +16,7 @@ from .client import (
     BackoffConfig,
     BreakerConfig,
     ConnectionConfig,
+    EntityFilter,
     HaAuthenticationError,
     HaClientError,
     HaForbiddenError,
@@ -34,6 +35,8 @@ from .const import (
     CONF_JITTER,
     CONF_MAX_ATTEMPTS,
     CONF_MAX_DELAY,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
     CONF_REJECTED_TOKEN,
@@ -114,8 +117,14 @@ def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULT_OPTIONS, **options}
 
 
-def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> SupervisorConfig:
-    """Engine configuration from a config entry's data and options."""
+def build_supervisor_config(
+    data: dict[str, Any], options: dict[str, Any], *, mirror: bool = False
+) -> SupervisorConfig:
+    """Engine configuration from a config entry's data and options.
+
+    `mirror`: entities are mirrored (the option, and not a self-link): subscribe to entity states
+    with the include/exclude filter.
+    """
     opts = options_with_defaults(options)
     return SupervisorConfig(
         connection=ConnectionConfig(
@@ -138,6 +147,11 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
             recovery_timeout=float(opts[CONF_RECOVERY_TIMEOUT]),
         ),
         max_attempts=int(opts[CONF_MAX_ATTEMPTS]),
+        entities=EntityFilter(
+            include=tuple(opts[CONF_MIRROR_INCLUDE]), exclude=tuple(opts[CONF_MIRROR_EXCLUDE])
+        )
+        if mirror
+        else None,
     )
 
 

@@ -1,0 +1,327 @@
+"""The mirror orchestrator: `subscribe_entities` updates become local, registry-backed entities.
+
+- Which: the entry's `EntityFilter` (sent to the remote, so excluded entities never cross the
+  wire; checked here again) and a domain this integration can host (`MIRROR_DOMAINS`).
+- Identity: unique id `<entry unique id>_mirror:<remote entity id>` (the entry's unique id is the
+  remote instance's), suggested entity id `<domain>.<prefix>_<object id>`; the registry keeps it
+  (and every user customization) across restarts, reloads and reconnects.
+- Availability: a state the current subscription told; the link down (or the subscription not
+  confirmed) makes every mirrored entity `unavailable`, never deleted. The first message of each
+  new subscription holds every current state: entities it does not hold stay unavailable.
+- Removal: only after the remote's `r` AND its entity registry confirms the entity is gone
+  (`config/entity_registry/get` answers `not_found`): an integration reloading on the remote
+  removes states for a moment, its entities stay registered there, so they stay here too.
+- Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
+  store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
+  in diagnostics; never a crash, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, MAX_LENGTH_STATE_ENTITY_ID
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback, valid_entity_id
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import slugify
+import orjson
+
+from ..capture.selflink import remote_is_this_instance  # noqa: TID252 - one self-link rule
+from ..client import (  # noqa: TID252 - the package's engine
+    EntitiesUpdate,
+    EntityFilter,
+    HaClientError,
+    HaCommandError,
+    LinkSnapshot,
+    RemoteState,
+    Supervisor,
+)
+from ..const import (  # noqa: TID252 - the package's own constants
+    CONF_FORWARD_STATE_CHANGES,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
+    DOMAIN,
+)
+from .entity import MirrorEntity
+
+if TYPE_CHECKING:
+    from ..data import HaIngestionConfigEntry  # noqa: TID252
+
+_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
+
+# Domains whose entity component hosts platform entities and whose services a read-only mirror
+# can refuse cleanly: sensor and binary_sensor have none, switch only turn_on/turn_off/toggle
+# (called by name on the entity). Lights, covers, climate & co. call into their entity class's
+# typed internals from their services: mirroring them needs their own classes (a later step).
+MIRROR_DOMAINS: tuple[str, ...] = ("binary_sensor", "sensor", "switch")
+UNIQUE_MARK = "mirror:"
+# The recorder stores no attributes above this size (recorder/const.py MAX_STATE_ATTRS_BYTES).
+MAX_ATTRIBUTES_BYTES = 16384
+SKIPPED_KEPT = 20  # entity ids listed per skip reason in diagnostics
+NOT_FOUND = "not_found"
+
+
+def default_prefix(title: str) -> str:
+    """The entity-id prefix from the remote's name."""
+    return slugify(title) or "remote"
+
+
+class EntityMirror:
+    """Mirrors one remote's entities for one config entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HaIngestionConfigEntry,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Read the options; nothing runs until `async_start()`."""
+        self.hass = hass
+        self.entry = entry
+        self.supervisor: Supervisor | None = None
+        wanted = bool(options[CONF_MIRROR_ENTITIES])
+        self.self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
+        # A link to this instance itself would mirror its own entities into themselves.
+        self.enabled = wanted and not self.self_link
+        self.refused = "self_link" if wanted and self.self_link else None
+        self.filter = EntityFilter(
+            include=tuple(options[CONF_MIRROR_INCLUDE]),
+            exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
+        )
+        self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
+        self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
+        self.unique_base = f"{entry.unique_id or entry.entry_id}_{UNIQUE_MARK}"
+        self.entities: dict[str, MirrorEntity] = {}  # remote entity id -> entity
+        self.removed = 0
+        self.filtered_here = 0  # sent by the remote although the filter excludes them
+        self.skipped: dict[str, dict[str, str]] = {}  # reason -> {remote id: local id or ""}
+        self.skip_counts: dict[str, int] = {}
+        self._adders: dict[str, AddConfigEntryEntitiesCallback] = {}
+        self._pending: dict[str, RemoteState] = {}  # waiting for their platform
+        self._states: Mapping[str, RemoteState] = {}
+        self._connected = False
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The platforms the entry sets up for mirrored entities."""
+        return MIRROR_DOMAINS if self.enabled else ()
+
+    def is_mirrored(self, entity_id: str) -> bool:
+        """A remote entity shown here as a local entity."""
+        return entity_id in self.entities
+
+    @callback
+    def async_start(self, supervisor: Supervisor) -> None:
+        """Forget what the options no longer mirror; follow the link."""
+        self.supervisor = supervisor
+        self._forget_unwanted()
+        if not self.enabled:
+            return
+        self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
+        self._unsubs.append(supervisor.add_listener(self._on_snapshot))
+
+    async def async_stop(self) -> None:
+        """Stop following the link; cancel removal checks (idempotent)."""
+        while self._unsubs:
+            self._unsubs.pop()()
+        tasks = tuple(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _registered(self) -> Iterable[er.RegistryEntry]:
+        registry = er.async_get(self.hass)
+        for reg in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            if reg.unique_id.startswith(self.unique_base):
+                yield reg
+
+    def _forget_unwanted(self) -> None:
+        """Mirroring off, or an entity now excluded: its local entity goes (its history stays)."""
+        registry = er.async_get(self.hass)
+        for reg in list(self._registered()):
+            remote_id = reg.unique_id[len(self.unique_base) :]
+            if not self.enabled or not self.filter.matches(remote_id):
+                registry.async_remove(reg.entity_id)
+
+    @callback
+    def async_add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:
+        """A platform is set up: its registered mirrors now (unavailable until told), then news."""
+        if not self.enabled:
+            return
+        self._adders[domain] = add_entities
+        known = [
+            (reg.unique_id[len(self.unique_base) :], reg.entity_id)
+            for reg in self._registered()
+            if reg.domain == domain
+        ]
+        for remote_id, entity_id in known:
+            if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
+                self._add(remote_id, entity_id)
+        for remote_id in [r for r in self._pending if r.partition(".")[0] == domain]:
+            self._apply(remote_id, self._pending.pop(remote_id))
+
+    # ------------------------------------------------------------------ updates
+
+    @callback
+    def _on_entities(self, update: EntitiesUpdate) -> None:
+        """One subscribe_entities message (from the reader): apply it; never raises."""
+        self._states = update.states
+        if update.initial:
+            # A new subscription: what it does not hold is not there now (maybe not yet).
+            for remote_id, entity in self.entities.items():
+                if remote_id not in update.states:
+                    entity.set_remote(None)
+            changed: Iterable[str] = tuple(update.states)
+        else:
+            changed = update.changed
+        for remote_id in changed:
+            self._apply(remote_id, update.states[remote_id])
+        for remote_id in update.removed:
+            self._on_removed(remote_id)
+
+    @callback
+    def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
+        connected = snapshot.connected
+        if self._connected and not connected:
+            self._states = {}
+            for entity in self.entities.values():
+                entity.set_remote(None)
+        self._connected = connected
+
+    def _apply(self, remote_id: str, state: RemoteState) -> None:
+        if not self.filter.matches(remote_id):
+            self.filtered_here += 1
+            return
+        domain, _, object_id = remote_id.partition(".")
+        if domain not in MIRROR_DOMAINS:
+            self._skip("unsupported_domain", remote_id)
+            return
+        try:
+            size = len(orjson.dumps(dict(state.attributes), option=orjson.OPT_NON_STR_KEYS))
+        except TypeError:
+            size = MAX_ATTRIBUTES_BYTES + 1
+        if size > MAX_ATTRIBUTES_BYTES:
+            self._skip("attributes_too_large", remote_id, f"{size} bytes")
+            return
+        entity = self.entities.get(remote_id)
+        if entity is None:
+            if domain not in self._adders:
+                self._pending[remote_id] = state
+                return
+            entity = self._add_new(remote_id, domain, object_id)
+            if entity is None:
+                return
+        entity.set_remote(state)
+
+    def _add_new(self, remote_id: str, domain: str, object_id: str) -> MirrorEntity | None:
+        registry = er.async_get(self.hass)
+        unique_id = self.unique_base + remote_id
+        entity_id = registry.async_get_entity_id(domain, DOMAIN, unique_id)
+        if entity_id is None:
+            entity_id = f"{domain}.{self.prefix}_{object_id}"
+            if not valid_entity_id(entity_id) or len(entity_id) > MAX_LENGTH_STATE_ENTITY_ID:
+                self._skip("invalid_entity_id", remote_id, entity_id)
+                return None
+            if registry.async_is_registered(entity_id) or self.hass.states.get(entity_id):
+                self._skip("entity_id_taken", remote_id, entity_id)
+                return None
+        return self._add(remote_id, entity_id)
+
+    def _add(self, remote_id: str, entity_id: str) -> MirrorEntity:
+        entity = MirrorEntity(
+            self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id
+        )
+        self.entities[remote_id] = entity
+        self._adders[remote_id.partition(".")[0]]([entity])
+        return entity
+
+    def _skip(self, reason: str, remote_id: str, detail: str = "") -> None:
+        self.skip_counts[reason] = self.skip_counts.get(reason, 0) + 1
+        listed = self.skipped.setdefault(reason, {})
+        if remote_id in listed:
+            return
+        if len(listed) < SKIPPED_KEPT:
+            listed[remote_id] = detail
+        _LOGGER.warning(
+            "Not mirroring %s of %s (%s%s); other entities are not affected",
+            remote_id,
+            self.entry.title,
+            reason.replace("_", " "),
+            f": {detail}" if detail else "",
+        )
+
+    # ------------------------------------------------------------------ removal
+
+    def _on_removed(self, remote_id: str) -> None:
+        self._pending.pop(remote_id, None)
+        entity = self.entities.get(remote_id)
+        if entity is None:
+            return
+        entity.set_remote(None)
+        task = self.entry.async_create_background_task(
+            self.hass,
+            self._confirm_removed(remote_id),
+            f"ha_ingestion mirror removal {self.entry.entry_id}",
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirm_removed(self, remote_id: str) -> None:
+        """Remove the local entity only when the remote's entity registry does not know it."""
+        assert self.supervisor is not None  # noqa: S101 - started before any update
+        try:
+            await self.supervisor.command(
+                {"type": "config/entity_registry/get", "entity_id": remote_id}
+            )
+        except HaCommandError as err:
+            if err.code != NOT_FOUND:
+                _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+                return
+        except HaClientError as err:
+            _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+            return
+        else:
+            return  # still registered there (reloading, disabled): unavailable, kept
+        if remote_id in self._states or (entity := self.entities.pop(remote_id, None)) is None:
+            return  # back meanwhile
+        self.removed += 1
+        registry = er.async_get(self.hass)
+        if registry.async_get(entity.entity_id) is not None:
+            registry.async_remove(entity.entity_id)
+        _LOGGER.info(
+            "%s removed %s: its mirror %s is removed", self.entry.title, remote_id, entity.entity_id
+        )
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def as_dict(self) -> dict[str, Any]:
+        """What diagnostics show."""
+        return {
+            "enabled": self.enabled,
+            "refused": self.refused,
+            "domains": list(MIRROR_DOMAINS),
+            "prefix": self.prefix,
+            "include": list(self.filter.include),
+            "exclude": list(self.filter.exclude),
+            "forward_state_changes": self.forward_state_changes,
+            "entities": len(self.entities),
+            "available": sum(1 for e in self.entities.values() if e.available),
+            "waiting_for_platform": len(self._pending),
+            "removed": self.removed,
+            "filtered_here": self.filtered_here,
+            "skipped": dict(self.skip_counts),
+            "skipped_entities": {reason: dict(ids) for reason, ids in self.skipped.items()},
+        }

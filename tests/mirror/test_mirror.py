@@ -1,0 +1,337 @@
+"""Mirrored entities over real sockets: the fake remote's entities as local, registry-backed ones.
+
+Every test runs the integration in the test `hass` against the in-process fake remote
+(`tests/fake_ha.py`, which speaks `subscribe_entities` with Home Assistant's diff format and
+filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.const import (
+    CONF_BACKFILL,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FORWARD_STATE_CHANGES,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+    EVENT_INGESTED,
+)
+from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ha_ingestion.mirror import EntityMirror
+from tests.conftest import TEST_OPTIONS, entry_device, link_state, wait_for
+from tests.fake_ha import FakeHA
+
+type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
+
+POWER = {
+    "unit_of_measurement": "W",
+    "device_class": "power",
+    "state_class": "measurement",
+    "friendly_name": "Heat pump power",
+}
+
+
+@pytest.fixture
+async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[SetupLink]:
+    """The integration against the fake remote, mirroring (no backfill unless asked)."""
+    entries: list[MockConfigEntry] = []
+
+    async def _setup(*, connected: bool = True, **options: Any) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=fake_ha.location_name,
+            unique_id=fake_ha.user_id,
+            data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
+            options={
+                **TEST_OPTIONS,
+                CONF_FAILURE_THRESHOLD: 1000,
+                CONF_BACKFILL: False,
+                CONF_MIRROR_ENTITIES: True,
+                **options,
+            },
+        )
+        entry.add_to_hass(hass)
+        entries.append(entry)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if connected:
+            await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+        return entry
+
+    yield _setup
+    for entry in entries:
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def mirror_of(entry: MockConfigEntry) -> EntityMirror:
+    mirror: EntityMirror = entry.runtime_data.mirror
+    return mirror
+
+
+async def remote_with_entities(fake_ha: FakeHA) -> None:
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1200", POWER)
+    await fake_ha.fire_state_changed("binary_sensor.door", "off", {"device_class": "door"})
+    await fake_ha.fire_state_changed("switch.pump", "on", {"friendly_name": "Pump"})
+    await fake_ha.fire_state_changed("light.kitchen", "on", {"brightness": 100})
+    await fake_ha.fire_state_changed("sensor.secret", "42", {"friendly_name": "Secret"})
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
+    state = hass.states.get(entity_id)
+    return None if state is None else state.state
+
+
+async def test_remote_entities_appear_under_their_own_domain(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_MIRROR_EXCLUDE: ["sensor.secret"]})
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    await hass.async_block_till_done()
+
+    power = hass.states.get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+    assert power.state == "1200"
+    # As the remote has them (statistics compile from state_class here too); the friendly name is
+    # the remote's, after the device's name where Home Assistant composes names with it (2026.10).
+    attributes = dict(power.attributes)
+    assert attributes.pop("friendly_name") in (
+        POWER["friendly_name"],
+        f"{fake_ha.location_name} {POWER['friendly_name']}",
+    )
+    assert attributes == {k: v for k, v in POWER.items() if k != "friendly_name"}
+    door = dict(hass.states.get("binary_sensor.remote_home_door").attributes)  # type: ignore[union-attr]
+    assert door.pop("friendly_name").endswith("door")  # no name on the remote: its object id
+    assert door == {"device_class": "door"}
+    registry = er.async_get(hass)
+    reg = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert reg is not None
+    assert reg.unique_id == f"{entry.unique_id}_mirror:sensor.heat_pump_power"
+    assert reg.platform == DOMAIN
+    assert reg.device_id == entry_device(dr.async_get(hass), entry).id
+    # Excluded: never sent by the remote, never here.
+    conn = fake_ha.last_connection
+    assert conn is not None
+    request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
+    assert request["exclude"]["entities"] == ["sensor.secret"]
+    assert "sensor.secret" not in str(conn.entity_messages)
+    assert hass.states.get("sensor.remote_home_secret") is None
+    # A domain this integration cannot hold: a counted skip; its changes stay events.
+    mirror = mirror_of(entry)
+    assert mirror.skip_counts == {"unsupported_domain": 1}
+    assert hass.states.get("light.remote_home_kitchen") is None
+
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", {**POWER, "extra": 1})
+    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
+    await wait_for(lambda: len(events) == 1)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.remote_home_heat_pump_power").attributes["extra"] == 1  # type: ignore[union-attr]
+    # Mirrored state changes are local states only, not also ha_ingestion_events.
+    assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["mirror"]["entities"] == 3
+    assert diagnostics["mirror"]["available"] == 3
+    assert diagnostics["mirror"]["skipped_entities"] == {
+        "unsupported_domain": {"light.kitchen": ""}
+    }
+    assert diagnostics["snapshot"]["entities"]["confirmed"]
+
+
+async def test_forwarding_state_changes_on_fires_them_too(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    await setup_link(**{CONF_FORWARD_STATE_CHANGES: True})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "5", POWER)
+    await wait_for(lambda: len(events) == 1)
+    assert state_of(hass, "sensor.remote_home_heat_pump_power") == "5"
+
+
+async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(
+        lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == STATE_UNAVAILABLE
+    )
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    assert er.async_get(hass).async_get("sensor.remote_home_heat_pump_power") is not None
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "700", POWER)  # while down
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "700")
+    assert state_of(hass, "switch.remote_home_pump") == "on"
+    assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_removed_locally_only_when_the_remote_registry_confirms(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    registry = er.async_get(hass)
+    # An integration reloading on the remote: the state goes, the registry entry stays there.
+    await fake_ha.remove_state("switch.pump", from_registry=False)
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE)
+    await hass.async_block_till_done()
+    assert registry.async_get("switch.remote_home_pump") is not None
+    await fake_ha.fire_state_changed("switch.pump", "off", {})
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "off")
+    # Deleted on the remote: gone here too.
+    await fake_ha.remove_state("binary_sensor.door")
+    await wait_for(lambda: registry.async_get("binary_sensor.remote_home_door") is None)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.remote_home_door") is None
+    assert mirror_of(entry).removed == 1
+    # Back later: a new mirror under the same entity id.
+    await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
+    await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+
+
+async def test_bad_input_is_a_counted_skip_never_an_overwrite(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    hass.states.async_set("sensor.remote_home_taken", "local", {"mine": True})
+    await fake_ha.fire_state_changed("sensor.taken", "remote", {})
+    await fake_ha.fire_state_changed("sensor.huge", "1", {"blob": "x" * 20000})
+    await fake_ha.fire_state_changed("sensor." + "a" * 250, "1", {})  # too long with the prefix
+    await fake_ha.fire_state_changed("sensor.Bad", "1", {})  # not an entity id here
+    await fake_ha.fire_state_changed("sensor.fine", "1", {})
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_fine") == "1")
+    await fake_ha.fire_state_changed("sensor.taken", "remote again", {})
+    await fake_ha.fire_state_changed("sensor.fine", "2", {"blob": "y" * 20000})
+    await fake_ha.fire_state_changed("sensor.fine", "3", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_fine") == "3")
+    taken = hass.states.get("sensor.remote_home_taken")
+    assert taken is not None
+    assert (taken.state, dict(taken.attributes)) == ("local", {"mine": True})  # never overwritten
+    mirror = mirror_of(entry)
+    assert mirror.skip_counts == {
+        "entity_id_taken": 2,
+        "attributes_too_large": 2,
+        "invalid_entity_id": 2,
+    }
+    assert set(mirror.skipped["attributes_too_large"]) == {"sensor.huge", "sensor.fine"}
+    # Logged once per entity, not per change.
+    assert caplog.text.count("Not mirroring sensor.taken") == 1
+    assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_ids_and_customizations_survive_a_restart_and_the_remote_down(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        "sensor.remote_home_heat_pump_power", new_entity_id="sensor.hp", name="HP", area_id="attic"
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.hp").attributes["friendly_name"] == "HP"  # type: ignore[union-attr]
+
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    # Loaded while the remote is down: every mirror exists, unavailable.
+    assert state_of(hass, "sensor.hp") == STATE_UNAVAILABLE
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "sensor.hp") == "1200")
+    reg = registry.async_get("sensor.hp")
+    assert reg is not None
+    assert (reg.name, reg.area_id) == ("HP", "attic")
+    assert hass.states.get("sensor.remote_home_heat_pump_power") is None
+
+
+async def test_options_that_stop_mirroring_an_entity_remove_it_and_keep_the_others(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    registry = er.async_get(hass)
+    power = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_MIRROR_INCLUDE: ["sensor"], CONF_MIRROR_PREFIX: "far"},
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    assert registry.async_get("switch.remote_home_pump") is None  # no longer included
+    kept = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert kept is not None
+    assert kept.id == power.id  # the same entity, its history continues
+    await fake_ha.fire_state_changed("sensor.new_one", "1", {})
+    await wait_for(lambda: state_of(hass, "sensor.far_new_one") == "1")  # new prefix: new ones
+
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIRROR_ENTITIES: False}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get("sensor.remote_home_heat_pump_power") is None
+    conn = fake_ha.last_connection
+    assert conn is not None
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert not any(c["type"] == "subscribe_entities" for c in fake_ha.connections[-1].commands)
+
+
+async def test_mirrors_are_read_only(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    for service in ("turn_on", "turn_off", "toggle"):
+        with pytest.raises(HomeAssistantError, match="read-only"):
+            await hass.services.async_call(
+                "switch", service, {"entity_id": "switch.remote_home_pump"}, blocking=True
+            )
+    conn = fake_ha.last_connection
+    assert conn is not None
+    assert not any(c["type"] == "call_service" for c in conn.commands)
+
+
+async def test_a_remote_without_subscribe_entities_keeps_them_unavailable(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    fake_ha.fail_subscriptions = {"subscribe_entities"}
+    fake_ha.subscription_error = ("unknown_command", "Unknown command.")
+    await remote_with_entities(fake_ha)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    assert snapshot.entities is not None
+    assert snapshot.entities.unsupported
+    assert mirror_of(entry).entities == {}
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1", POWER)
+    await wait_for(lambda: len(events) == 1)  # still captured as an event
