@@ -200,6 +200,8 @@ async def test_states_follow_the_remote_through_a_reconnect(
     conn = fake_ha.last_connection
     assert conn is not None
     assert conn.deflate  # permessage-deflate negotiated
+    assert sup._session is not None
+    assert sup._session.compression == 15
     request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
     assert request["exclude"]["entities"] == ["sensor.secret"]
 

@@ -96,6 +96,11 @@ class HaWebSocketSession:
         return self._reader is not None and not self._closed.done()
 
     @property
+    def compression(self) -> int:
+        """permessage-deflate window bits the server agreed to (0: uncompressed)."""
+        return 0 if self._ws is None else int(self._ws.compress)
+
+    @property
     def subscriptions(self) -> dict[int, str]:
         """Confirmed subscriptions: id -> event type."""
         return dict(self._subscriptions)
