@@ -8,6 +8,7 @@ filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
@@ -17,7 +18,8 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.ha_ingestion.client import LinkState
+from custom_components.ha_ingestion.capture import capture as capture_module
+from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_FAILURE_THRESHOLD,
@@ -32,8 +34,20 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ha_ingestion.mirror import EntityMirror
+from tests import fake_ha as fake_module
+from tests.capture.test_capture import (
+    answer_history,
+    backfilled,
+    changes_of,
+    drop_link,
+    history_requests,
+    inside,
+    live,
+    patch_history,
+    restore_link,
+)
 from tests.conftest import TEST_OPTIONS, entry_device, link_state, wait_for
-from tests.fake_ha import FakeHA
+from tests.fake_ha import FakeConnection, FakeHA
 
 type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
 
@@ -335,3 +349,91 @@ async def test_a_remote_without_subscribe_entities_keeps_them_unavailable(
     assert mirror_of(entry).entities == {}
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "1", POWER)
     await wait_for(lambda: len(events) == 1)  # still captured as an event
+
+
+async def test_outage_changes_stay_events_and_live_mirrored_ones_are_never_backfilled(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Capture's exactly-once bookkeeping holds for mirrored entities, whose live changes are
+    local states, not events: a live change during the recovery is not fired as backfilled."""
+    for name in ("COMMIT_WAIT", "RETRY_DELAY", "BACKLOG_POLL"):
+        monkeypatch.setattr(capture_module, name, 0.0)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_BACKFILL: True})
+    await fake_ha.fire_state_changed("sensor.door", "closed")  # live: bookkept, not fired
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_door") == "closed")
+    lost = await drop_link(fake_ha, entry)
+    (missed,) = inside(lost, 1)
+    fake_ha.record_state("sensor.door", "open", missed)
+
+    async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        if history_requests(fake_ha)[1:]:
+            await answer_history(conn, msg_id, msg)
+            return
+        moment = datetime.now(UTC)
+        old = fake_ha.states["sensor.door"].as_dict()
+        fake_ha.record_state("sensor.door", "closed", moment)
+        await fake_ha.fire_event(
+            "state_changed",
+            {
+                "entity_id": "sensor.door",
+                "old_state": old,
+                "new_state": fake_ha.states["sensor.door"].as_dict(),
+            },
+            time_fired=moment.isoformat(),
+        )
+        await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, live_first)
+    await restore_link(fake_ha, entry, gaps=1)
+    await hass.async_block_till_done()
+    assert changes_of(backfilled(events), "sensor.door") == [("open", missed.isoformat())]
+    assert changes_of(live(events), "sensor.door") == []  # its local state carries it
+
+
+async def test_edges_of_updates_and_removals(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the wire rarely shows: a removal not confirmed (refused, link down, back meanwhile),
+    a state the filter excludes arriving anyway, attributes that cannot be measured, an entity
+    missing from a new subscription's first message."""
+    await remote_with_entities(fake_ha)
+    entry = await setup_link(**{CONF_MIRROR_EXCLUDE: ["sensor.secret"]})
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    mirror = mirror_of(entry)
+    registry = er.async_get(hass)
+    stamp = {"last_changed": 1.0, "last_updated": 1.0}
+    mirror._apply("sensor.secret", RemoteState(state="1", attributes={}, **stamp))
+    assert mirror.filtered_here == 1
+    mirror._apply("sensor.odd", RemoteState(state="1", attributes={"o": object()}, **stamp))
+    assert mirror.skip_counts["attributes_too_large"] == 1
+
+    # The remote's registry refuses to tell (e.g. a non-admin token): kept.
+    async def refuse(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        await conn._error(msg_id, "unauthorized", "Unauthorized")
+
+    monkeypatch.setitem(fake_module._HANDLERS, "config/entity_registry/get", refuse)
+    await mirror._confirm_removed("switch.pump")
+    # Back before the answer came: kept.
+    monkeypatch.undo()
+    await fake_ha.remove_state("binary_sensor.door")
+    await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
+    await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+    await mirror._confirm_removed("binary_sensor.door")
+    assert registry.async_get("binary_sensor.remote_home_door") is not None
+    # A new subscription whose first message lacks an entity: unavailable, kept.
+    mirror._on_entities(EntitiesUpdate(initial=True, changed=(), removed=(), states={}))
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    # The link is down: nothing can be confirmed, nothing is removed.
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+    await mirror._confirm_removed("switch.pump")
+    assert registry.async_get("switch.remote_home_pump") is not None
+    assert mirror.removed == 0
+    # A removal check still running at unload is cancelled.
+    mirror._on_removed("switch.pump")
+    await mirror.async_stop()
