@@ -23,7 +23,8 @@ class MirrorEntity(Entity):
     """A remote entity shown locally; unavailable while the remote does not tell its state."""
 
     _attr_should_poll = False
-    _attr_has_entity_name = False  # the remote's friendly name, as it is
+    # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
+    _attr_has_entity_name = True
 
     def __init__(self, entry_id: str, remote_id: str, entity_id: str, unique_id: str) -> None:
         """Nothing is known until the remote tells (`set_remote`)."""
