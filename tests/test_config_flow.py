@@ -1395,6 +1395,10 @@ async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssist
             {CONF_MIRROR_INCLUDE: ["sensor.a"], CONF_MIRROR_EXCLUDE: ["sensor"]},
             {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
         ),
+        (
+            {CONF_MIRROR_EXCLUDE: ["sensor", "binary_sensor", "switch"]},
+            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
+        ),
         ({CONF_MIRROR_PREFIX: "Far Away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
         ({CONF_MIRROR_PREFIX: "far__away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
     ],

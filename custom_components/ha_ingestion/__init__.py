@@ -48,7 +48,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     """Start the link; entities exist (and report it) even while the remote is down."""
     options = options_with_defaults(dict(entry.options))
     mirror = EntityMirror(hass, entry, options)
-    config = build_supervisor_config(dict(entry.data), dict(entry.options), mirror=mirror.enabled)
+    config = build_supervisor_config(
+        dict(entry.data), dict(entry.options), entities=mirror.filter if mirror.enabled else None
+    )
     supervisor = Supervisor(async_get_clientsession(hass), config)
     coordinator = HaIngestionCoordinator(hass, entry, supervisor)
     if token_rejected(dict(entry.data)):

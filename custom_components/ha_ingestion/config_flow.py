@@ -83,7 +83,7 @@ from .helpers import (
     token_rejected,
 )
 from .mirror import MIRROR_DOMAINS
-from .mirror.mirror import default_prefix
+from .mirror.mirror import default_prefix, mirror_filter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -582,13 +582,12 @@ def validate_options(options: dict[str, Any]) -> dict[str, str]:
             filters[key] = EntityFilter(include=tuple(options[key]))
         except ValueError:
             errors[key] = "invalid_patterns"
-    if len(filters) == len(PATTERN_OPTIONS) and options[CONF_MIRROR_ENTITIES]:
-        both = EntityFilter(
-            include=tuple(options[CONF_MIRROR_INCLUDE]),
-            exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
-        )
-        if both.server_filter() is None:
-            errors[CONF_MIRROR_INCLUDE] = "mirror_nothing_matches"
+    if (
+        len(filters) == len(PATTERN_OPTIONS)
+        and options[CONF_MIRROR_ENTITIES]
+        and mirror_filter(options).server_filter() is None
+    ):
+        errors[CONF_MIRROR_INCLUDE] = "mirror_nothing_matches"
     prefix = options[CONF_MIRROR_PREFIX]
     if prefix and slugify(prefix) != prefix:
         errors[CONF_MIRROR_PREFIX] = "invalid_prefix"

@@ -35,8 +35,6 @@ from .const import (
     CONF_JITTER,
     CONF_MAX_ATTEMPTS,
     CONF_MAX_DELAY,
-    CONF_MIRROR_EXCLUDE,
-    CONF_MIRROR_INCLUDE,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
     CONF_REJECTED_TOKEN,
@@ -118,12 +116,11 @@ def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_supervisor_config(
-    data: dict[str, Any], options: dict[str, Any], *, mirror: bool = False
+    data: dict[str, Any], options: dict[str, Any], *, entities: EntityFilter | None = None
 ) -> SupervisorConfig:
     """Engine configuration from a config entry's data and options.
 
-    `mirror`: entities are mirrored (the option, and not a self-link): subscribe to entity states
-    with the include/exclude filter.
+    `entities`: mirrored entities' filter (mirror/), for the `subscribe_entities` subscription.
     """
     opts = options_with_defaults(options)
     return SupervisorConfig(
@@ -147,11 +144,7 @@ def build_supervisor_config(
             recovery_timeout=float(opts[CONF_RECOVERY_TIMEOUT]),
         ),
         max_attempts=int(opts[CONF_MAX_ATTEMPTS]),
-        entities=EntityFilter(
-            include=tuple(opts[CONF_MIRROR_INCLUDE]), exclude=tuple(opts[CONF_MIRROR_EXCLUDE])
-        )
-        if mirror
-        else None,
+        entities=entities,
     )
 
 

@@ -156,9 +156,14 @@ async def make(fake_ha: FakeHA) -> AsyncGenerator[Callable[..., Supervisor]]:
     http = aiohttp.ClientSession()
     made: list[Supervisor] = []
 
-    def build(entities: EntityFilter | None = EntityFilter()) -> Supervisor:  # noqa: B008
+    def build(
+        entities: EntityFilter | None = EntityFilter(),  # noqa: B008
+        max_msg_size: int = 16 * 1024 * 1024,
+    ) -> Supervisor:
         config = SupervisorConfig(
-            connection=ConnectionConfig(url=fake_ha.url, token="good-token"),
+            connection=ConnectionConfig(
+                url=fake_ha.url, token="good-token", max_msg_size=max_msg_size
+            ),
             backoff=BackoffConfig(base=1.0, max_delay=1.0, jitter=False),
             probe_interval=0.0,
             entities=entities,
@@ -307,3 +312,24 @@ async def test_malformed_messages_and_broken_listeners_never_end_the_link(
     assert snap.entity_problems == 3
     assert updates[-1].states["sensor.a"].state == "2"
     remove()
+
+
+async def test_a_first_message_too_large_ends_one_connection_not_every_one(
+    fake_ha: FakeHA, make: Callable[..., Supervisor], caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(40):
+        await fake_ha.fire_state_changed(f"sensor.s{n}", "1", {"blob": "x" * 200})
+    sup = make(max_msg_size=4096)
+    await sup.start()
+    await wait_for(lambda: sup.snapshot().successful_connections == 2 and sup.snapshot().connected)
+    status = sup.snapshot().entities
+    assert status is not None
+    assert status.refused is not None
+    assert "exceed the message size limit (4096 bytes)" in status.refused
+    assert "too large" in caplog.text
+    conn = fake_ha.last_connection
+    assert conn is not None
+    assert not any(c["type"] == "subscribe_entities" for c in conn.commands)
+    await fake_ha.fire_state_changed("sensor.s1", "2")
+    await wait_for(lambda: sup.snapshot().events_received >= 1)  # the link itself goes on
+    assert sup.snapshot().state is LinkState.CONNECTED

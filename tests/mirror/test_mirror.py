@@ -115,7 +115,12 @@ async def test_remote_entities_appear_under_their_own_domain(
 ) -> None:
     await remote_with_entities(fake_ha)
     events = async_capture_events(hass, EVENT_INGESTED)
-    entry = await setup_link(**{CONF_MIRROR_EXCLUDE: ["sensor.secret"]})
+    entry = await setup_link(
+        **{
+            CONF_MIRROR_INCLUDE: ["sensor", "binary_sensor", "switch", "light"],
+            CONF_MIRROR_EXCLUDE: ["sensor.secret"],
+        }
+    )
     await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
     await hass.async_block_till_done()
 
@@ -143,7 +148,8 @@ async def test_remote_entities_appear_under_their_own_domain(
     assert request["exclude"]["entities"] == ["sensor.secret"]
     assert "sensor.secret" not in str(conn.entity_messages)
     assert hass.states.get("sensor.remote_home_secret") is None
-    # A domain this integration cannot hold: a counted skip; its changes stay events.
+    # A domain this integration cannot hold (asked for by the include): a counted skip; its
+    # changes stay events.
     mirror = mirror_of(entry)
     assert mirror.skip_counts == {"unsupported_domain": 1}
     assert hass.states.get("light.remote_home_kitchen") is None
@@ -183,6 +189,13 @@ async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
     await remote_with_entities(fake_ha)
     entry = await setup_link()
     await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    # No include: only the domains mirrored here are asked for; the light never crosses the wire.
+    conn = fake_ha.last_connection
+    assert conn is not None
+    request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
+    assert request["include"]["domains"] == ["binary_sensor", "sensor", "switch"]
+    assert "light.kitchen" not in str(conn.entity_messages)
+    assert mirror_of(entry).skip_counts == {}
     fake_ha.refuse = True
     await fake_ha.close_all()
     await wait_for(

@@ -81,6 +81,10 @@ class HaProtocolError(HaClientError):
     category = ErrorCategory.PROTOCOL
 
 
+class HaMessageTooBigError(HaProtocolError):
+    """A message above the configured `max_msg_size` arrived (the link ends with it)."""
+
+
 class HaNotHomeAssistantError(HaProtocolError):
     """The URL answers, but not with a Home Assistant WebSocket API (HTTP 404, no upgrade, ...)."""
 

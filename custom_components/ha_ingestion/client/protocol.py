@@ -27,6 +27,7 @@ from .errors import (
     HaConnectionRefusedError,
     HaForbiddenError,
     HaHeartbeatTimeoutError,
+    HaMessageTooBigError,
     HaNotHomeAssistantError,
     HaProtocolError,
     HaRemoteGoingAwayError,
@@ -452,7 +453,7 @@ def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) ->
             isinstance(exc, aiohttp.WebSocketError)
             and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         ):
-            return HaProtocolError(f"oversize frame: {exc}")
+            return HaMessageTooBigError(f"oversize frame: {exc}")
         if isinstance(exc, aiohttp.WebSocketError):
             return HaProtocolError(f"bad frame: {exc}")
         return HaConnectionClosedError(f"connection lost: {exc}")

@@ -22,6 +22,7 @@ from .errors import (
     HaClientError,
     HaConnectionClosedError,
     HaConnectionRefusedError,
+    HaMessageTooBigError,
     HaProtocolError,
     HaRemoteGoingAwayError,
     HaSubscriptionError,
@@ -131,6 +132,10 @@ class Supervisor:
         self._entities_refused: str | None = None
         self._entities_unsupported = False
         self._entity_problems = 0
+        # The subscription's states of the current connection; and, once its first message was
+        # larger than max_msg_size (it ended the link), why it is not asked for again.
+        self._entity_states: EntityStates | None = None
+        self._entities_too_big: str | None = None
 
     @property
     def config(self) -> SupervisorConfig:
@@ -355,6 +360,7 @@ class Supervisor:
         self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
+        self._check_entities_too_big(reason)
         self._last_ping_rtt = session.last_ping_rtt
         self._session = None
         return self._lost(reason)
@@ -586,10 +592,13 @@ class Supervisor:
         fields = self._config.entities.server_filter()
         refused: str | None = None
         unsupported = False
-        if fields is None:
+        self._entity_states = None
+        if self._entities_too_big is not None:
+            refused = self._entities_too_big
+        elif fields is None:
             refused = "nothing matches the include/exclude filter"
         else:
-            states = EntityStates()
+            states = self._entity_states = EntityStates()
             try:
                 self._entities_id = await session.subscribe_entities(
                     fields, lambda message: self._on_entities(states, message)
@@ -608,6 +617,26 @@ class Supervisor:
             elif self._entities_refused is not None:
                 self._log.info("%s accepts the entities subscription again", self._target())
         self._entities_refused, self._entities_unsupported = refused, unsupported
+
+    def _check_entities_too_big(self, reason: HaClientError) -> None:
+        """A link ended by an oversize frame before the first entities message: it was that one.
+
+        Asking again would end every connection the same way: the link goes on without it (until
+        the configuration changes, e.g. a narrower filter).
+        """
+        states = self._entity_states
+        if not isinstance(reason, HaMessageTooBigError) or states is None or states.messages:
+            return
+        self._entities_too_big = (
+            "the remote's entity states exceed the message size limit "
+            f"({self._config.connection.max_msg_size} bytes): narrow the include filter"
+        )
+        self._log.warning(
+            "%s: the first message of the entities subscription was too large (%s); "
+            "reconnecting without it",
+            self._target(),
+            reason,
+        )
 
     def _on_entities(self, states: EntityStates, message: Any) -> None:
         update, problems = states.apply(message)

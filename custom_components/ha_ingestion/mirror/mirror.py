@@ -68,6 +68,17 @@ SKIPPED_KEPT = 20  # entity ids listed per skip reason in diagnostics
 NOT_FOUND = "not_found"
 
 
+def mirror_filter(options: Mapping[str, Any]) -> EntityFilter:
+    """What to ask the remote for: the options' patterns; no include = the domains mirrored here.
+
+    Other domains are only asked for when an include names them (then counted as skipped).
+    """
+    return EntityFilter(
+        include=tuple(options[CONF_MIRROR_INCLUDE]) or MIRROR_DOMAINS,
+        exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
+    )
+
+
 def default_prefix(title: str) -> str:
     """The entity-id prefix from the remote's name."""
     return slugify(title) or "remote"
@@ -91,10 +102,7 @@ class EntityMirror:
         # A link to this instance itself would mirror its own entities into themselves.
         self.enabled = wanted and not self.self_link
         self.refused = "self_link" if wanted and self.self_link else None
-        self.filter = EntityFilter(
-            include=tuple(options[CONF_MIRROR_INCLUDE]),
-            exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
-        )
+        self.filter = mirror_filter(options)
         self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
         self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
         self.unique_base = f"{entry.unique_id or entry.entry_id}_{UNIQUE_MARK}"
