@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 import pytest
 
 from custom_components.ha_ingestion.client import EntitiesUpdate
@@ -114,3 +114,52 @@ async def test_mirrored_entities_follow_the_remote_through_a_cut_and_a_removal(
     finally:
         for entity_id in (POWER, DOOR, SECRET):
             await remote.remove_state(entity_id)
+
+
+async def test_rename_and_area_survive_a_restart_of_both_sides(
+    remote: RemoteHass, link_factory: LinkFactory
+) -> None:
+    """Local customizations live in the registry under a stable unique id; the remote restarting
+    (its REST-made state is gone afterwards, no removal was sent) leaves the mirror unavailable,
+    and it shows the state again under the user's entity id once the remote has it."""
+    await remote.set_state(POWER, "1200", POWER_ATTRIBUTES)
+    try:
+        link = await link_factory(**{CONF_MIRROR_ENTITIES: True})
+        hass = link.hass
+        power = f"sensor.{link.slug}_e2e_mirror_power"
+        await link.wait_until(lambda: link.state_of(power) == "1200", 20, f"{power} mirrored")
+        area = ar.async_get(hass).async_create("E2E attic")
+        registry = er.async_get(hass)
+        registry.async_update_entity(
+            power, new_entity_id="sensor.attic_power", name="Attic power", area_id=area.id
+        )
+        await hass.async_block_till_done()
+
+        await remote.restart()
+        # The local side restarts its link and entities (a reload: stop, checkpoint, start).
+        assert await hass.config_entries.async_reload(link.entry.entry_id)
+        await hass.async_block_till_done()
+        await link.wait_connected()
+        await link.wait_until(
+            lambda: link.state_of("sensor.attic_power") == STATE_UNAVAILABLE,
+            10,
+            "mirror unavailable while the remote does not have the state",
+        )
+        await remote.set_state(POWER, "900", POWER_ATTRIBUTES)
+        await link.wait_until(
+            lambda: link.state_of("sensor.attic_power") == "900", 20, "mirror back"
+        )
+        reg = registry.async_get("sensor.attic_power")
+        assert reg is not None
+        assert (reg.name, reg.area_id) == ("Attic power", area.id)
+        assert reg.unique_id == f"{link.entry.unique_id}_mirror:{POWER}"
+        assert hass.states.get(power) is None
+        assert (
+            hass.states.get("sensor.attic_power")
+            .attributes["friendly_name"]
+            .endswith(  # type: ignore[union-attr]
+                "Attic power"
+            )
+        )
+    finally:
+        await remote.remove_state(POWER)
