@@ -18,6 +18,7 @@ from custom_components.ha_ingestion.client import (
     LinkState,
     Supervisor,
     SupervisorConfig,
+    compress_state,
 )
 from tests.fake_ha import FakeHA, _entity_filter
 
@@ -333,3 +334,19 @@ async def test_a_first_message_too_large_ends_one_connection_not_every_one(
     await fake_ha.fire_state_changed("sensor.s1", "2")
     await wait_for(lambda: sup.snapshot().events_received >= 1)  # the link itself goes on
     assert sup.snapshot().state is LinkState.CONNECTED
+
+
+def test_full_states_are_compressed_for_remotes_without_subscribe_entities() -> None:
+    state = {
+        "entity_id": "sensor.a",
+        "state": "1",
+        "attributes": {"unit": "W"},
+        "last_changed": "2026-01-01T00:00:00+00:00",
+        "last_updated": "2026-01-01T00:00:01+00:00",
+        "context": {"id": "X", "user_id": "secret"},
+    }
+    entity_id, compressed = compress_state(state)  # type: ignore[misc]
+    assert entity_id == "sensor.a"
+    assert compressed == {"s": "1", "a": {"unit": "W"}, "lc": 1767225600.0, "lu": 1767225601.0}
+    for bad in (None, [], {**state, "last_changed": None}, {**state, "entity_id": 1}, {}):
+        assert compress_state(bad) is None

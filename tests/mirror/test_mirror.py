@@ -346,20 +346,75 @@ async def test_mirrors_are_read_only(
     assert not any(c["type"] == "call_service" for c in conn.commands)
 
 
-async def test_a_remote_without_subscribe_entities_keeps_them_unavailable(
-    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_ha.fail_subscriptions = {"subscribe_entities"}
     fake_ha.subscription_error = ("unknown_command", "Unknown command.")
     await remote_with_entities(fake_ha)
+    answer_states = fake_module._HANDLERS["get_states"]
+
+    async def change_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        # A change sent before the reply: kept while the states are read, applied after them.
+        state = {**fake_ha.states["switch.pump"].as_dict(), "entity_id": "switch.late"}
+        await fake_ha.fire_event(
+            "state_changed", {"entity_id": "switch.late", "old_state": None, "new_state": state}
+        )
+        await answer_states(conn, msg_id, msg)
+
+    monkeypatch.setitem(fake_module._HANDLERS, "get_states", change_first)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_late") == "on")
+    monkeypatch.undo()
     snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
     assert snapshot.entities is not None
     assert snapshot.entities.unsupported
-    assert mirror_of(entry).entities == {}
-    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1", POWER)
-    await wait_for(lambda: len(events) == 1)  # still captured as an event
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    power = hass.states.get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+    assert power.attributes["state_class"] == "measurement"
+    assert hass.states.get("light.remote_home_kitchen") is None  # filtered here
+    # get_states has no filter: light.kitchen crossed the wire and was dropped here.
+    assert mirror_of(entry).filtered_here == 1
+    # Live: the state_changed events (mirrored ones are not fired again).
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", POWER)
+    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
+
+    def fired() -> list[str]:
+        return [e.data["data"]["entity_id"] for e in events]
+
+    await wait_for(lambda: "light.kitchen" in fired())
+    # switch.late's first change came before it was mirrored (a documented edge): an event too.
+    assert fired() == ["switch.late", "light.kitchen"]
+    # A change older than what is known never overwrites it.
+    mirror = mirror_of(entry)
+    old = dict(fake_ha.states["sensor.heat_pump_power"].as_dict())
+    mirror._on_event(
+        {
+            "event_type": "state_changed",
+            "data": {
+                "entity_id": "sensor.heat_pump_power",
+                "new_state": {**old, "state": "1", "last_updated": "2000-01-01T00:00:00+00:00"},
+            },
+        }
+    )
+    mirror._on_event({"event_type": "state_changed", "data": {"entity_id": 5}})
+    mirror._on_event({"event_type": "call_service", "data": {}})
+    mirror._on_event(
+        {"event_type": "state_changed", "data": {"entity_id": "sensor.x", "new_state": 1}}
+    )
+    assert state_of(hass, "sensor.remote_home_heat_pump_power") == "900"
+    # Removed on the remote, confirmed by its registry.
+    await fake_ha.remove_state("switch.pump")
+    await wait_for(lambda: er.async_get(hass).async_get("switch.remote_home_pump") is None)
+    # Link lost and back: read again.
+    await fake_ha.close_all(1011)
+    await wait_for(
+        lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == STATE_UNAVAILABLE
+    )
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
 
 
 async def test_outage_changes_stay_events_and_live_mirrored_ones_are_never_backfilled(

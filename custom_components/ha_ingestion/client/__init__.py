@@ -5,7 +5,7 @@ Imports nothing from `homeassistant`; it could be published as a library of its 
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
-from .entities import EntitiesUpdate, EntityFilter, EntityStates, RemoteState
+from .entities import EntitiesUpdate, EntityFilter, EntityStates, RemoteState, compress_state
 from .errors import (
     ErrorCategory,
     HaAuthenticationError,
@@ -85,6 +85,7 @@ __all__ = [
     "Supervisor",
     "SupervisorConfig",
     "WaitReason",
+    "compress_state",
     "sanitize",
     "tcp_probe",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 import fnmatch
 import re
 from typing import Any
@@ -184,6 +185,30 @@ def _diffed(old: RemoteState, diff: Any) -> RemoteState:
     return RemoteState(
         state=state, attributes=attributes, last_changed=changed, last_updated=updated
     )
+
+
+def compress_state(state: Any) -> tuple[str, dict[str, Any]] | None:
+    """(entity_id, compressed state) of a full state object (`get_states`, `state_changed`).
+
+    For remotes without `subscribe_entities`: their states are applied as `a` messages. None when
+    it is no state object.
+    """
+    if type(state) is not dict:
+        return None
+    entity_id = state.get("entity_id")
+    try:
+        changed = datetime.fromisoformat(state["last_changed"]).timestamp()
+        updated = datetime.fromisoformat(state["last_updated"]).timestamp()
+    except KeyError, TypeError, ValueError:
+        return None
+    if type(entity_id) is not str:
+        return None
+    return entity_id, {
+        "s": state.get("state"),
+        "a": state.get("attributes", {}),
+        "lc": changed,
+        "lu": updated,
+    }
 
 
 class EntityStates:

@@ -11,6 +11,9 @@
 - Removal: only after the remote's `r` AND its entity registry confirms the entity is gone
   (`config/entity_registry/get` answers `not_found`): an integration reloading on the remote
   removes states for a moment, its entities stay registered there, so they stay here too.
+- A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
+  then the `state_changed` events of the link (when subscribed), an older change never
+  overwriting a newer one.
 - Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
   store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
   in diagnostics; never a crash, never an overwrite.
@@ -35,11 +38,13 @@ from ..capture.selflink import remote_is_this_instance  # noqa: TID252 - one sel
 from ..client import (  # noqa: TID252 - the package's engine
     EntitiesUpdate,
     EntityFilter,
+    EntityStates,
     HaClientError,
     HaCommandError,
     LinkSnapshot,
     RemoteState,
     Supervisor,
+    compress_state,
 )
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_FORWARD_STATE_CHANGES,
@@ -115,6 +120,11 @@ class EntityMirror:
         self._pending: dict[str, RemoteState] = {}  # waiting for their platform
         self._states: Mapping[str, RemoteState] = {}
         self._connected = False
+        # Fallback (no subscribe_entities): this connection's states, None until loaded; and
+        # the state_changed events that came while get_states was answered.
+        self._fallback: EntityStates | None = None
+        self._fallback_early: list[dict[str, Any]] = []
+        self._loading = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -138,6 +148,7 @@ class EntityMirror:
             return
         self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
         self._unsubs.append(supervisor.add_listener(self._on_snapshot))
+        self._unsubs.append(supervisor.add_event_listener(self._on_event))
 
     async def async_stop(self) -> None:
         """Stop following the link; cancel removal checks (idempotent)."""
@@ -205,9 +216,67 @@ class EntityMirror:
         connected = snapshot.connected
         if self._connected and not connected:
             self._states = {}
+            self._fallback = None
             for entity in self.entities.values():
                 entity.set_remote(None)
+        elif connected and not self._connected:
+            status = snapshot.entities
+            if status is not None and status.unsupported:
+                self._spawn(self._fallback_load(), "mirror states")
         self._connected = connected
+
+    # ------------------------------------------------------------------ fallback
+
+    async def _fallback_load(self) -> None:
+        """A remote without subscribe_entities: every state once, then its state_changed."""
+        assert self.supervisor is not None  # noqa: S101 - started before any snapshot
+        self._fallback, self._fallback_early = None, []
+        self._loading = True
+        try:
+            reply = await self.supervisor.command({"type": "get_states"})
+        except HaClientError as err:
+            _LOGGER.debug("States of %s not read: %s", self.entry.title, err)
+            return
+        finally:
+            self._loading = False
+        states = EntityStates()
+        added = dict(
+            pair
+            for item in (reply if type(reply) is list else ())
+            if (pair := compress_state(item))
+        )
+        self._fallback = states
+        self._on_entities(states.apply({"a": added})[0])
+        early, self._fallback_early = self._fallback_early, []
+        for data in early:
+            self._fallback_change(states, data)
+
+    @callback
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """A remote event (from the reader): for the fallback only, state_changed."""
+        data = event.get("data")
+        if event.get("event_type") != "state_changed" or type(data) is not dict:
+            return
+        if self._fallback is not None:
+            self._fallback_change(self._fallback, data)
+        elif self._loading:
+            self._fallback_early.append(data)
+
+    def _fallback_change(self, states: EntityStates, data: dict[str, Any]) -> None:
+        entity_id = data.get("entity_id")
+        if type(entity_id) is not str:
+            return
+        new_state = data.get("new_state")
+        if new_state is None:
+            self._on_entities(states.apply({"r": [entity_id]})[0])
+            return
+        pair = compress_state(new_state)
+        if pair is None:
+            return
+        known = states.states.get(entity_id)
+        if known is not None and pair[1]["lu"] < known.last_updated:
+            return  # older than what get_states told (it came before the reply)
+        self._on_entities(states.apply({"a": dict([pair])})[0])
 
     def _apply(self, remote_id: str, state: RemoteState) -> None:
         if not self.filter.matches(remote_id):
@@ -279,10 +348,11 @@ class EntityMirror:
         if entity is None:
             return
         entity.set_remote(None)
+        self._spawn(self._confirm_removed(remote_id), "mirror removal")
+
+    def _spawn(self, coro: Any, name: str) -> None:
         task = self.entry.async_create_background_task(
-            self.hass,
-            self._confirm_removed(remote_id),
-            f"ha_ingestion mirror removal {self.entry.entry_id}",
+            self.hass, coro, f"ha_ingestion {name} {self.entry.entry_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
