@@ -503,3 +503,31 @@ async def test_edges_of_updates_and_removals(
     # A removal check still running at unload is cancelled.
     mirror._on_removed("switch.pump")
     await mirror.async_stop()
+
+
+async def test_patterns_edited_by_hand_turn_mirroring_off_not_the_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = await setup_link(**{CONF_MIRROR_INCLUDE: ["Not A Pattern"]})
+    mirror = mirror_of(entry)
+    assert not mirror.enabled
+    assert mirror.refused == "invalid_patterns"
+    assert "Not mirroring entities of Remote Home" in caplog.text
+    assert entry.runtime_data.coordinator.supervisor.config.entities is None
+
+
+async def test_a_restored_mirror_keeps_its_last_name_while_unavailable(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    pump = hass.states.get("switch.remote_home_pump")
+    assert pump is not None
+    assert pump.state == STATE_UNAVAILABLE
+    assert pump.attributes["friendly_name"] == "Remote Home Pump"
+    assert er.async_get(hass).async_get("switch.remote_home_pump").original_name == "Pump"  # type: ignore[union-attr]

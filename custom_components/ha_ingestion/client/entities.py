@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 import fnmatch
+from functools import cached_property
 import re
 from typing import Any
 
@@ -71,11 +72,16 @@ class EntityFilter:
             or any(fnmatch.fnmatchcase(entity_id, glob) for glob in globs)
         )
 
+    @cached_property
+    def _parts(self) -> tuple[tuple[set[str], set[str], set[str]], ...]:
+        return self._split(self.include), self._split(self.exclude)
+
     def matches(self, entity_id: str) -> bool:
-        """Mirror this entity?"""
-        if self.exclude and self._hit(entity_id, self._split(self.exclude)):
+        """Mirror this entity (called for every change: the patterns are split once)."""
+        include, exclude = self._parts
+        if self.exclude and self._hit(entity_id, exclude):
             return False
-        return not self.include or self._hit(entity_id, self._split(self.include))
+        return not self.include or self._hit(entity_id, include)
 
     def server_filter(self) -> dict[str, Any] | None:
         """The `include`/`exclude` fields of `subscribe_entities`; None when nothing can match.

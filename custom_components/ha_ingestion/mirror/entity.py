@@ -26,14 +26,21 @@ class MirrorEntity(Entity):
     # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
     _attr_has_entity_name = True
 
-    def __init__(self, entry_id: str, remote_id: str, entity_id: str, unique_id: str) -> None:
-        """Nothing is known until the remote tells (`set_remote`)."""
+    def __init__(
+        self,
+        entry_id: str,
+        remote_id: str,
+        entity_id: str,
+        unique_id: str,
+        name: str | None = None,
+    ) -> None:
+        """Nothing is known until the remote tells (`set_remote`); `name`: the last one known."""
         self.remote_id = remote_id
         self.entity_id = entity_id  # suggested; the registry keeps the user's choice
         self._attr_unique_id = unique_id
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry_id)})
         self._attr_available = False
-        self._attr_name = None
+        self._attr_name = name
         self._remote: RemoteState | None = None
         self._added = False
 

@@ -107,7 +107,13 @@ class EntityMirror:
         # A link to this instance itself would mirror its own entities into themselves.
         self.enabled = wanted and not self.self_link
         self.refused = "self_link" if wanted and self.self_link else None
-        self.filter = mirror_filter(options)
+        try:
+            self.filter = mirror_filter(options)
+        except ValueError as err:  # options edited by hand: the flow never saves such patterns
+            _LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
+            self.filter = EntityFilter()
+            self.enabled = False
+            self.refused = "invalid_patterns"
         self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
         self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
         self.unique_base = f"{entry.unique_id or entry.entry_id}_{UNIQUE_MARK}"
@@ -182,13 +188,13 @@ class EntityMirror:
             return
         self._adders[domain] = add_entities
         known = [
-            (reg.unique_id[len(self.unique_base) :], reg.entity_id)
+            (reg.unique_id[len(self.unique_base) :], reg.entity_id, reg.original_name)
             for reg in self._registered()
             if reg.domain == domain
         ]
-        for remote_id, entity_id in known:
+        for remote_id, entity_id, name in known:
             if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
-                self._add(remote_id, entity_id)
+                self._add(remote_id, entity_id, name)
         for remote_id in [r for r in self._pending if r.partition(".")[0] == domain]:
             self._apply(remote_id, self._pending.pop(remote_id))
 
@@ -317,9 +323,9 @@ class EntityMirror:
                 return None
         return self._add(remote_id, entity_id)
 
-    def _add(self, remote_id: str, entity_id: str) -> MirrorEntity:
+    def _add(self, remote_id: str, entity_id: str, name: str | None = None) -> MirrorEntity:
         entity = MirrorEntity(
-            self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id
+            self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id, name
         )
         self.entities[remote_id] = entity
         self._adders[remote_id.partition(".")[0]]([entity])
