@@ -508,7 +508,16 @@ async def test_edges_of_updates_and_removals(
 async def test_patterns_edited_by_hand_turn_mirroring_off_not_the_link(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = await setup_link(**{CONF_MIRROR_INCLUDE: ["Not A Pattern"]})
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIRROR_INCLUDE: ["Not A Pattern"]}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert er.async_get(hass).async_get("switch.remote_home_pump") is not None  # kept
     mirror = mirror_of(entry)
     assert not mirror.enabled
     assert mirror.refused == "invalid_patterns"

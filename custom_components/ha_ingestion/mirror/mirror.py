@@ -174,7 +174,12 @@ class EntityMirror:
                 yield reg
 
     def _forget_unwanted(self) -> None:
-        """Mirroring off, or an entity now excluded: its local entity goes (its history stays)."""
+        """Mirroring off, or an entity now excluded: its local entity goes (its history stays).
+
+        Not for patterns that cannot be read (edited by hand): nothing is known to be unwanted.
+        """
+        if self.refused == "invalid_patterns":
+            return
         registry = er.async_get(self.hass)
         for reg in list(self._registered()):
             remote_id = reg.unique_id[len(self.unique_base) :]
