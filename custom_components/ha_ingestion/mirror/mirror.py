@@ -305,16 +305,14 @@ class EntityMirror:
             self._skip("attributes_too_large", remote_id, f"{size} bytes")
             return
         entity = self.entities.get(remote_id)
-        if entity is None:
-            if domain not in self._adders:
-                self._pending[remote_id] = state
-                return
-            entity = self._add_new(remote_id, domain, object_id)
-            if entity is None:
-                return
-        entity.set_remote(state)
+        if entity is not None:
+            entity.set_remote(state)
+        elif domain not in self._adders:
+            self._pending[remote_id] = state
+        else:
+            self._add_new(remote_id, domain, object_id, state)
 
-    def _add_new(self, remote_id: str, domain: str, object_id: str) -> MirrorEntity | None:
+    def _add_new(self, remote_id: str, domain: str, object_id: str, state: RemoteState) -> None:
         registry = er.async_get(self.hass)
         unique_id = self.unique_base + remote_id
         entity_id = registry.async_get_entity_id(domain, DOMAIN, unique_id)
@@ -322,19 +320,27 @@ class EntityMirror:
             entity_id = f"{domain}.{self.prefix}_{object_id}"
             if not valid_entity_id(entity_id) or len(entity_id) > MAX_LENGTH_STATE_ENTITY_ID:
                 self._skip("invalid_entity_id", remote_id, entity_id)
-                return None
+                return
             if registry.async_is_registered(entity_id) or self.hass.states.get(entity_id):
                 self._skip("entity_id_taken", remote_id, entity_id)
-                return None
-        return self._add(remote_id, entity_id)
+                return
+        self._add(remote_id, entity_id, state=state)
 
-    def _add(self, remote_id: str, entity_id: str, name: str | None = None) -> MirrorEntity:
+    def _add(
+        self,
+        remote_id: str,
+        entity_id: str,
+        name: str | None = None,
+        state: RemoteState | None = None,
+    ) -> None:
+        """Add a mirror; with its state already, so its first recorded state is the remote's."""
         entity = MirrorEntity(
             self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id, name
         )
+        if state is not None:
+            entity.set_remote(state)
         self.entities[remote_id] = entity
         self._adders[remote_id.partition(".")[0]]([entity])
-        return entity
 
     def _skip(self, reason: str, remote_id: str, detail: str = "") -> None:
         self.skip_counts[reason] = self.skip_counts.get(reason, 0) + 1
