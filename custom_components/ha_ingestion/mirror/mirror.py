@@ -133,6 +133,8 @@ class EntityMirror:
         self._loading = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # New mirrors of the message being applied, per domain: added in one call each.
+        self._new: dict[str, list[MirrorEntity]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -200,8 +202,10 @@ class EntityMirror:
         for remote_id, entity_id, name in known:
             if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
                 self._add(remote_id, entity_id, name)
+        self._new = {}
         for remote_id in [r for r in self._pending if r.partition(".")[0] == domain]:
             self._apply(remote_id, self._pending.pop(remote_id))
+        self._add_new_ones()
 
     # ------------------------------------------------------------------ updates
 
@@ -209,6 +213,19 @@ class EntityMirror:
     def _on_entities(self, update: EntitiesUpdate) -> None:
         """One subscribe_entities message (from the reader): apply it; never raises."""
         self._states = update.states
+        self._new = {}
+        try:
+            self._apply_update(update)
+        finally:
+            self._add_new_ones()
+
+    def _add_new_ones(self) -> None:
+        """The mirrors created while applying: one add per platform, not one per entity."""
+        new, self._new = self._new or {}, None
+        for domain, entities in new.items():
+            self._adders[domain](entities)
+
+    def _apply_update(self, update: EntitiesUpdate) -> None:
         if update.initial:
             # A new subscription: what it does not hold is not there now (maybe not yet).
             for remote_id, entity in self.entities.items():
@@ -340,7 +357,11 @@ class EntityMirror:
         if state is not None:
             entity.set_remote(state)
         self.entities[remote_id] = entity
-        self._adders[remote_id.partition(".")[0]]([entity])
+        domain = remote_id.partition(".")[0]
+        if self._new is not None:
+            self._new.setdefault(domain, []).append(entity)
+        else:
+            self._adders[domain]([entity])
 
     def _skip(self, reason: str, remote_id: str, detail: str = "") -> None:
         self.skip_counts[reason] = self.skip_counts.get(reason, 0) + 1
