@@ -20,6 +20,7 @@ from custom_components.ha_ingestion.const import (
     CONF_HEARTBEAT_TIMEOUT,
     CONF_JITTER,
     CONF_MAX_DELAY,
+    CONF_MIRROR_ENTITIES,
     CONF_VERIFY_SSL,
     DOMAIN,
 )
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
 # The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
 pytest_plugins = ["tests.fake_ha", "tests.harness.fixtures"]
 
-# Fast, deterministic retry options for tests: no jitter, short delays.
+# Fast, deterministic retry options for tests: no jitter, short delays. Mirroring (on by default)
+# is off here: the tests of capture see every state change as an event; tests/mirror turn it on.
 TEST_OPTIONS: dict[str, Any] = {
+    CONF_MIRROR_ENTITIES: False,
     CONF_BASE_DELAY: 0.05,
     CONF_MAX_DELAY: 0.2,
     CONF_JITTER: False,

@@ -6,6 +6,8 @@ the Home Assistant WebSocket API a remote client uses:
     auth_required -> auth -> auth_ok | auth_invalid (then close)
     supported_features (coalesce_messages), get_config, auth/current_user, get_states,
     subscribe_events / unsubscribe_events, ping -> pong,
+    subscribe_entities (entity_ids, include/exclude with Home Assistant's filter rules; the initial
+    `a` of every matching state, then `a`/`c`/`r` diffs), config/entity_registry/get,
     history/history_during_period (compressed format, as the recorder answers it)
 
 Command ids must grow strictly per connection (`id_reuse` error otherwise), unknown commands get an
@@ -22,6 +24,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+import fnmatch
 import re
 import socket
 import struct
@@ -84,6 +87,19 @@ class RecordedState:
     last_changed: datetime | None = None  # None: derived from the previous recorded state
     context: dict[str, Any] = field(default_factory=lambda: {"id": _context_id()})
 
+    def compressed(self) -> dict[str, Any]:
+        """The state as `subscribe_entities` sends it (State.as_compressed_state)."""
+        changed = (self.last_changed or self.last_updated).timestamp()
+        out: dict[str, Any] = {
+            "s": self.state,
+            "a": dict(self.attributes),
+            "c": self.context["id"],
+            "lc": changed,
+        }
+        if self.last_updated.timestamp() != changed:
+            out["lu"] = self.last_updated.timestamp()
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         """The state object as Home Assistant serializes it (State.as_dict)."""
         changed = self.last_changed or self.last_updated
@@ -107,6 +123,10 @@ class FakeConnection:
         self.ws = ws
         self.subscriptions: list[str] = []  # event types subscribed on it, in order
         self.sub_ids: dict[int, str] = {}  # active subscriptions: id -> event type
+        # subscribe_entities subscriptions: id -> filter (entity id -> passes)
+        self.entity_subs: dict[int, Callable[[str], bool]] = {}
+        self.entity_messages: list[dict[str, Any]] = []  # every one sent, in order
+        self.deflate = False  # permessage-deflate negotiated
         self.commands: list[dict[str, Any]] = []  # every command received after auth, in order
         self.ids: list[int] = []  # command ids received, in order
         self.features: dict[str, Any] = {}
@@ -338,6 +358,40 @@ class FakeConnection:
             return
         await self._result(msg_id)
 
+    async def _cmd_subscribe_entities(self, msg_id: int, msg: dict[str, Any]) -> None:
+        server = self.server
+        if "subscribe_entities" in server.fail_subscriptions:
+            code, message = server.subscription_error
+            await self._error(msg_id, code, message)
+            return
+        self.entity_subs[msg_id] = _entity_filter(msg)
+        await self._result(msg_id)
+        passes = self.entity_subs[msg_id]
+        await self._send_entities(
+            msg_id,
+            {"a": {e: s.compressed() for e, s in server.states.items() if passes(e)}},
+        )
+
+    async def _send_entities(self, sub_id: int, event: dict[str, Any]) -> None:
+        self.entity_messages.append(event)
+        await self.send_json({"id": sub_id, "type": "event", "event": event})
+
+    async def _deliver_entity_change(
+        self, entity_id: str, old: RecordedState | None, new: RecordedState | None
+    ) -> None:
+        if self.closed or not self.authenticated or self.server.frozen:
+            return
+        for sub_id, passes in tuple(self.entity_subs.items()):
+            if passes(entity_id):
+                await self._send_entities(sub_id, _diff(entity_id, old, new))
+
+    async def _cmd_entity_registry_get(self, msg_id: int, msg: dict[str, Any]) -> None:
+        entity_id = msg.get("entity_id")
+        if entity_id not in self.server.registry:
+            await self._error(msg_id, "not_found", "Entity not found")
+            return
+        await self._result(msg_id, {"entity_id": entity_id, "platform": "fake"})
+
     async def _cmd_entity_registry_display(self, msg_id: int, msg: dict[str, Any]) -> None:
         """config/entity_registry/list_for_display: one compact row per (known) entity."""
         entities = [{"ei": entity_id, "pl": "fake"} for entity_id in self.server.states]
@@ -404,7 +458,69 @@ _HANDLERS: dict[str, _Handler] = {
     "history/history_during_period": FakeConnection._cmd_history,
     "config/entity_registry/list_for_display": FakeConnection._cmd_entity_registry_display,
     "recorder/info": FakeConnection._cmd_recorder_info,
+    "subscribe_entities": FakeConnection._cmd_subscribe_entities,
+    "config/entity_registry/get": FakeConnection._cmd_entity_registry_get,
 }
+
+
+def _entity_filter(msg: dict[str, Any]) -> Callable[[str], bool]:
+    """Home Assistant's rules (helpers/entityfilter.py) for entity_ids + include/exclude."""
+    ids = set(msg.get("entity_ids") or ())
+    inc = msg.get("include") or {}
+    exc = msg.get("exclude") or {}
+    inc_d, inc_e, inc_g = (set(inc.get(k, ())) for k in ("domains", "entities", "entity_globs"))
+    exc_d, exc_e, exc_g = (set(exc.get(k, ())) for k in ("domains", "entities", "entity_globs"))
+
+    def glob(entity_id: str, globs: set[str]) -> bool:
+        return any(fnmatch.fnmatchcase(entity_id, g) for g in globs)
+
+    def passes(entity_id: str) -> bool:
+        domain = entity_id.split(".", 1)[0]
+        have_inc, have_exc = bool(inc_d or inc_e or inc_g), bool(exc_d or exc_e or exc_g)
+        if not have_inc and not have_exc:
+            ok = True
+        elif not have_exc:
+            ok = entity_id in inc_e or domain in inc_d or glob(entity_id, inc_g)
+        elif not have_inc:
+            ok = not (entity_id in exc_e or domain in exc_d or glob(entity_id, exc_g))
+        elif inc_d or inc_g:
+            ok = entity_id in inc_e or (
+                entity_id not in exc_e
+                and (glob(entity_id, inc_g) or (domain in inc_d and not glob(entity_id, exc_g)))
+            )
+        elif exc_d or exc_g:
+            if domain in exc_d or glob(entity_id, exc_g):
+                ok = entity_id in inc_e
+            else:
+                ok = entity_id not in exc_e
+        else:
+            ok = entity_id in inc_e
+        return ok and (not ids or entity_id in ids)
+
+    return passes
+
+
+def _diff(entity_id: str, old: RecordedState | None, new: RecordedState | None) -> dict[str, Any]:
+    """What subscribe_entities sends for one state change (messages._state_diff_event)."""
+    if new is None:
+        return {"r": [entity_id]}
+    if old is None:
+        return {"a": {entity_id: new.compressed()}}
+    plus: dict[str, Any] = {}
+    diff: dict[str, Any] = {"+": plus}
+    if old.state != new.state:
+        plus["s"] = new.state
+    old_c, new_c = old.compressed(), new.compressed()
+    if old_c["lc"] != new_c["lc"]:
+        plus["lc"] = new_c["lc"]
+    elif old.last_updated != new.last_updated:
+        plus["lu"] = new.last_updated.timestamp()
+    plus["c"] = new.context["id"]
+    if added := {k: v for k, v in new.attributes.items() if old.attributes.get(k, k) != v}:
+        plus["a"] = added
+    if removed := sorted(old.attributes.keys() - new.attributes.keys()):
+        diff["-"] = {"a": removed}
+    return {"c": {entity_id: diff}}
 
 
 class _CommandError(Exception):
@@ -467,6 +583,8 @@ class FakeHA:
         self.http_requests = 0
         # ---- state and history
         self.states: dict[str, RecordedState] = {}
+        # Entity ids the remote's entity registry holds (config/entity_registry/get finds them).
+        self.registry: set[str] = set()
         self.history_sub_microsecond = (
             0.0  # e.g. 2e-7: within the same microsecond, as a real DB float
         )
@@ -598,6 +716,7 @@ class FakeHA:
         await ws.prepare(request)
         self.upgrade_count += 1
         conn = FakeConnection(self, request, ws)
+        conn.deflate = bool(ws.compress)
         self.connections.append(conn)
         try:
             await conn.run()
@@ -738,7 +857,10 @@ class FakeHA:
             context=context,
         )
         self.states[entity_id] = new
+        self.registry.add(entity_id)
         (self.history if committed else self.uncommitted).append(new)
+        for conn in self.open_connections:
+            await conn._deliver_entity_change(entity_id, old, new)
         await self.fire_event(
             "state_changed",
             {
@@ -778,6 +900,25 @@ class FakeHA:
         current = self.states.get(entity_id)
         if current is None or current.last_updated <= last_updated:
             self.states[entity_id] = recorded
+
+    async def remove_state(self, entity_id: str, *, from_registry: bool = True) -> None:
+        """The entity's state is removed (`r` to entity subscriptions, state_changed to None).
+
+        `from_registry` False: the entity stays registered (an integration reloading).
+        """
+        old = self.states.pop(entity_id, None)
+        if from_registry:
+            self.registry.discard(entity_id)
+        for conn in self.open_connections:
+            await conn._deliver_entity_change(entity_id, old, None)
+        await self.fire_event(
+            "state_changed",
+            {
+                "entity_id": entity_id,
+                "old_state": old.as_dict() if old is not None else None,
+                "new_state": None,
+            },
+        )
 
     def commit(self) -> None:
         """The recorder commits: uncommitted states become history."""

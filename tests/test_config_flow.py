@@ -39,11 +39,16 @@ from custom_components.ha_ingestion.const import (
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
+    CONF_FORWARD_STATE_CHANGES,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_TIMEOUT,
     CONF_JITTER,
     CONF_MAX_ATTEMPTS,
     CONF_MAX_DELAY,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
     CONF_REMOTE_USER_ID,
@@ -605,6 +610,11 @@ NEW_OPTIONS: dict[str, Any] = {
     CONF_FORWARD_EVENTS: False,
     CONF_BACKFILL: False,
     CONF_BACKFILL_MAX_WINDOW: 2.5,
+    CONF_MIRROR_ENTITIES: True,
+    CONF_MIRROR_INCLUDE: [" sensor ", "switch.pump", "sensor"],
+    CONF_MIRROR_EXCLUDE: ["sensor.secret_*"],
+    CONF_MIRROR_PREFIX: " far ",
+    CONF_FORWARD_STATE_CHANGES: True,
 }
 
 
@@ -625,6 +635,8 @@ async def test_options_saved_and_applied(
         CONF_EVENT_TYPES: ["state_changed", "call_service"],  # stripped, de-duplicated
         CONF_MAX_ATTEMPTS: 7,
         CONF_FAILURE_THRESHOLD: 3,
+        CONF_MIRROR_INCLUDE: ["sensor", "switch.pump"],  # stripped, de-duplicated
+        CONF_MIRROR_PREFIX: "far",
     }
     assert result["data"] == expected
     assert dict(entry.options) == expected
@@ -647,6 +659,11 @@ async def test_options_saved_and_applied(
     assert config.breaker.failure_threshold == 3
     assert config.breaker.recovery_timeout == 20.0
     assert config.max_attempts == 7
+    assert config.entities is not None
+    assert config.entities.include == ("sensor", "switch.pump")
+    assert config.entities.exclude == ("sensor.secret_*",)
+    assert entry.runtime_data.mirror.prefix == "far"
+    assert entry.runtime_data.capture.not_forwarded is None  # state changes still fired
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     # One connection checked the event types (subscribed, unsubscribed, closed) ...
     check = fake_ha.connections[connections_before]
@@ -1193,7 +1210,10 @@ async def test_options_refused_event_type_is_a_field_error(
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
-    assert result["description_placeholders"] == {"refused": "call_service"}
+    assert result["description_placeholders"] == {
+        "refused": "call_service",
+        "prefix": "remote_home",
+    }
     assert dict(entry.options) == TEST_OPTIONS
     check = fake_ha.connections[before]
     assert check.subscriptions == ["state_changed", "automation_triggered"]
@@ -1361,3 +1381,86 @@ async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssist
     matchers = await async_get_zeroconf(hass)
 
     assert {"domain": DOMAIN} in matchers["_home-assistant._tcp.local."]
+
+
+# ---------------------------------------------------------------------- mirror options
+
+
+@pytest.mark.parametrize(
+    ("bad", "errors"),
+    [
+        ({CONF_MIRROR_INCLUDE: ["Sensor"]}, {CONF_MIRROR_INCLUDE: "invalid_patterns"}),
+        ({CONF_MIRROR_EXCLUDE: ["sensor.a b"]}, {CONF_MIRROR_EXCLUDE: "invalid_patterns"}),
+        (
+            {CONF_MIRROR_INCLUDE: ["sensor.a"], CONF_MIRROR_EXCLUDE: ["sensor"]},
+            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
+        ),
+        (
+            {CONF_MIRROR_EXCLUDE: ["sensor", "binary_sensor", "switch"]},
+            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
+        ),
+        ({CONF_MIRROR_PREFIX: "Far Away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
+        ({CONF_MIRROR_PREFIX: "far__away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
+    ],
+)
+async def test_mirror_options_are_validated(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    bad: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    result = await _options_form(hass, init_integration)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True, **bad})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert dict(init_integration.options) == TEST_OPTIONS
+
+
+def test_nothing_matches_only_matters_while_mirroring() -> None:
+    options = {
+        **options_with_defaults({}),
+        CONF_MIRROR_ENTITIES: False,
+        CONF_MIRROR_INCLUDE: ["sensor.a"],
+        CONF_MIRROR_EXCLUDE: ["sensor"],
+    }
+    assert validate_options(options) == {}
+
+
+async def test_mirroring_is_refused_for_a_link_to_this_instance(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    user = await hass.auth.async_create_user("Self link")
+    refresh = await hass.auth.async_create_refresh_token(
+        user, client_name="self", token_type="long_lived_access_token"
+    )
+    fake_ha.token = hass.auth.async_create_access_token(refresh)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
+        options={**TEST_OPTIONS, CONF_MIRROR_ENTITIES: True},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    mirror = entry.runtime_data.mirror
+    assert not mirror.enabled  # the saved option cannot turn it on
+    assert mirror.refused == "self_link"
+    assert entry.runtime_data.coordinator.supervisor.config.entities is None
+
+    result = await _options_form(hass, entry)
+    assert _defaults(result)[CONF_MIRROR_ENTITIES] is False  # shown off
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True})
+    )
+    assert result["errors"] == {CONF_MIRROR_ENTITIES: "mirror_self_link"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: False})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_MIRROR_ENTITIES] is False
+    assert entry.options[CONF_FORWARD_STATE_CHANGES] is False
+    await _unload_all(hass)

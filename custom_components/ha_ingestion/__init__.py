@@ -26,6 +26,7 @@ from .helpers import (
     set_entry_issue,
     token_rejected,
 )
+from .mirror import EntityMirror
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -45,15 +46,24 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Start the link; entities exist (and report it) even while the remote is down."""
-    config = build_supervisor_config(dict(entry.data), dict(entry.options))
+    options = options_with_defaults(dict(entry.options))
+    mirror = EntityMirror(hass, entry, options)
+    config = build_supervisor_config(
+        dict(entry.data), dict(entry.options), entities=mirror.filter if mirror.enabled else None
+    )
     supervisor = Supervisor(async_get_clientsession(hass), config)
     coordinator = HaIngestionCoordinator(hass, entry, supervisor)
     if token_rejected(dict(entry.data)):
         # Sending it again would be one more failed login on the remote (towards an IP ban):
         # the entry loads, its entities say failed/authentication, and reauth is offered.
         supervisor.set_failed(HaAuthenticationError("the remote rejected this token before"))
-    capture = EventCapture(hass, entry, coordinator, options_with_defaults(dict(entry.options)))
-    entry.runtime_data = HaIngestionRuntimeData(coordinator=coordinator, capture=capture)
+    capture = EventCapture(hass, entry, coordinator, options)
+    if mirror.enabled and not mirror.forward_state_changes:
+        # mirror: a mirrored entity's changes are its local states, not also events
+        capture.not_forwarded = mirror.is_mirrored
+    entry.runtime_data = HaIngestionRuntimeData(
+        coordinator=coordinator, capture=capture, mirror=mirror
+    )
 
     first_outcome = asyncio.Event()
 
@@ -64,6 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     remove_first = supervisor.add_listener(_first)
     _first(supervisor.snapshot())  # failed already (a rejected token): nothing to wait for
     await capture.async_start()  # capture: restores its checkpoint first
+    mirror.async_start(supervisor)
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):
@@ -79,14 +90,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     # a listener that is already gone (logged as an error). Options changes reload through
     # OptionsFlowWithReload; reauth and reconfigure through their own flows.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _on_stop))
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await hass.config_entries.async_forward_entry_setups(entry, _platforms(entry))
     return True
+
+
+def _platforms(entry: HaIngestionConfigEntry) -> list[Platform]:
+    """The link's own platforms, and those of mirrored entities when mirroring."""
+    extra = [Platform(d) for d in entry.runtime_data.mirror.domains]
+    return sorted(set(PLATFORMS) | set(extra))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Stop the link and unload the platforms."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, _platforms(entry))
     if unloaded:
+        await entry.runtime_data.mirror.async_stop()
         await entry.runtime_data.capture.async_stop()  # capture: writes its checkpoint
         await entry.runtime_data.coordinator.async_stop()
         # A span capture could not recover stays reported across a reload; not once disabled.

@@ -61,6 +61,7 @@ async def async_setup_entry(
     async_add_entities(
         HaIngestionBinarySensor(coordinator, description) for description in BINARY_SENSORS
     )
+    entry.runtime_data.mirror.async_add_platform("binary_sensor", async_add_entities)
 
 
 class HaIngestionBinarySensor(HaIngestionEntity, BinarySensorEntity):

@@ -33,10 +33,13 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.util import slugify
 import yarl
 
+from .capture.selflink import remote_is_this_instance
 from .client import (
     ConnectionConfig,
+    EntityFilter,
     ErrorCategory,
     HaClientError,
     HaSubscriptionError,
@@ -55,11 +58,16 @@ from .const import (
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
+    CONF_FORWARD_STATE_CHANGES,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_TIMEOUT,
     CONF_JITTER,
     CONF_MAX_ATTEMPTS,
     CONF_MAX_DELAY,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
     CONF_REMOTE_USER_ID,
@@ -74,6 +82,8 @@ from .helpers import (
     options_with_defaults,
     token_rejected,
 )
+from .mirror import MIRROR_DOMAINS
+from .mirror.mirror import default_prefix, mirror_filter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -542,8 +552,18 @@ OPTION_FIELDS: dict[str, Any] = {
     CONF_FORWARD_EVENTS: BooleanSelector(),
     CONF_BACKFILL: BooleanSelector(),
     CONF_BACKFILL_MAX_WINDOW: _number(0.1, 168, 0.1, "h"),
+    CONF_MIRROR_ENTITIES: BooleanSelector(),
+    CONF_MIRROR_INCLUDE: SelectSelector(
+        SelectSelectorConfig(options=list(MIRROR_DOMAINS), multiple=True, custom_value=True)
+    ),
+    CONF_MIRROR_EXCLUDE: SelectSelector(
+        SelectSelectorConfig(options=list(MIRROR_DOMAINS), multiple=True, custom_value=True)
+    ),
+    CONF_MIRROR_PREFIX: TextSelector(),
+    CONF_FORWARD_STATE_CHANGES: BooleanSelector(),
 }
 INTEGER_OPTIONS = {CONF_MAX_ATTEMPTS, CONF_FAILURE_THRESHOLD}
+PATTERN_OPTIONS = (CONF_MIRROR_INCLUDE, CONF_MIRROR_EXCLUDE)
 
 
 def validate_options(options: dict[str, Any]) -> dict[str, str]:
@@ -556,6 +576,21 @@ def validate_options(options: dict[str, Any]) -> dict[str, str]:
         errors[CONF_BASE_DELAY] = "base_greater_than_max"
     if options[CONF_HEARTBEAT_TIMEOUT] >= options[CONF_HEARTBEAT_INTERVAL] * 10:
         errors[CONF_HEARTBEAT_TIMEOUT] = "heartbeat_timeout_too_long"
+    filters: dict[str, EntityFilter] = {}
+    for key in PATTERN_OPTIONS:
+        try:
+            filters[key] = EntityFilter(include=tuple(options[key]))
+        except ValueError:
+            errors[key] = "invalid_patterns"
+    if (
+        len(filters) == len(PATTERN_OPTIONS)
+        and options[CONF_MIRROR_ENTITIES]
+        and mirror_filter(options).server_filter() is None
+    ):
+        errors[CONF_MIRROR_INCLUDE] = "mirror_nothing_matches"
+    prefix = options[CONF_MIRROR_PREFIX]
+    if prefix and slugify(prefix) != prefix:
+        errors[CONF_MIRROR_PREFIX] = "invalid_prefix"
     return errors
 
 
@@ -574,9 +609,12 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
                 key: int(value) if key in INTEGER_OPTIONS else value
                 for key, value in user_input.items()
             }
-            event_types: list[str] = options[CONF_EVENT_TYPES]
-            options[CONF_EVENT_TYPES] = list(dict.fromkeys(t.strip() for t in event_types))
+            for key in (CONF_EVENT_TYPES, *PATTERN_OPTIONS):
+                options[key] = list(dict.fromkeys(t.strip() for t in options[key]))
+            options[CONF_MIRROR_PREFIX] = options[CONF_MIRROR_PREFIX].strip()
             errors = validate_options(options)
+            if options[CONF_MIRROR_ENTITIES] and self._self_link:
+                errors[CONF_MIRROR_ENTITIES] = "mirror_self_link"
             if not errors and options != self._unchecked:
                 errors = await self._async_check_event_types(options, placeholders)
             if not errors:
@@ -584,6 +622,9 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
             if errors.get("base") in _UNCHECKED_SAVE_ALLOWED:
                 self._unchecked = options
         current = user_input or options_with_defaults(dict(self.config_entry.options))
+        if user_input is None and self._self_link:
+            current[CONF_MIRROR_ENTITIES] = False  # refused for a link to this instance
+        placeholders.setdefault("prefix", default_prefix(self.config_entry.title))
         schema = vol.Schema(
             {
                 vol.Required(key, default=current[key]): selector
@@ -594,8 +635,13 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=schema,
             errors=errors,
-            description_placeholders=placeholders or None,
+            description_placeholders=placeholders,
         )
+
+    @property
+    def _self_link(self) -> bool:
+        """This entry links this very instance (its token was issued here)."""
+        return remote_is_this_instance(self.hass, self.config_entry.data[CONF_ACCESS_TOKEN])
 
     async def _async_check_event_types(
         self, options: dict[str, Any], placeholders: dict[str, str]

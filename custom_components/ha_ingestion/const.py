@@ -30,6 +30,14 @@ CONF_CONNECT_TIMEOUT: Final = "connect_timeout"
 CONF_FORWARD_EVENTS: Final = "forward_events"
 CONF_BACKFILL: Final = "backfill"
 CONF_BACKFILL_MAX_WINDOW: Final = "backfill_max_window"
+# Mirrored entities (mirror/): on/off, include/exclude patterns (domains, entity ids, globs;
+# exclude wins), the entity-id prefix ("" = from the remote's name) and whether state changes
+# of mirrored entities are still fired as ha_ingestion_event too.
+CONF_MIRROR_ENTITIES: Final = "mirror_entities"
+CONF_MIRROR_INCLUDE: Final = "mirror_include"
+CONF_MIRROR_EXCLUDE: Final = "mirror_exclude"
+CONF_MIRROR_PREFIX: Final = "mirror_prefix"
+CONF_FORWARD_STATE_CHANGES: Final = "forward_state_changes"
 
 DEFAULT_EVENT_TYPES: Final = ["state_changed"]
 DEFAULT_OPTIONS: Final[dict[str, object]] = {
@@ -47,6 +55,11 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_FORWARD_EVENTS: True,
     CONF_BACKFILL: True,
     CONF_BACKFILL_MAX_WINDOW: 24.0,
+    CONF_MIRROR_ENTITIES: True,
+    CONF_MIRROR_INCLUDE: [],
+    CONF_MIRROR_EXCLUDE: [],
+    CONF_MIRROR_PREFIX: "",
+    CONF_FORWARD_STATE_CHANGES: False,
 }
 
 # Local bus event carrying every captured remote event.

@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigEntry
 if TYPE_CHECKING:
     from .capture import EventCapture
     from .coordinator import HaIngestionCoordinator
+    from .mirror import EntityMirror
 
 
 @dataclass(kw_only=True)
@@ -18,6 +19,7 @@ class HaIngestionRuntimeData:
 
     coordinator: HaIngestionCoordinator
     capture: EventCapture
+    mirror: EntityMirror
 
 
 type HaIngestionConfigEntry = ConfigEntry[HaIngestionRuntimeData]

@@ -154,5 +154,6 @@ async def async_get_config_entry_diagnostics(
             "event_types": event_types,
             "gaps": [gap.as_dict() for gap in capture.gaps],
         },
+        "mirror": entry.runtime_data.mirror.as_dict(),
     }
     return _scrub(async_redact_data(diagnostics, TO_REDACT), _host_pattern(hosts))  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ from .client import (
     BackoffConfig,
     BreakerConfig,
     ConnectionConfig,
+    EntityFilter,
     HaAuthenticationError,
     HaClientError,
     HaForbiddenError,
@@ -114,8 +115,13 @@ def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULT_OPTIONS, **options}
 
 
-def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> SupervisorConfig:
-    """Engine configuration from a config entry's data and options."""
+def build_supervisor_config(
+    data: dict[str, Any], options: dict[str, Any], *, entities: EntityFilter | None = None
+) -> SupervisorConfig:
+    """Engine configuration from a config entry's data and options.
+
+    `entities`: mirrored entities' filter (mirror/), for the `subscribe_entities` subscription.
+    """
     opts = options_with_defaults(options)
     return SupervisorConfig(
         connection=ConnectionConfig(
@@ -138,6 +144,7 @@ def build_supervisor_config(data: dict[str, Any], options: dict[str, Any]) -> Su
             recovery_timeout=float(opts[CONF_RECOVERY_TIMEOUT]),
         ),
         max_attempts=int(opts[CONF_MAX_ATTEMPTS]),
+        entities=entities,
     )
 
 

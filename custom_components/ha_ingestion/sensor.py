@@ -248,6 +248,7 @@ async def async_setup_entry(
         if entity_id := registry.async_get_entity_id("sensor", DOMAIN, unique_id):
             registry.async_remove(entity_id)
     async_add_entities(HaIngestionSensor(coordinator, description) for description in SENSORS)
+    entry.runtime_data.mirror.async_add_platform("sensor", async_add_entities)
 
 
 class HaIngestionSensor(HaIngestionEntity, SensorEntity):

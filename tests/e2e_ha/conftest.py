@@ -39,6 +39,7 @@ from custom_components.ha_ingestion.const import (
     CONF_HEARTBEAT_TIMEOUT,
     CONF_JITTER,
     CONF_MAX_DELAY,
+    CONF_MIRROR_ENTITIES,
     CONF_RECOVERY_TIMEOUT,
     CONF_VERIFY_SSL,
     DOMAIN,
@@ -52,7 +53,10 @@ HEARTBEAT_INTERVAL = 2.0
 HEARTBEAT_TIMEOUT = 2.0
 MAX_DELAY = 2.0
 # Small timings for speed, set through the options flow; a breaker that does not get in the way.
+# Mirroring (on by default) is off for the capture proofs, which count every state change as an
+# event; `link_factory(..., mirror_entities=True)` turns it on.
 E2E_OPTIONS: dict[str, Any] = {
+    CONF_MIRROR_ENTITIES: False,
     CONF_EVENT_TYPES: ["state_changed", PING_EVENT],
     CONF_HEARTBEAT_INTERVAL: HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_TIMEOUT: HEARTBEAT_TIMEOUT,
@@ -204,16 +208,19 @@ class Link:
 type LinkFactory = Callable[..., Awaitable[Link]]
 
 
-async def _configure_options(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> None:
+async def _configure_options(
+    hass: HomeAssistant, entry: HaIngestionConfigEntry, extra: dict[str, Any]
+) -> None:
     """Set the small timings through the options flow; saving them reloads the entry."""
+    options = {**E2E_OPTIONS, **extra}
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM, result
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], user_input=dict(E2E_OPTIONS)
+        result["flow_id"], user_input=options
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
-    for key, value in E2E_OPTIONS.items():
+    for key, value in options.items():
         assert entry.options[key] == value, (key, entry.options)
 
 
@@ -224,7 +231,7 @@ async def link_factory(
     """Link the integration to the remote through the config flow; unload everything after."""
     links: list[Link] = []
 
-    async def factory(url: str | None = None) -> Link:
+    async def factory(url: str | None = None, **options: Any) -> Link:
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         assert result["type"] is FlowResultType.FORM, result
         assert result["step_id"] == "user"
@@ -249,7 +256,7 @@ async def link_factory(
         assert registry.async_get_entity_id(
             "binary_sensor", DOMAIN, f"{entry.unique_id}_connected"
         ) == (link.connected_id)
-        await _configure_options(hass, entry)
+        await _configure_options(hass, entry, options)
         assert entry.state is ConfigEntryState.LOADED, entry.state
         link.listen()
         await link.wait_connected()

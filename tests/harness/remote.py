@@ -889,6 +889,34 @@ class RemoteHass:
             "input_number", "set_value", {"entity_id": entity_id, "value": value}
         )
 
+    async def set_state(
+        self, entity_id: str, state: str, attributes: dict[str, Any] | None = None
+    ) -> None:
+        """Set a state over REST (an entity without a registry entry, as a template would be)."""
+        await self._states_request(
+            "post", entity_id, {"state": state, "attributes": attributes or {}}
+        )
+
+    async def _states_request(
+        self, method: str, entity_id: str, body: dict[str, Any] | None = None
+    ) -> None:
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(REQUEST_TIMEOUT),
+            http.request(
+                method,
+                f"{self.url}/api/states/{entity_id}",
+                json=body,
+                headers=self._auth(self.admin_token),
+            ) as resp,
+        ):
+            if resp.status not in (200, 201, 404):
+                raise RemoteHassError(f"{method.upper()} state of {entity_id}: HTTP {resp.status}")
+
+    async def remove_state(self, entity_id: str) -> None:
+        """Remove a state over REST (DELETE /api/states/<entity_id>)."""
+        await self._states_request("delete", entity_id)
+
     async def get_state(self, entity_id: str) -> dict[str, Any] | None:
         """One entity's state over REST (None if unknown)."""
         async with (

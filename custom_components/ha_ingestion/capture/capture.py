@@ -125,6 +125,9 @@ class EventCapture:
         self.event_types = tuple(coordinator.supervisor.config.connection.event_types)
         self.subscribed = frozenset(self.event_types)
         self.forward = bool(options[CONF_FORWARD_EVENTS])
+        # Hook (mirror/): state changes of these entities are not fired as events; they are
+        # bookkept as delivered (their local entity carries them), so backfill skips them alike.
+        self.not_forwarded: Callable[[str], bool] | None = None
         # Backfilled changes are local events too: forwarding off means no backfill at all.
         self.backfill_enabled = (
             self.forward
@@ -310,9 +313,12 @@ class EventCapture:
             return
         if updated is not None:
             self._note_remote_time(updated)
-        queued = self.forward and self._enqueue(
-            event, self.held if self._hold and event_type == STATE_CHANGED else self.queue
-        )
+        if entity_id is not None and self.not_forwarded and self.not_forwarded(entity_id):
+            queued = self.forward  # delivered as a local state: bookkept, not fired
+        else:
+            queued = self.forward and self._enqueue(
+                event, self.held if self._hold and event_type == STATE_CHANGED else self.queue
+            )
         if entity_id is None or updated is None:
             return
         if len(self._after_connect) < SENTINELS:

@@ -5,6 +5,7 @@ Imports nothing from `homeassistant`; it could be published as a library of its 
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
+from .entities import EntitiesUpdate, EntityFilter, EntityStates, RemoteState, compress_state
 from .errors import (
     ErrorCategory,
     HaAuthenticationError,
@@ -15,6 +16,7 @@ from .errors import (
     HaConnectionRefusedError,
     HaForbiddenError,
     HaHeartbeatTimeoutError,
+    HaMessageTooBigError,
     HaNotHomeAssistantError,
     HaProtocolError,
     HaRemoteGoingAwayError,
@@ -22,6 +24,7 @@ from .errors import (
     HaSSLError,
     HaSubscriptionError,
     HaTimeoutError,
+    HaUnsupportedCommandError,
     sanitize,
 )
 from .models import (
@@ -50,6 +53,9 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "ConnectionConfig",
+    "EntitiesUpdate",
+    "EntityFilter",
+    "EntityStates",
     "ErrorCategory",
     "ErrorRecord",
     "HaAuthenticationError",
@@ -60,6 +66,7 @@ __all__ = [
     "HaConnectionRefusedError",
     "HaForbiddenError",
     "HaHeartbeatTimeoutError",
+    "HaMessageTooBigError",
     "HaNotHomeAssistantError",
     "HaProtocolError",
     "HaRemoteGoingAwayError",
@@ -67,15 +74,18 @@ __all__ = [
     "HaServiceUnavailableError",
     "HaSubscriptionError",
     "HaTimeoutError",
+    "HaUnsupportedCommandError",
     "HaWebSocketSession",
     "LinkSnapshot",
     "LinkState",
     "ProbeResult",
     "RemoteInfo",
+    "RemoteState",
     "SubscriptionStatus",
     "Supervisor",
     "SupervisorConfig",
     "WaitReason",
+    "compress_state",
     "sanitize",
     "tcp_probe",
 ]

@@ -71,10 +71,18 @@ class HaSubscriptionError(HaClientError):
     category = ErrorCategory.SUBSCRIPTION
 
 
+class HaUnsupportedCommandError(HaSubscriptionError):
+    """The remote does not know the command (`unknown_command`): an older or a stripped remote."""
+
+
 class HaProtocolError(HaClientError):
     """The remote spoke something other than the expected protocol."""
 
     category = ErrorCategory.PROTOCOL
+
+
+class HaMessageTooBigError(HaProtocolError):
+    """A message above the configured `max_msg_size` arrived (the link ends with it)."""
 
 
 class HaNotHomeAssistantError(HaProtocolError):

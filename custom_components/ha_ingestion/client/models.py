@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .entities import EntityFilter
 from .errors import ErrorCategory
 from .probe import ProbeResult
 
@@ -113,6 +114,9 @@ class SupervisorConfig:
     # (at once without jitter) instead of at the end of the wait.
     probe_interval: float = 0.5
     reconnect_spread: float = 9.0
+    # Mirror entities: a `subscribe_entities` subscription with this filter on every connection,
+    # confirmed like the event subscriptions (None: no such subscription).
+    entities: EntityFilter | None = None
 
     def __post_init__(self) -> None:
         """Reject values that cannot work."""
@@ -174,6 +178,8 @@ class SubscriptionStatus:
     subscription_id: int | None = None
     # The remote's answer when it refused this subscription on the last connection.
     refused: str | None = None
+    # The remote does not know the command at all (`unknown_command`).
+    unsupported: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +230,10 @@ class LinkSnapshot:
     attempt_deadline: datetime | None = None
     probes_total: int = 0
     last_probe: ProbeResult | None = None
+    # The `subscribe_entities` subscription (event_type "subscribe_entities"), when configured,
+    # and the parts of its messages skipped as malformed.
+    entities: SubscriptionStatus | None = None
+    entity_problems: int = 0
 
     @property
     def connected(self) -> bool:

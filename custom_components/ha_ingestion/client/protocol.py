@@ -27,6 +27,7 @@ from .errors import (
     HaConnectionRefusedError,
     HaForbiddenError,
     HaHeartbeatTimeoutError,
+    HaMessageTooBigError,
     HaNotHomeAssistantError,
     HaProtocolError,
     HaRemoteGoingAwayError,
@@ -34,6 +35,7 @@ from .errors import (
     HaSSLError,
     HaSubscriptionError,
     HaTimeoutError,
+    HaUnsupportedCommandError,
 )
 from .models import ConnectionConfig, RemoteInfo
 from .probe import not_listening
@@ -41,6 +43,8 @@ from .probe import not_listening
 _LOGGER = logging.getLogger(__name__)
 
 type EventCallback = Callable[[dict[str, Any]], None]
+# A subscribe_entities message as it came (checked where it is applied).
+type MessageCallback = Callable[[Any], None]
 type Clock = Callable[[], float]
 
 _AUTH_REJECTED = frozenset({401})
@@ -77,6 +81,8 @@ class HaWebSocketSession:
         self._last_id = 0
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._subscriptions: dict[int, str] = {}
+        # subscribe_entities subscriptions: id -> the handler of their messages.
+        self._entity_handlers: dict[int, MessageCallback] = {}
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed: asyncio.Future[HaClientError] = self._loop.create_future()
@@ -89,6 +95,11 @@ class HaWebSocketSession:
     def connected(self) -> bool:
         """Authenticated and not yet closed."""
         return self._reader is not None and not self._closed.done()
+
+    @property
+    def compression(self) -> int:
+        """permessage-deflate window bits the server agreed to (0: uncompressed)."""
+        return 0 if self._ws is None else int(self._ws.compress)
 
     @property
     def subscriptions(self) -> dict[int, str]:
@@ -110,6 +121,9 @@ class HaWebSocketSession:
                     ssl=cfg.verify_ssl,
                     max_msg_size=cfg.max_msg_size,
                     autoping=True,
+                    # permessage-deflate, as Home Assistant's server offers it (aiohttp's client
+                    # asks for none by default): state JSON shrinks several times on the wire.
+                    compress=15,
                     timeout=aiohttp.ClientWSTimeout(ws_close=_CLOSE_TIMEOUT),
                 )
                 _check_not_redirected(cfg.url, self._ws)
@@ -244,6 +258,31 @@ class HaWebSocketSession:
             raise
         return msg_id
 
+    async def subscribe_entities(self, fields: dict[str, Any], on_message: MessageCallback) -> int:
+        """`subscribe_entities` with `fields` (entity_ids, include, exclude); id once confirmed.
+
+        `on_message` receives each message of the subscription (its `a`/`c`/`r` object), the
+        first one (every matching state) included. A remote without the command raises
+        `HaUnsupportedCommandError`, a refusal `HaSubscriptionError`.
+        """
+        payload = {"type": "subscribe_entities", **fields}
+        msg_id = self.next_id()
+        # Registered before sending: the initial states follow the confirmation at once.
+        self._entity_handlers[msg_id] = on_message
+        try:
+            future = await self._send(payload, msg_id)
+            await self._await_result(msg_id, future, payload)
+        except HaCommandError as err:
+            self._entity_handlers.pop(msg_id, None)
+            kind = (
+                HaUnsupportedCommandError if err.code == "unknown_command" else HaSubscriptionError
+            )
+            raise kind(f"subscription to entities refused: {err.message}") from err
+        except BaseException:
+            self._entity_handlers.pop(msg_id, None)
+            raise
+        return msg_id
+
     # ------------------------------------------------------------------ reading
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -279,6 +318,9 @@ class HaWebSocketSession:
         if type(msg_id) is not int:
             msg_id = None  # an unhashable or odd id matches nothing
         if kind == "event":
+            if (handler := self._entity_handlers.get(msg_id)) is not None:  # type: ignore[arg-type]
+                handler(item.get("event"))  # checked where it is applied
+                return
             if (on_event := self._on_event) is not None and msg_id in self._subscriptions:
                 event = item.get("event")
                 if type(event) is not dict:
@@ -411,7 +453,7 @@ def _frame_error(msg: aiohttp.WSMessage, ws: aiohttp.ClientWebSocketResponse) ->
             isinstance(exc, aiohttp.WebSocketError)
             and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         ):
-            return HaProtocolError(f"oversize frame: {exc}")
+            return HaMessageTooBigError(f"oversize frame: {exc}")
         if isinstance(exc, aiohttp.WebSocketError):
             return HaProtocolError(f"bad frame: {exc}")
         return HaConnectionClosedError(f"connection lost: {exc}")

@@ -16,13 +16,17 @@ import aiohttp
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
+from .entities import EntitiesUpdate, EntityStates
 from .errors import (
     ErrorCategory,
     HaClientError,
     HaConnectionClosedError,
     HaConnectionRefusedError,
+    HaMessageTooBigError,
+    HaProtocolError,
     HaRemoteGoingAwayError,
     HaSubscriptionError,
+    HaUnsupportedCommandError,
     sanitize,
 )
 from .models import (
@@ -42,6 +46,7 @@ from .protocol import EventCallback, HaWebSocketSession
 _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
+type EntitiesListener = Callable[[EntitiesUpdate], None]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
 type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
@@ -103,6 +108,7 @@ class Supervisor:
         self._log = logger
         self._listeners: list[SnapshotListener] = []
         self._event_listeners: list[EventCallback] = []
+        self._entities_listeners: list[EntitiesListener] = []
         self._task: asyncio.Task[None] | None = None
         self._session: HaWebSocketSession | None = None
         self._wake = asyncio.Event()
@@ -121,6 +127,15 @@ class Supervisor:
         self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)
         # Event types the remote refused on the current connection, with its answer.
         self._refused: dict[str, str] = {}
+        # The subscribe_entities subscription: its id on this connection, the remote's refusal.
+        self._entities_id: int | None = None
+        self._entities_refused: str | None = None
+        self._entities_unsupported = False
+        self._entity_problems = 0
+        # The subscription's states of the current connection; and, once its first message was
+        # larger than max_msg_size (it ended the link), why it is not asked for again.
+        self._entity_states: EntityStates | None = None
+        self._entities_too_big: str | None = None
 
     @property
     def config(self) -> SupervisorConfig:
@@ -187,6 +202,14 @@ class Supervisor:
         """Call `listener(event)` for each remote event, from the reader: it must be cheap."""
         self._event_listeners.append(listener)
         return lambda: self._event_listeners.remove(listener)
+
+    def add_entities_listener(self, listener: EntitiesListener) -> Callable[[], None]:
+        """Call `listener(update)` for each `subscribe_entities` message, from the reader.
+
+        Each connection's first update is `initial` (every matching remote state at that moment).
+        """
+        self._entities_listeners.append(listener)
+        return lambda: self._entities_listeners.remove(listener)
 
     def _notify(self) -> None:
         if not self._listeners:
@@ -320,6 +343,8 @@ class Supervisor:
                     # does not take it down: the others keep flowing.
                     refused[event_type] = self._record(err, self._wall()).message
             self._report_refused(refused)
+            if self._config.entities is not None:
+                await self._subscribe_entities(session)
         except HaClientError as err:
             await session.close()
             self._session = None
@@ -335,6 +360,7 @@ class Supervisor:
         self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
+        self._check_entities_too_big(reason)
         self._last_ping_rtt = session.last_ping_rtt
         self._session = None
         return self._lost(reason)
@@ -560,6 +586,69 @@ class Supervisor:
             )
         return True
 
+    async def _subscribe_entities(self, session: HaWebSocketSession) -> None:
+        """The entities subscription on a new connection; a refusal degrades, never fails, it."""
+        assert self._config.entities is not None  # noqa: S101 - only called when configured
+        fields = self._config.entities.server_filter()
+        refused: str | None = None
+        unsupported = False
+        self._entity_states = None
+        if self._entities_too_big is not None:
+            refused = self._entities_too_big
+        elif fields is None:
+            refused = "nothing matches the include/exclude filter"
+        else:
+            states = self._entity_states = EntityStates()
+            try:
+                self._entities_id = await session.subscribe_entities(
+                    fields, lambda message: self._on_entities(states, message)
+                )
+            except HaSubscriptionError as err:
+                refused = self._record(err, self._wall()).message
+                unsupported = isinstance(err, HaUnsupportedCommandError)
+        if (refused, unsupported) != (self._entities_refused, self._entities_unsupported):
+            if refused is not None:
+                self._log.warning(
+                    "%s: no entity states to mirror (%s)%s",
+                    self._target(),
+                    refused,
+                    "; the remote lacks subscribe_entities" if unsupported else "",
+                )
+            elif self._entities_refused is not None:
+                self._log.info("%s accepts the entities subscription again", self._target())
+        self._entities_refused, self._entities_unsupported = refused, unsupported
+
+    def _check_entities_too_big(self, reason: HaClientError) -> None:
+        """A link ended by an oversize frame before the first entities message: it was that one.
+
+        Asking again would end every connection the same way: the link goes on without it (until
+        the configuration changes, e.g. a narrower filter).
+        """
+        states = self._entity_states
+        if not isinstance(reason, HaMessageTooBigError) or states is None or states.messages:
+            return
+        self._entities_too_big = (
+            "the remote's entity states exceed the message size limit "
+            f"({self._config.connection.max_msg_size} bytes): narrow the include filter"
+        )
+        self._log.warning(
+            "%s: the first message of the entities subscription was too large (%s); "
+            "reconnecting without it",
+            self._target(),
+            reason,
+        )
+
+    def _on_entities(self, states: EntityStates, message: Any) -> None:
+        update, problems = states.apply(message)
+        for problem in problems:
+            self._entity_problems += 1
+            self._on_unknown(HaProtocolError(f"entities message skipped in part: {problem}"))
+        for listener in tuple(self._entities_listeners):
+            try:
+                listener(update)
+            except Exception:  # noqa: BLE001 - a broken listener must not end the link
+                self._log.exception("Error in entities listener")
+
     # ------------------------------------------------------------------ events and errors
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -611,6 +700,7 @@ class Supervisor:
     def _mark_unconfirmed(self) -> None:
         for event_type in self._subscriptions:
             self._subscriptions[event_type] = None
+        self._entities_id = None
 
     def _report_refused(self, refused: dict[str, str]) -> None:
         """Log a change in the set of refused subscriptions (once, not on every reconnect)."""
@@ -705,4 +795,14 @@ class Supervisor:
             ),
             probes_total=self._probes_total,
             last_probe=self._last_probe,
+            entities=None
+            if self._config.entities is None
+            else SubscriptionStatus(
+                event_type="subscribe_entities",
+                confirmed=self._entities_id is not None,
+                subscription_id=self._entities_id,
+                refused=self._entities_refused,
+                unsupported=self._entities_unsupported,
+            ),
+            entity_problems=self._entity_problems,
         )

@@ -1,0 +1,14 @@
+"""The mirror path: remote entities as local entities, recorded natively by the local recorder.
+
+One responsibility per module:
+
+- `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
+- `mirror.py`: the orchestrator: `subscribe_entities` updates to entities, availability with the
+  link, confirmed removals, the bad-input skips.
+
+Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
+"""
+
+from .mirror import MIRROR_DOMAINS, EntityMirror
+
+__all__ = ["MIRROR_DOMAINS", "EntityMirror"]

@@ -1,0 +1,94 @@
+"""One mirrored entity: the remote's state and attributes as they are, read-only.
+
+A plain `Entity` under the remote's domain rather than `SensorEntity` & co.: those derive state
+and attributes from typed values (and reject, convert or add to them); a mirror must show exactly
+what the remote shows, so the recorder stores it as a native state and the sensor statistics
+compile from the remote's `state_class`. The registry customizations apply as for any entity
+(name, icon, area, device class, hidden, disabled).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+
+from ..client import RemoteState  # noqa: TID252 - the package's engine
+from ..const import DOMAIN  # noqa: TID252 - the package's own constants
+
+
+class MirrorEntity(Entity):
+    """A remote entity shown locally; unavailable while the remote does not tell its state."""
+
+    _attr_should_poll = False
+    # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        entry_id: str,
+        remote_id: str,
+        entity_id: str,
+        unique_id: str,
+        name: str | None = None,
+    ) -> None:
+        """Nothing is known until the remote tells (`set_remote`); `name`: the last one known."""
+        self.remote_id = remote_id
+        self.entity_id = entity_id  # suggested; the registry keeps the user's choice
+        self._attr_unique_id = unique_id
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry_id)})
+        self._attr_available = False
+        self._attr_name = name
+        self._remote: RemoteState | None = None
+        self._added = False
+
+    async def async_added_to_hass(self) -> None:
+        """From now on every change is written at once."""
+        self._added = True
+
+    async def async_will_remove_from_hass(self) -> None:
+        """No more writes."""
+        self._added = False
+
+    @property
+    def state(self) -> str | None:
+        """The remote's state text."""
+        return None if self._remote is None else self._remote.state
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The remote's attributes (friendly name, unit, state class and device class included)."""
+        return None if self._remote is None else dict(self._remote.attributes)
+
+    def set_remote(self, remote: RemoteState | None) -> None:
+        """The remote's current state (None: unknown now, e.g. the link is down); written at once."""
+        self._remote = remote
+        self._attr_available = remote is not None
+        if remote is not None:
+            # Without a friendly name, the remote object id (not the bare device name).
+            name = remote.attributes.get("friendly_name")
+            self._attr_name = name if type(name) is str else self.remote_id.partition(".")[2]
+        if self._added:
+            self.async_write_ha_state()
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Mirrors are read-only."""
+        raise _read_only(self.entity_id)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Mirrors are read-only."""
+        raise _read_only(self.entity_id)
+
+    async def async_toggle(self, **kwargs: Any) -> None:
+        """Mirrors are read-only."""
+        raise _read_only(self.entity_id)
+
+
+def _read_only(entity_id: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="mirror_read_only",
+        translation_placeholders={"entity_id": entity_id},
+    )

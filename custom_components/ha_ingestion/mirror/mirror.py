@@ -1,0 +1,443 @@
+"""The mirror orchestrator: `subscribe_entities` updates become local, registry-backed entities.
+
+- Which: the entry's `EntityFilter` (sent to the remote, so excluded entities never cross the
+  wire; checked here again) and a domain this integration can host (`MIRROR_DOMAINS`).
+- Identity: unique id `<entry unique id>_mirror:<remote entity id>` (the entry's unique id is the
+  remote instance's), suggested entity id `<domain>.<prefix>_<object id>`; the registry keeps it
+  (and every user customization) across restarts, reloads and reconnects.
+- Availability: a state the current subscription told; the link down (or the subscription not
+  confirmed) makes every mirrored entity `unavailable`, never deleted. The first message of each
+  new subscription holds every current state: entities it does not hold stay unavailable.
+- Removal: only after the remote's `r` AND its entity registry confirms the entity is gone
+  (`config/entity_registry/get` answers `not_found`): an integration reloading on the remote
+  removes states for a moment, its entities stay registered there, so they stay here too.
+- A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
+  then the `state_changed` events of the link (when subscribed), an older change never
+  overwriting a newer one.
+- Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
+  store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
+  in diagnostics; never a crash, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, MAX_LENGTH_STATE_ENTITY_ID
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback, valid_entity_id
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import slugify
+import orjson
+
+from ..capture.selflink import remote_is_this_instance  # noqa: TID252 - one self-link rule
+from ..client import (  # noqa: TID252 - the package's engine
+    EntitiesUpdate,
+    EntityFilter,
+    EntityStates,
+    HaClientError,
+    HaCommandError,
+    LinkSnapshot,
+    RemoteState,
+    Supervisor,
+    compress_state,
+)
+from ..const import (  # noqa: TID252 - the package's own constants
+    CONF_FORWARD_STATE_CHANGES,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
+    DOMAIN,
+)
+from .entity import MirrorEntity
+
+if TYPE_CHECKING:
+    from ..data import HaIngestionConfigEntry  # noqa: TID252
+
+_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
+
+# Domains whose entity component hosts platform entities and whose services a read-only mirror
+# can refuse cleanly: sensor and binary_sensor have none, switch only turn_on/turn_off/toggle
+# (called by name on the entity). Lights, covers, climate & co. call into their entity class's
+# typed internals from their services: mirroring them needs their own classes (a later step).
+MIRROR_DOMAINS: tuple[str, ...] = ("binary_sensor", "sensor", "switch")
+UNIQUE_MARK = "mirror:"
+# The recorder stores no attributes above this size (recorder/const.py MAX_STATE_ATTRS_BYTES).
+MAX_ATTRIBUTES_BYTES = 16384
+SKIPPED_KEPT = 20  # entity ids listed per skip reason in diagnostics
+NOT_FOUND = "not_found"
+
+
+def mirror_filter(options: Mapping[str, Any]) -> EntityFilter:
+    """What to ask the remote for: the options' patterns; no include = the domains mirrored here.
+
+    Other domains are only asked for when an include names them (then counted as skipped).
+    """
+    return EntityFilter(
+        include=tuple(options[CONF_MIRROR_INCLUDE]) or MIRROR_DOMAINS,
+        exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
+    )
+
+
+def default_prefix(title: str) -> str:
+    """The entity-id prefix from the remote's name."""
+    return slugify(title) or "remote"
+
+
+class EntityMirror:
+    """Mirrors one remote's entities for one config entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HaIngestionConfigEntry,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Read the options; nothing runs until `async_start()`."""
+        self.hass = hass
+        self.entry = entry
+        self.supervisor: Supervisor | None = None
+        wanted = bool(options[CONF_MIRROR_ENTITIES])
+        self.self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
+        # A link to this instance itself would mirror its own entities into themselves.
+        self.enabled = wanted and not self.self_link
+        self.refused = "self_link" if wanted and self.self_link else None
+        try:
+            self.filter = mirror_filter(options)
+        except ValueError as err:  # options edited by hand: the flow never saves such patterns
+            _LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
+            self.filter = EntityFilter()
+            self.enabled = False
+            self.refused = "invalid_patterns"
+        self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
+        self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
+        self.unique_base = f"{entry.unique_id or entry.entry_id}_{UNIQUE_MARK}"
+        self.entities: dict[str, MirrorEntity] = {}  # remote entity id -> entity
+        self.removed = 0
+        self.filtered_here = 0  # sent by the remote although the filter excludes them
+        self.skipped: dict[str, dict[str, str]] = {}  # reason -> {remote id: local id or ""}
+        self.skip_counts: dict[str, int] = {}
+        self._adders: dict[str, AddConfigEntryEntitiesCallback] = {}
+        self._pending: dict[str, RemoteState] = {}  # waiting for their platform
+        self._states: Mapping[str, RemoteState] = {}
+        self._connected = False
+        # Fallback (no subscribe_entities): this connection's states, None until loaded; and
+        # the state_changed events that came while get_states was answered.
+        self._fallback: EntityStates | None = None
+        self._fallback_early: list[dict[str, Any]] = []
+        self._loading = False
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        # New mirrors of the message being applied, per domain: added in one call each.
+        self._new: dict[str, list[MirrorEntity]] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The platforms the entry sets up for mirrored entities."""
+        return MIRROR_DOMAINS if self.enabled else ()
+
+    def is_mirrored(self, entity_id: str) -> bool:
+        """A remote entity shown here as a local entity."""
+        return entity_id in self.entities
+
+    @callback
+    def async_start(self, supervisor: Supervisor) -> None:
+        """Forget what the options no longer mirror; follow the link."""
+        self.supervisor = supervisor
+        self._forget_unwanted()
+        if not self.enabled:
+            return
+        self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
+        self._unsubs.append(supervisor.add_listener(self._on_snapshot))
+        self._unsubs.append(supervisor.add_event_listener(self._on_event))
+
+    async def async_stop(self) -> None:
+        """Stop following the link; cancel removal checks (idempotent)."""
+        while self._unsubs:
+            self._unsubs.pop()()
+        tasks = tuple(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _registered(self) -> Iterable[er.RegistryEntry]:
+        registry = er.async_get(self.hass)
+        for reg in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            if reg.unique_id.startswith(self.unique_base):
+                yield reg
+
+    def _forget_unwanted(self) -> None:
+        """Mirroring off, or an entity now excluded: its local entity goes (its history stays).
+
+        Not for patterns that cannot be read (edited by hand): nothing is known to be unwanted.
+        """
+        if self.refused == "invalid_patterns":
+            return
+        registry = er.async_get(self.hass)
+        for reg in list(self._registered()):
+            remote_id = reg.unique_id[len(self.unique_base) :]
+            if not self.enabled or not self.filter.matches(remote_id):
+                registry.async_remove(reg.entity_id)
+
+    @callback
+    def async_add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:
+        """A platform is set up: its registered mirrors now (unavailable until told), then news."""
+        if not self.enabled:
+            return
+        self._adders[domain] = add_entities
+        known = [
+            (reg.unique_id[len(self.unique_base) :], reg.entity_id, reg.original_name)
+            for reg in self._registered()
+            if reg.domain == domain
+        ]
+        for remote_id, entity_id, name in known:
+            if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
+                self._add(remote_id, entity_id, name)
+        self._new = {}
+        for remote_id in [r for r in self._pending if r.partition(".")[0] == domain]:
+            self._apply(remote_id, self._pending.pop(remote_id))
+        self._add_new_ones()
+
+    # ------------------------------------------------------------------ updates
+
+    @callback
+    def _on_entities(self, update: EntitiesUpdate) -> None:
+        """One subscribe_entities message (from the reader): apply it; never raises."""
+        self._states = update.states
+        self._new = {}
+        try:
+            self._apply_update(update)
+        finally:
+            self._add_new_ones()
+
+    def _add_new_ones(self) -> None:
+        """The mirrors created while applying: one add per platform, not one per entity."""
+        new, self._new = self._new or {}, None
+        for domain, entities in new.items():
+            self._adders[domain](entities)
+
+    def _apply_update(self, update: EntitiesUpdate) -> None:
+        if update.initial:
+            # A new subscription: what it does not hold is not there now (maybe not yet).
+            for remote_id, entity in self.entities.items():
+                if remote_id not in update.states:
+                    entity.set_remote(None)
+            changed: Iterable[str] = tuple(update.states)
+        else:
+            changed = update.changed
+        for remote_id in changed:
+            self._apply(remote_id, update.states[remote_id])
+        for remote_id in update.removed:
+            self._on_removed(remote_id)
+
+    @callback
+    def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
+        connected = snapshot.connected
+        if self._connected and not connected:
+            self._states = {}
+            self._fallback = None
+            for entity in self.entities.values():
+                entity.set_remote(None)
+        elif connected and not self._connected:
+            status = snapshot.entities
+            if status is not None and status.unsupported:
+                self._spawn(self._fallback_load(), "mirror states")
+        self._connected = connected
+
+    # ------------------------------------------------------------------ fallback
+
+    async def _fallback_load(self) -> None:
+        """A remote without subscribe_entities: every state once, then its state_changed."""
+        assert self.supervisor is not None  # noqa: S101 - started before any snapshot
+        self._fallback, self._fallback_early = None, []
+        self._loading = True
+        try:
+            reply = await self.supervisor.command({"type": "get_states"})
+        except HaClientError as err:
+            _LOGGER.debug("States of %s not read: %s", self.entry.title, err)
+            return
+        finally:
+            self._loading = False
+        states = EntityStates()
+        added = dict(
+            pair
+            for item in (reply if type(reply) is list else ())
+            if (pair := compress_state(item))
+        )
+        self._fallback = states
+        self._on_entities(states.apply({"a": added})[0])
+        early, self._fallback_early = self._fallback_early, []
+        for data in early:
+            self._fallback_change(states, data)
+
+    @callback
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """A remote event (from the reader): for the fallback only, state_changed."""
+        data = event.get("data")
+        if event.get("event_type") != "state_changed" or type(data) is not dict:
+            return
+        if self._fallback is not None:
+            self._fallback_change(self._fallback, data)
+        elif self._loading:
+            self._fallback_early.append(data)
+
+    def _fallback_change(self, states: EntityStates, data: dict[str, Any]) -> None:
+        entity_id = data.get("entity_id")
+        if type(entity_id) is not str:
+            return
+        new_state = data.get("new_state")
+        if new_state is None:
+            self._on_entities(states.apply({"r": [entity_id]})[0])
+            return
+        pair = compress_state(new_state)
+        if pair is None:
+            return
+        known = states.states.get(entity_id)
+        if known is not None and pair[1]["lu"] < known.last_updated:
+            return  # older than what get_states told (it came before the reply)
+        self._on_entities(states.apply({"a": dict([pair])})[0])
+
+    def _apply(self, remote_id: str, state: RemoteState) -> None:
+        if not self.filter.matches(remote_id):
+            self.filtered_here += 1
+            return
+        domain, _, object_id = remote_id.partition(".")
+        if domain not in MIRROR_DOMAINS:
+            self._skip("unsupported_domain", remote_id)
+            return
+        try:
+            size = len(orjson.dumps(dict(state.attributes), option=orjson.OPT_NON_STR_KEYS))
+        except TypeError:
+            size = MAX_ATTRIBUTES_BYTES + 1
+        if size > MAX_ATTRIBUTES_BYTES:
+            self._skip("attributes_too_large", remote_id, f"{size} bytes")
+            return
+        entity = self.entities.get(remote_id)
+        if entity is not None:
+            entity.set_remote(state)
+        elif domain not in self._adders:
+            self._pending[remote_id] = state
+        else:
+            self._add_new(remote_id, domain, object_id, state)
+
+    def _add_new(self, remote_id: str, domain: str, object_id: str, state: RemoteState) -> None:
+        registry = er.async_get(self.hass)
+        unique_id = self.unique_base + remote_id
+        entity_id = registry.async_get_entity_id(domain, DOMAIN, unique_id)
+        if entity_id is None:
+            entity_id = f"{domain}.{self.prefix}_{object_id}"
+            if not valid_entity_id(entity_id) or len(entity_id) > MAX_LENGTH_STATE_ENTITY_ID:
+                self._skip("invalid_entity_id", remote_id, entity_id)
+                return
+            if registry.async_is_registered(entity_id) or self.hass.states.get(entity_id):
+                self._skip("entity_id_taken", remote_id, entity_id)
+                return
+        self._add(remote_id, entity_id, state=state)
+
+    def _add(
+        self,
+        remote_id: str,
+        entity_id: str,
+        name: str | None = None,
+        state: RemoteState | None = None,
+    ) -> None:
+        """Add a mirror; with its state already, so its first recorded state is the remote's."""
+        entity = MirrorEntity(
+            self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id, name
+        )
+        if state is not None:
+            entity.set_remote(state)
+        self.entities[remote_id] = entity
+        domain = remote_id.partition(".")[0]
+        if self._new is not None:
+            self._new.setdefault(domain, []).append(entity)
+        else:
+            self._adders[domain]([entity])
+
+    def _skip(self, reason: str, remote_id: str, detail: str = "") -> None:
+        self.skip_counts[reason] = self.skip_counts.get(reason, 0) + 1
+        listed = self.skipped.setdefault(reason, {})
+        if remote_id in listed:
+            return
+        if len(listed) < SKIPPED_KEPT:
+            listed[remote_id] = detail
+        _LOGGER.warning(
+            "Not mirroring %s of %s (%s%s); other entities are not affected",
+            remote_id,
+            self.entry.title,
+            reason.replace("_", " "),
+            f": {detail}" if detail else "",
+        )
+
+    # ------------------------------------------------------------------ removal
+
+    def _on_removed(self, remote_id: str) -> None:
+        self._pending.pop(remote_id, None)
+        entity = self.entities.get(remote_id)
+        if entity is None:
+            return
+        entity.set_remote(None)
+        self._spawn(self._confirm_removed(remote_id), "mirror removal")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = self.entry.async_create_background_task(
+            self.hass, coro, f"ha_ingestion {name} {self.entry.entry_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _confirm_removed(self, remote_id: str) -> None:
+        """Remove the local entity only when the remote's entity registry does not know it."""
+        assert self.supervisor is not None  # noqa: S101 - started before any update
+        try:
+            await self.supervisor.command(
+                {"type": "config/entity_registry/get", "entity_id": remote_id}
+            )
+        except HaCommandError as err:
+            if err.code != NOT_FOUND:
+                _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+                return
+        except HaClientError as err:
+            _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+            return
+        else:
+            return  # still registered there (reloading, disabled): unavailable, kept
+        if remote_id in self._states or (entity := self.entities.pop(remote_id, None)) is None:
+            return  # back meanwhile
+        self.removed += 1
+        registry = er.async_get(self.hass)
+        if registry.async_get(entity.entity_id) is not None:
+            registry.async_remove(entity.entity_id)
+        _LOGGER.info(
+            "%s removed %s: its mirror %s is removed", self.entry.title, remote_id, entity.entity_id
+        )
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def as_dict(self) -> dict[str, Any]:
+        """What diagnostics show."""
+        return {
+            "enabled": self.enabled,
+            "refused": self.refused,
+            "domains": list(MIRROR_DOMAINS),
+            "prefix": self.prefix,
+            "include": list(self.filter.include),
+            "exclude": list(self.filter.exclude),
+            "forward_state_changes": self.forward_state_changes,
+            "entities": len(self.entities),
+            "available": sum(1 for e in self.entities.values() if e.available),
+            "waiting_for_platform": len(self._pending),
+            "removed": self.removed,
+            "filtered_here": self.filtered_here,
+            "skipped": dict(self.skip_counts),
+            "skipped_entities": {reason: dict(ids) for reason, ids in self.skipped.items()},
+        }

@@ -1,0 +1,542 @@
+"""Mirrored entities over real sockets: the fake remote's entities as local, registry-backed ones.
+
+Every test runs the integration in the test `hass` against the in-process fake remote
+(`tests/fake_ha.py`, which speaks `subscribe_entities` with Home Assistant's diff format and
+filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.ha_ingestion.capture import capture as capture_module
+from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
+from custom_components.ha_ingestion.const import (
+    CONF_BACKFILL,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FORWARD_STATE_CHANGES,
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    CONF_MIRROR_PREFIX,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+    EVENT_INGESTED,
+)
+from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ha_ingestion.mirror import EntityMirror
+from tests import fake_ha as fake_module
+from tests.capture.test_capture import (
+    answer_history,
+    backfilled,
+    changes_of,
+    drop_link,
+    history_requests,
+    inside,
+    live,
+    patch_history,
+    restore_link,
+)
+from tests.conftest import TEST_OPTIONS, entry_device, link_state, wait_for
+from tests.fake_ha import FakeConnection, FakeHA
+
+type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
+
+POWER = {
+    "unit_of_measurement": "W",
+    "device_class": "power",
+    "state_class": "measurement",
+    "friendly_name": "Heat pump power",
+}
+
+
+@pytest.fixture
+async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[SetupLink]:
+    """The integration against the fake remote, mirroring (no backfill unless asked)."""
+    entries: list[MockConfigEntry] = []
+
+    async def _setup(*, connected: bool = True, **options: Any) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=fake_ha.location_name,
+            unique_id=fake_ha.user_id,
+            data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
+            options={
+                **TEST_OPTIONS,
+                CONF_FAILURE_THRESHOLD: 1000,
+                CONF_BACKFILL: False,
+                CONF_MIRROR_ENTITIES: True,
+                **options,
+            },
+        )
+        entry.add_to_hass(hass)
+        entries.append(entry)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if connected:
+            await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+        return entry
+
+    yield _setup
+    for entry in entries:
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def mirror_of(entry: MockConfigEntry) -> EntityMirror:
+    mirror: EntityMirror = entry.runtime_data.mirror
+    return mirror
+
+
+async def remote_with_entities(fake_ha: FakeHA) -> None:
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1200", POWER)
+    await fake_ha.fire_state_changed("binary_sensor.door", "off", {"device_class": "door"})
+    await fake_ha.fire_state_changed("switch.pump", "on", {"friendly_name": "Pump"})
+    await fake_ha.fire_state_changed("light.kitchen", "on", {"brightness": 100})
+    await fake_ha.fire_state_changed("sensor.secret", "42", {"friendly_name": "Secret"})
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
+    state = hass.states.get(entity_id)
+    return None if state is None else state.state
+
+
+async def test_remote_entities_appear_under_their_own_domain(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(
+        **{
+            CONF_MIRROR_INCLUDE: ["sensor", "binary_sensor", "switch", "light"],
+            CONF_MIRROR_EXCLUDE: ["sensor.secret"],
+        }
+    )
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    await hass.async_block_till_done()
+
+    power = hass.states.get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+    assert power.state == "1200"
+    # As the remote has them (statistics compile from state_class here too); the friendly name is
+    # the remote's, after the remote's device name.
+    attributes = dict(power.attributes)
+    assert attributes.pop("friendly_name") == f"{fake_ha.location_name} {POWER['friendly_name']}"
+    assert attributes == {k: v for k, v in POWER.items() if k != "friendly_name"}
+    door = dict(hass.states.get("binary_sensor.remote_home_door").attributes)  # type: ignore[union-attr]
+    assert door.pop("friendly_name") == "Remote Home door"  # no name on the remote: its object id
+    assert door == {"device_class": "door"}
+    registry = er.async_get(hass)
+    reg = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert reg is not None
+    assert reg.unique_id == f"{entry.unique_id}_mirror:sensor.heat_pump_power"
+    assert reg.platform == DOMAIN
+    assert reg.device_id == entry_device(dr.async_get(hass), entry).id
+    # Excluded: never sent by the remote, never here.
+    conn = fake_ha.last_connection
+    assert conn is not None
+    request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
+    assert request["exclude"]["entities"] == ["sensor.secret"]
+    assert "sensor.secret" not in str(conn.entity_messages)
+    assert hass.states.get("sensor.remote_home_secret") is None
+    # A domain this integration cannot hold (asked for by the include): a counted skip; its
+    # changes stay events.
+    mirror = mirror_of(entry)
+    assert mirror.skip_counts == {"unsupported_domain": 1}
+    assert hass.states.get("light.remote_home_kitchen") is None
+
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", {**POWER, "extra": 1})
+    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
+    await wait_for(lambda: len(events) == 1)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.remote_home_heat_pump_power").attributes["extra"] == 1  # type: ignore[union-attr]
+    # Mirrored state changes are local states only, not also ha_ingestion_events.
+    assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["mirror"]["entities"] == 3
+    assert diagnostics["mirror"]["available"] == 3
+    assert diagnostics["mirror"]["skipped_entities"] == {
+        "unsupported_domain": {"light.kitchen": ""}
+    }
+    assert diagnostics["snapshot"]["entities"]["confirmed"]
+
+
+async def test_forwarding_state_changes_on_fires_them_too(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    await setup_link(**{CONF_FORWARD_STATE_CHANGES: True})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "5", POWER)
+    await wait_for(lambda: len(events) == 1)
+    assert state_of(hass, "sensor.remote_home_heat_pump_power") == "5"
+
+
+async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    # No include: only the domains mirrored here are asked for; the light never crosses the wire.
+    conn = fake_ha.last_connection
+    assert conn is not None
+    request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
+    assert request["include"]["domains"] == ["binary_sensor", "sensor", "switch"]
+    assert "light.kitchen" not in str(conn.entity_messages)
+    assert mirror_of(entry).skip_counts == {}
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(
+        lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == STATE_UNAVAILABLE
+    )
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    assert er.async_get(hass).async_get("sensor.remote_home_heat_pump_power") is not None
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "700", POWER)  # while down
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "700")
+    assert state_of(hass, "switch.remote_home_pump") == "on"
+    # The first message of the new subscription may come before the link reports connected.
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_removed_locally_only_when_the_remote_registry_confirms(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    registry = er.async_get(hass)
+    # An integration reloading on the remote: the state goes, the registry entry stays there.
+    await fake_ha.remove_state("switch.pump", from_registry=False)
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE)
+    await hass.async_block_till_done()
+    assert registry.async_get("switch.remote_home_pump") is not None
+    await fake_ha.fire_state_changed("switch.pump", "off", {})
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "off")
+    # Deleted on the remote: gone here too.
+    await fake_ha.remove_state("binary_sensor.door")
+    await wait_for(lambda: registry.async_get("binary_sensor.remote_home_door") is None)
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.remote_home_door") is None
+    assert mirror_of(entry).removed == 1
+    # Back later: a new mirror under the same entity id.
+    await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
+    await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+
+
+async def test_bad_input_is_a_counted_skip_never_an_overwrite(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    hass.states.async_set("sensor.remote_home_taken", "local", {"mine": True})
+    await fake_ha.fire_state_changed("sensor.taken", "remote", {})
+    await fake_ha.fire_state_changed("sensor.huge", "1", {"blob": "x" * 20000})
+    await fake_ha.fire_state_changed("sensor." + "a" * 250, "1", {})  # too long with the prefix
+    await fake_ha.fire_state_changed("sensor.Bad", "1", {})  # not an entity id here
+    await fake_ha.fire_state_changed("sensor.fine", "1", {})
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_fine") == "1")
+    await fake_ha.fire_state_changed("sensor.taken", "remote again", {})
+    await fake_ha.fire_state_changed("sensor.fine", "2", {"blob": "y" * 20000})
+    await fake_ha.fire_state_changed("sensor.fine", "3", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_fine") == "3")
+    taken = hass.states.get("sensor.remote_home_taken")
+    assert taken is not None
+    assert (taken.state, dict(taken.attributes)) == ("local", {"mine": True})  # never overwritten
+    mirror = mirror_of(entry)
+    assert mirror.skip_counts == {
+        "entity_id_taken": 2,
+        "attributes_too_large": 2,
+        "invalid_entity_id": 2,
+    }
+    assert set(mirror.skipped["attributes_too_large"]) == {"sensor.huge", "sensor.fine"}
+    # Logged once per entity, not per change.
+    assert caplog.text.count("Not mirroring sensor.taken") == 1
+    assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_ids_and_customizations_survive_a_restart_and_the_remote_down(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        "sensor.remote_home_heat_pump_power", new_entity_id="sensor.hp", name="HP", area_id="attic"
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.hp").attributes["friendly_name"].endswith("HP")  # type: ignore[union-attr]
+
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    # Loaded while the remote is down: every mirror exists, unavailable.
+    assert state_of(hass, "sensor.hp") == STATE_UNAVAILABLE
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "sensor.hp") == "1200")
+    reg = registry.async_get("sensor.hp")
+    assert reg is not None
+    assert (reg.name, reg.area_id) == ("HP", "attic")
+    assert hass.states.get("sensor.remote_home_heat_pump_power") is None
+
+
+async def test_options_that_stop_mirroring_an_entity_remove_it_and_keep_the_others(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    registry = er.async_get(hass)
+    power = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_MIRROR_INCLUDE: ["sensor"], CONF_MIRROR_PREFIX: "far"},
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    assert registry.async_get("switch.remote_home_pump") is None  # no longer included
+    kept = registry.async_get("sensor.remote_home_heat_pump_power")
+    assert kept is not None
+    assert kept.id == power.id  # the same entity, its history continues
+    await fake_ha.fire_state_changed("sensor.new_one", "1", {})
+    await wait_for(lambda: state_of(hass, "sensor.far_new_one") == "1")  # new prefix: new ones
+
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIRROR_ENTITIES: False}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get("sensor.remote_home_heat_pump_power") is None
+    conn = fake_ha.last_connection
+    assert conn is not None
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert not any(c["type"] == "subscribe_entities" for c in fake_ha.connections[-1].commands)
+
+
+async def test_mirrors_are_read_only(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    for service in ("turn_on", "turn_off", "toggle"):
+        with pytest.raises(HomeAssistantError, match="read-only"):
+            await hass.services.async_call(
+                "switch", service, {"entity_id": "switch.remote_home_pump"}, blocking=True
+            )
+    conn = fake_ha.last_connection
+    assert conn is not None
+    assert not any(c["type"] == "call_service" for c in conn.commands)
+
+
+async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ha.fail_subscriptions = {"subscribe_entities"}
+    fake_ha.subscription_error = ("unknown_command", "Unknown command.")
+    await remote_with_entities(fake_ha)
+    answer_states = fake_module._HANDLERS["get_states"]
+
+    async def change_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        # A change sent before the reply: kept while the states are read, applied after them.
+        state = {**fake_ha.states["switch.pump"].as_dict(), "entity_id": "switch.late"}
+        await fake_ha.fire_event(
+            "state_changed", {"entity_id": "switch.late", "old_state": None, "new_state": state}
+        )
+        await answer_states(conn, msg_id, msg)
+
+    monkeypatch.setitem(fake_module._HANDLERS, "get_states", change_first)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_late") == "on")
+    monkeypatch.undo()
+    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    assert snapshot.entities is not None
+    assert snapshot.entities.unsupported
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
+    power = hass.states.get("sensor.remote_home_heat_pump_power")
+    assert power is not None
+    assert power.attributes["state_class"] == "measurement"
+    assert hass.states.get("light.remote_home_kitchen") is None  # filtered here
+    # get_states has no filter: light.kitchen crossed the wire and was dropped here.
+    assert mirror_of(entry).filtered_here == 1
+    # Live: the state_changed events (mirrored ones are not fired again).
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", POWER)
+    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
+
+    def fired() -> list[str]:
+        return [e.data["data"]["entity_id"] for e in events]
+
+    await wait_for(lambda: "light.kitchen" in fired())
+    # switch.late's first change came before it was mirrored (a documented edge): an event too.
+    assert fired() == ["switch.late", "light.kitchen"]
+    # A change older than what is known never overwrites it.
+    mirror = mirror_of(entry)
+    old = dict(fake_ha.states["sensor.heat_pump_power"].as_dict())
+    mirror._on_event(
+        {
+            "event_type": "state_changed",
+            "data": {
+                "entity_id": "sensor.heat_pump_power",
+                "new_state": {**old, "state": "1", "last_updated": "2000-01-01T00:00:00+00:00"},
+            },
+        }
+    )
+    mirror._on_event({"event_type": "state_changed", "data": {"entity_id": 5}})
+    mirror._on_event({"event_type": "call_service", "data": {}})
+    mirror._on_event(
+        {"event_type": "state_changed", "data": {"entity_id": "sensor.x", "new_state": 1}}
+    )
+    assert state_of(hass, "sensor.remote_home_heat_pump_power") == "900"
+    # Removed on the remote, confirmed by its registry.
+    await fake_ha.remove_state("switch.pump")
+    await wait_for(lambda: er.async_get(hass).async_get("switch.remote_home_pump") is None)
+    # Link lost and back: read again.
+    await fake_ha.close_all(1011)
+    await wait_for(
+        lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == STATE_UNAVAILABLE
+    )
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
+
+
+async def test_outage_changes_stay_events_and_live_mirrored_ones_are_never_backfilled(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Capture's exactly-once bookkeeping holds for mirrored entities, whose live changes are
+    local states, not events: a live change during the recovery is not fired as backfilled."""
+    for name in ("COMMIT_WAIT", "RETRY_DELAY", "BACKLOG_POLL"):
+        monkeypatch.setattr(capture_module, name, 0.0)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_BACKFILL: True})
+    await fake_ha.fire_state_changed("sensor.door", "closed")  # live: bookkept, not fired
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_door") == "closed")
+    lost = await drop_link(fake_ha, entry)
+    (missed,) = inside(lost, 1)
+    fake_ha.record_state("sensor.door", "open", missed)
+
+    async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        if history_requests(fake_ha)[1:]:
+            await answer_history(conn, msg_id, msg)
+            return
+        moment = datetime.now(UTC)
+        old = fake_ha.states["sensor.door"].as_dict()
+        fake_ha.record_state("sensor.door", "closed", moment)
+        await fake_ha.fire_event(
+            "state_changed",
+            {
+                "entity_id": "sensor.door",
+                "old_state": old,
+                "new_state": fake_ha.states["sensor.door"].as_dict(),
+            },
+            time_fired=moment.isoformat(),
+        )
+        await answer_history(conn, msg_id, msg)
+
+    patch_history(monkeypatch, live_first)
+    await restore_link(fake_ha, entry, gaps=1)
+    await hass.async_block_till_done()
+    assert changes_of(backfilled(events), "sensor.door") == [("open", missed.isoformat())]
+    assert changes_of(live(events), "sensor.door") == []  # its local state carries it
+
+
+async def test_edges_of_updates_and_removals(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the wire rarely shows: a removal not confirmed (refused, link down, back meanwhile),
+    a state the filter excludes arriving anyway, attributes that cannot be measured, an entity
+    missing from a new subscription's first message."""
+    await remote_with_entities(fake_ha)
+    entry = await setup_link(**{CONF_MIRROR_EXCLUDE: ["sensor.secret"]})
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    mirror = mirror_of(entry)
+    registry = er.async_get(hass)
+    stamp = {"last_changed": 1.0, "last_updated": 1.0}
+    mirror._apply("sensor.secret", RemoteState(state="1", attributes={}, **stamp))
+    assert mirror.filtered_here == 1
+    mirror._apply("sensor.odd", RemoteState(state="1", attributes={"o": object()}, **stamp))
+    assert mirror.skip_counts["attributes_too_large"] == 1
+
+    # The remote's registry refuses to tell (e.g. a non-admin token): kept.
+    async def refuse(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        await conn._error(msg_id, "unauthorized", "Unauthorized")
+
+    monkeypatch.setitem(fake_module._HANDLERS, "config/entity_registry/get", refuse)
+    await mirror._confirm_removed("switch.pump")
+    # Back before the answer came: kept.
+    monkeypatch.undo()
+    await fake_ha.remove_state("binary_sensor.door")
+    await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
+    await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+    await mirror._confirm_removed("binary_sensor.door")
+    assert registry.async_get("binary_sensor.remote_home_door") is not None
+    # A new subscription whose first message lacks an entity: unavailable, kept.
+    mirror._on_entities(EntitiesUpdate(initial=True, changed=(), removed=(), states={}))
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    # The link is down: nothing can be confirmed, nothing is removed.
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+    await mirror._confirm_removed("switch.pump")
+    assert registry.async_get("switch.remote_home_pump") is not None
+    assert mirror.removed == 0
+    # A removal check still running at unload is cancelled.
+    mirror._on_removed("switch.pump")
+    await mirror.async_stop()
+
+
+async def test_patterns_edited_by_hand_turn_mirroring_off_not_the_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_MIRROR_INCLUDE: ["Not A Pattern"]}
+    )
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert er.async_get(hass).async_get("switch.remote_home_pump") is not None  # kept
+    mirror = mirror_of(entry)
+    assert not mirror.enabled
+    assert mirror.refused == "invalid_patterns"
+    assert "Not mirroring entities of Remote Home" in caplog.text
+    assert entry.runtime_data.coordinator.supervisor.config.entities is None
+
+
+async def test_a_restored_mirror_keeps_its_last_name_while_unavailable(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_entities(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    pump = hass.states.get("switch.remote_home_pump")
+    assert pump is not None
+    assert pump.state == STATE_UNAVAILABLE
+    assert pump.attributes["friendly_name"] == "Remote Home Pump"
+    assert er.async_get(hass).async_get("switch.remote_home_pump").original_name == "Pump"  # type: ignore[union-attr]
