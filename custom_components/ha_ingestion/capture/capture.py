@@ -569,7 +569,7 @@ class EventCapture:
             # Reconnected while reading: the gap now ends at the new connection; read on.
 
     async def _backfill(self, gap: OpenGap) -> None:
-        reader = HistoryReader(self._command, now_us=self._remote_now_us)
+        reader = HistoryReader(self._command, now_us=self._remote_now_us, seen=self._seen)
         # Right after the link came back: was the remote's recorder still behind then?
         initial = await self._backlog()
         busy = bool(initial)
