@@ -878,6 +878,22 @@ async def test_self_link_never_captures_its_own_entities_or_events(
     await hass.async_block_till_done()
     assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
     assert capture.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
+    # Its own changes do not move its counters either (they would change them again: a loop).
+    coordinator = entry.runtime_data.coordinator
+    snapshot = coordinator.supervisor.snapshot()
+    assert coordinator.ignored == 3
+    data = coordinator._build(snapshot)
+    assert data.events_received == snapshot.events_received - 3
+    assert data.last_event_time == snapshot.last_event_time  # the light's: not an own event
+    coordinator.async_publish()
+    await fake_ha.fire_state_changed(own, "6")
+    await wait_for(lambda: coordinator.ignored == 4)
+    later = coordinator._build(coordinator.supervisor.snapshot())
+    assert later.events_received == data.events_received
+    assert later.last_event_time == data.last_event_time
+    assert capture.is_own_event({"event_type": EVENT_INGESTED})
+    assert not capture.is_own_event({"event_type": "state_changed", "data": ["not", "a", "dict"]})
+    assert not capture.is_own_event({"event_type": "state_changed", "data": {"entity_id": 5}})
 
     lost = await drop_link(fake_ha, entry)
     first, second = inside(lost, 2)

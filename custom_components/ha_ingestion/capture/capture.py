@@ -191,6 +191,7 @@ class EventCapture:
         self.self_link = remote_is_this_instance(self.hass, self.entry.data[CONF_ACCESS_TOKEN])
         if self.self_link:
             self.own.async_start()
+            self.coordinator.ignore_event = self.is_own_event
         supervisor = self.coordinator.supervisor
         self._unsubs.append(supervisor.add_event_listener(self._on_event))
         self._unsubs.append(supervisor.add_listener(self._on_snapshot))
@@ -201,6 +202,7 @@ class EventCapture:
         """Detach, cancel the drain and any backfill, write the checkpoint (idempotent)."""
         while self._unsubs:
             self._unsubs.pop()()
+        self.coordinator.ignore_event = None
         self.own.async_stop()
         tasks = tuple(self._tasks)
         for task in tasks:
@@ -315,6 +317,19 @@ class EventCapture:
         )
 
     # ------------------------------------------------------------------ live path
+
+    def is_own_event(self, event: dict[str, Any]) -> bool:
+        """Self-link: an event of this integration's own doing (never raises on bad input)."""
+        event_type = event.get("event_type")
+        if event_type == EVENT_INGESTED:
+            return True
+        data = event.get("data")
+        entity_id = data.get("entity_id") if type(data) is dict else None
+        return (
+            event_type == STATE_CHANGED
+            and type(entity_id) is str
+            and entity_id in self.own.entity_ids
+        )
 
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -612,6 +627,10 @@ class EventCapture:
                     gap.resume_us = newest
             if await fire_in_batches(changes, dedup, self._fire_backfilled):
                 self.checkpoint.schedule()
+            # Freed now, not after the next request: fewer objects live long enough for the
+            # garbage collector to move them to its oldest generation (whose collections are
+            # the longest pauses of the whole process).
+            changes.clear()
         if reader.rows_skipped:
             for _ in range(reader.rows_skipped):
                 self.skips.skip("bad_history_row")
