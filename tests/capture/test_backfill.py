@@ -288,3 +288,29 @@ async def test_firing_yields_to_the_loop(monkeypatch: pytest.MonkeyPatch) -> Non
     task.cancel()
     assert fired == 100
     assert len(set(order)) >= 9  # the other task ran between (at least) every batch
+
+
+async def test_firing_yields_after_its_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow listeners: firing yields once FIRE_BUDGET has passed, long before FIRE_BATCH."""
+    yields: list[int] = []
+    fired_so_far = 0
+    now = 0.0
+
+    def clock() -> float:
+        return now
+
+    def fire(change: Change) -> None:
+        nonlocal now, fired_so_far
+        now += 0.004  # each event costs 4 ms here
+        fired_so_far += 1
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        yields.append(fired_so_far)
+        await real_sleep(delay)
+
+    monkeypatch.setattr(backfill_module.asyncio, "sleep", sleep)
+    changes = [Change(n + 1, "a.x", {}, None) for n in range(9)]
+    assert await fire_in_batches(changes, Deduplicator({}, {}), fire, clock) == 9
+    assert yields == [3, 6, 9]  # every 12 ms >= 10 ms budget

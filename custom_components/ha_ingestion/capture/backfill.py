@@ -29,6 +29,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 import logging
+import time
 from typing import Any
 
 from ..client import (  # noqa: TID252 - the package's engine
@@ -47,7 +48,8 @@ SLICE_US = 3600 * 1_000_000  # one hour of history per request at most
 MIN_SLICE_US = 1_000_000
 HORIZON_US = 60 * 1_000_000  # interior slice ends stay this far before the estimated remote now
 MAX_TRIES = 3
-FIRE_BATCH = 256  # yield to the event loop after this many fired changes
+FIRE_BATCH = 256  # yield to the event loop after this many fired changes...
+FIRE_BUDGET = 0.01  # ...or after this many seconds of firing (a slow host, busy listeners)
 
 
 class NoHistoryError(Exception):
@@ -260,15 +262,26 @@ class Deduplicator:
         return live is None or updated not in live
 
 
-async def fire_in_batches(changes: list[Change], dedup: Deduplicator, fire: Fire) -> int:
-    """Fire the accepted changes in order, yielding to the loop every FIRE_BATCH; return fired."""
+async def fire_in_batches(
+    changes: list[Change],
+    dedup: Deduplicator,
+    fire: Fire,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """Fire the accepted changes in order; return how many were fired.
+
+    Yields to the loop every FIRE_BATCH changes or FIRE_BUDGET seconds, whichever comes first:
+    what the local listeners of each event cost is not ours to know.
+    """
     fired = 0
+    since = clock()
     for index, change in enumerate(changes, 1):
         if dedup.accept(change):
             fire(change)
             fired += 1
-        if index % FIRE_BATCH == 0:
+        if index % FIRE_BATCH == 0 or clock() - since >= FIRE_BUDGET:
             await asyncio.sleep(0)
+            since = clock()
     return fired
 
 
