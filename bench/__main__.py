@@ -24,6 +24,7 @@ BENCHMARKS = {
     "cost": "bench.cost",
     "entity_writes": "bench.entity_writes",
     "remote": "bench.remote",
+    "backfill": "bench.backfill",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
 TIMEOUTS = {
@@ -33,6 +34,7 @@ TIMEOUTS = {
     "cost": 600,
     "entity_writes": 300,
     "remote": 600,
+    "backfill": 3600,
 }
 
 

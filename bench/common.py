@@ -168,6 +168,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def reap(proc: asyncio.subprocess.Process, within: float = 10.0) -> None:
+    """Wait for a child asked to end; SIGKILL it after `within` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 # ---------------------------------------------------------------------- the server process
 
 
@@ -221,12 +231,7 @@ class ServerProcess:
             return
         self.thaw()
         proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(10):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await reap(proc)
 
     def freeze(self) -> float:
         """SIGSTOP: sockets stay open, nothing is read or answered."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,10 @@ class IngestionData:
 
     snapshot: LinkSnapshot
     event_rate: float | None = None
+    # The engine's counts without the events a self-link ignores (its own entities' changes):
+    # counting those would change the counters again, a loop.
+    events_received: int = 0
+    last_event_time: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # True when only the event counters moved: entities that do not follow events skip the write.
     counters_only: bool = False
@@ -69,6 +74,10 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self._last_state: LinkState | None = None
         self._reauth_started = False
         self.extra: dict[str, Any] = {}
+        # Set by the capture of a self-link: events that are this integration's own doing.
+        self.ignore_event: Callable[[dict[str, Any]], bool] | None = None
+        self.ignored = 0
+        self._ignored_last: datetime | None = None
         self.data = self._build(supervisor.snapshot())
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,18 +128,27 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     def _build(self, snapshot: LinkSnapshot, *, counters_only: bool = False) -> IngestionData:
         now = monotonic()
+        received = snapshot.events_received - self.ignored
         samples = self._rate_samples
-        samples.append((now, snapshot.events_received))
+        samples.append((now, received))
         while len(samples) > 1 and now - samples[0][0] > RATE_WINDOW:
             samples.popleft()
         rate: float | None = None
         first_time, first_count = samples[0]
         if now > first_time:
-            rate = (snapshot.events_received - first_count) / (now - first_time) * 60.0
-        elif snapshot.events_received == 0:
+            rate = (received - first_count) / (now - first_time) * 60.0
+        elif received == 0:
             rate = 0.0
+        last = snapshot.last_event_time
+        if self.ignored and last is not None and last == self._ignored_last:
+            last = self.data.last_event_time  # the newest event was an ignored one
         return IngestionData(
-            snapshot=snapshot, event_rate=rate, extra=dict(self.extra), counters_only=counters_only
+            snapshot=snapshot,
+            event_rate=rate,
+            events_received=received,
+            last_event_time=last,
+            extra=dict(self.extra),
+            counters_only=counters_only,
         )
 
     @callback
@@ -155,6 +173,10 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
         """One remote event (hot path): publish the counters at most once per second."""
+        if self.ignore_event is not None and self.ignore_event(event):
+            self.ignored += 1
+            self._ignored_last = self.supervisor.snapshot().last_event_time
+            return
         if self._pending_publish is None:
             self._pending_publish = async_call_later(
                 self.hass, THROTTLE_SECONDS, self._throttled_publish

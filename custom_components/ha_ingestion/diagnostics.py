@@ -148,6 +148,8 @@ async def async_get_config_entry_diagnostics(
             "backfill": capture.backfill_enabled,
             "forwarded": capture.forwarded,
             "backfilled": capture.backfilled,
+            # Of those, fired again after a crash and possibly already fired before it.
+            "possible_duplicates_after_crash": capture.possible_duplicates,
             "queue_length": len(capture.queue),
             "queue_size": capture.queue_size,
             "overflow": capture.overflow,

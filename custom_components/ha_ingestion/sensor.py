@@ -155,7 +155,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         translation_key="events_received",
         state_class=SensorStateClass.TOTAL_INCREASING,
         throttled=True,
-        value_fn=lambda data: data.snapshot.events_received,
+        value_fn=lambda data: data.events_received,
     ),
     HaIngestionSensorDescription(
         key="event_rate",
@@ -173,7 +173,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         throttled=True,
-        value_fn=lambda data: data.snapshot.last_event_time,
+        value_fn=lambda data: data.last_event_time,
     ),
     HaIngestionSensorDescription(
         key="uptime",

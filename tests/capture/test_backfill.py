@@ -65,18 +65,31 @@ async def read_all(reader: HistoryReader, entity_ids: list[str], start: int) -> 
 async def test_short_gap_is_one_open_ended_request_per_chunk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A gap within the horizon: no end_time at all (the remote's clock ends it)."""
+    """A gap within the horizon: no end_time at all (the remote's clock ends it). Each reply
+    comes out on its own (memory holds one reply), in time order."""
     monkeypatch.setattr(backfill_module, "CHUNK", 2)
-    remote = Remote([("a.x", NOW - 5 * S, "1"), ("b.x", NOW - 4 * S, "2"), ("c.x", NOW - S, "3")])
+    remote = Remote([("a.x", NOW - 4 * S, "1"), ("b.x", NOW - 5 * S, "2"), ("c.x", NOW - S, "3")])
     reader = HistoryReader(remote.command, now_us=lambda: NOW)
-    (changes,) = await read_all(reader, ["a.x", "b.x", "c.x"], NOW - 10 * S)
+    replies = await read_all(reader, ["a.x", "b.x", "c.x"], NOW - 10 * S)
     assert [r["entity_ids"] for r in remote.requests] == [["a.x", "b.x"], ["c.x"]]
     assert all("end_time" not in r for r in remote.requests)
-    assert [(c.entity_id, c.new_state["state"]) for c in changes] == [
-        ("a.x", "1"),
-        ("b.x", "2"),
-        ("c.x", "3"),
+    assert [[(c.entity_id, c.new_state["state"]) for c in changes] for changes in replies] == [
+        [("b.x", "2"), ("a.x", "1")],
+        [("c.x", "3")],
     ]
+
+
+async def test_rows_already_delivered_are_dropped_while_reading() -> None:
+    """Rows at or before `seen` are no changes (no state is built for them); the first newer
+    one still gets the one before it as its old state."""
+    remote = Remote([("a.x", NOW - 5 * S, "1"), ("a.x", NOW - 4 * S, "2"), ("a.x", NOW - S, "3")])
+    seen = {"a.x": NOW - 4 * S}
+    reader = HistoryReader(remote.command, now_us=lambda: NOW, seen=seen)
+    (changes,) = await read_all(reader, ["a.x"], NOW - 10 * S)
+    assert [(c.new_state["state"], (c.old_state or {}).get("state")) for c in changes] == [
+        ("3", "2")
+    ]
+    assert seen == {"a.x": NOW - 4 * S}  # read, never changed by the reader
 
 
 async def test_long_gap_is_sliced_in_time_and_streamed_in_order() -> None:
@@ -147,8 +160,8 @@ async def test_smaller_chunks_after_oversize_still_cover_every_entity(
 
     remote.fail = once
     reader = HistoryReader(remote.command, now_us=lambda: NOW)
-    (changes,) = await read_all(reader, entity_ids, NOW - 4 * S)
-    assert sorted(c.entity_id for c in changes) == entity_ids
+    replies = await read_all(reader, entity_ids, NOW - 4 * S)
+    assert sorted(c.entity_id for changes in replies for c in changes) == entity_ids
     asked = [e for r in remote.requests[1:] for e in r["entity_ids"]]
     assert sorted(asked) == entity_ids
     assert reader.chunk == 2
@@ -275,3 +288,29 @@ async def test_firing_yields_to_the_loop(monkeypatch: pytest.MonkeyPatch) -> Non
     task.cancel()
     assert fired == 100
     assert len(set(order)) >= 9  # the other task ran between (at least) every batch
+
+
+async def test_firing_yields_after_its_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow listeners: firing yields once FIRE_BUDGET has passed, long before FIRE_BATCH."""
+    yields: list[int] = []
+    fired_so_far = 0
+    now = 0.0
+
+    def clock() -> float:
+        return now
+
+    def fire(change: Change) -> None:
+        nonlocal now, fired_so_far
+        now += 0.004  # each event costs 4 ms here
+        fired_so_far += 1
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        yields.append(fired_so_far)
+        await real_sleep(delay)
+
+    monkeypatch.setattr(backfill_module.asyncio, "sleep", sleep)
+    changes = [Change(n + 1, "a.x", {}, None) for n in range(9)]
+    assert await fire_in_batches(changes, Deduplicator({}, {}), fire, clock) == 9
+    assert yields == [3, 6, 9]  # every 12 ms >= 10 ms budget

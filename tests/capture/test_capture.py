@@ -878,6 +878,22 @@ async def test_self_link_never_captures_its_own_entities_or_events(
     await hass.async_block_till_done()
     assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
     assert capture.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
+    # Its own changes do not move its counters either (they would change them again: a loop).
+    coordinator = entry.runtime_data.coordinator
+    snapshot = coordinator.supervisor.snapshot()
+    assert coordinator.ignored == 3
+    data = coordinator._build(snapshot)
+    assert data.events_received == snapshot.events_received - 3
+    assert data.last_event_time == snapshot.last_event_time  # the light's: not an own event
+    coordinator.async_publish()
+    await fake_ha.fire_state_changed(own, "6")
+    await wait_for(lambda: coordinator.ignored == 4)
+    later = coordinator._build(coordinator.supervisor.snapshot())
+    assert later.events_received == data.events_received
+    assert later.last_event_time == data.last_event_time
+    assert capture.is_own_event({"event_type": EVENT_INGESTED})
+    assert not capture.is_own_event({"event_type": "state_changed", "data": ["not", "a", "dict"]})
+    assert not capture.is_own_event({"event_type": "state_changed", "data": {"entity_id": 5}})
 
     lost = await drop_link(fake_ha, entry)
     first, second = inside(lost, 2)
@@ -1351,6 +1367,94 @@ async def test_start_after_a_crash_is_flagged(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(lambda: len(capture_of(entry).gaps) == 2)
     assert capture_of(entry).gaps[-1].after_crash is True
+
+
+async def test_possible_duplicates_after_a_crash_are_counted(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_storage: dict[str, Any],
+) -> None:
+    """After a kill (the checkpoint as last written), the changes fired after that write are
+    fired again and counted as possible duplicates (gap record, totals, diagnostics); a change
+    made long after the crash is recovered but not counted; a clean restart counts nothing."""
+    import copy
+
+    from custom_components.ha_ingestion.capture.checkpoint import storage_key
+
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    capture = capture_of(entry)
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+    await capture.checkpoint.async_flush()  # the last throttled write before the kill
+    key = storage_key(entry.entry_id)
+    on_disk = copy.deepcopy(hass_storage[key])
+    assert on_disk["data"]["clean"] is False
+    assert on_disk["data"]["save_delay"] == 10.0
+    await fake_ha.fire_state_changed("sensor.a", "2")  # fired after the last write
+    await fake_ha.fire_state_changed("sensor.b", "x")
+    await wait_for(lambda: len(events) == 3)
+    await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[key] = on_disk  # the kill: no final write
+    late = datetime.now(UTC) + timedelta(seconds=600)  # far outside the window (10 s + 45 s)
+    fake_ha.record_state("sensor.a", "late", late)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    capture = capture_of(entry)
+    assert [
+        (e["data"]["entity_id"], e["data"]["new_state"]["state"]) for e in backfilled(events)
+    ] == [
+        ("sensor.a", "2"),
+        ("sensor.b", "x"),
+        ("sensor.a", "late"),
+    ]
+    (gap,) = capture.gaps
+    assert (gap.after_crash, gap.backfilled, gap.possible_duplicates) == (True, 3, 2)
+    assert capture.possible_duplicates == 2
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["capture"]["possible_duplicates_after_crash"] == 2
+    assert diagnostics["capture"]["gaps"][-1]["possible_duplicates"] == 2
+    # Kept across a clean restart, which adds none.
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert hass_storage[key]["data"]["totals"]["possible_duplicates"] == 2
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: len(capture_of(entry).gaps) == 2)
+    assert capture_of(entry).possible_duplicates == 2
+    assert capture_of(entry).gaps[-1].possible_duplicates == 0
+
+
+async def test_crash_while_a_gap_was_open_counts_every_change_fired_for_it(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Killed while a gap was open (its backfill may have fired hours of history after the last
+    write): no time bound is known, so every change fired for that gap may be a duplicate."""
+    from custom_components.ha_ingestion.capture.checkpoint import storage_key
+
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    first, second = inside(lost, 2)
+    fake_ha.record_state("sensor.a", "2", first)
+    fake_ha.record_state("sensor.a", "3", second + timedelta(seconds=600))
+    await hass.config_entries.async_unload(entry.entry_id)
+    stored = hass_storage[storage_key(entry.entry_id)]["data"]
+    assert stored["gap"] is not None
+    stored["clean"] = False  # as a kill during the outage leaves it
+    fake_ha.refuse = False
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    (gap,) = capture_of(entry).gaps
+    assert changes_of(backfilled(events), "sensor.a") == [
+        ("2", first.isoformat()),
+        ("3", (second + timedelta(seconds=600)).isoformat()),
+    ]
+    assert (gap.after_crash, gap.possible_duplicates) == (True, 2)
 
 
 async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(

@@ -149,15 +149,19 @@ async def test_crash_without_a_final_write(
     counts = Counter(key for key, _, _ in _received(link))
     duplicates = {key for key, count in counts.items() if count > 1}
     allowed = {key for key, _ in after_write}
+    repeats = sum(count - 1 for count in counts.values())
+    (gap,) = [gap for gap in link.entry.runtime_data.capture.gaps if gap.after_crash]
     record(
         "ha_11_local_crash",
         **figures,
         duplicates_of_changes_after_last_write=len(duplicates),
         changes_after_last_write=len(after_write),
+        possible_duplicates=gap.possible_duplicates,
     )
     assert figures["lost"] == 0
     assert figures["in_order"]
     assert duplicates <= allowed, (duplicates, allowed)
+    assert repeats <= gap.possible_duplicates, (repeats, gap)
 
 
 async def test_start_while_the_remote_is_down(

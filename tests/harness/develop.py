@@ -169,6 +169,11 @@ def make_local(port: int) -> RemoteHass:
         password=DEMO_PASSWORD,
         client_token=False,
     )
+    return with_integration(local)
+
+
+def with_integration(local: RemoteHass) -> RemoteHass:
+    """Load this checkout's custom_components/ha_ingestion in `local` (a symlink in its config)."""
     components = local.config_dir / "custom_components"
     components.mkdir(parents=True, exist_ok=True)
     link = components / DOMAIN

@@ -3,8 +3,12 @@
 Plan. The gap [start, remote now) is read in time slices (at most `slice_us` long, ending
 `HORIZON_US` before our estimate of the remote's now; the last slice has no end_time at all, so
 the remote's own clock ends it and clock skew loses nothing) by entity chunks (at most `chunk`
-entities). Each slice is fetched for every chunk, merged and fired in time order before the next
-slice is read, so memory holds one slice, never the whole outage.
+entities). Each reply is fired in time order before the next request is made, so memory holds one
+reply (bounded by the reply budget), never a slice of every entity or the whole outage: each
+entity's changes come out in time order (an entity is in one chunk; a split in time is read
+first half first), the chunks of one slice one after the other, and slice after slice. Rows
+already delivered (`seen`, which only grows) are dropped while the reply is read, before any
+state is built for them: the second read of a gap costs almost no memory.
 
 Adapting. A reply larger than the reply budget ends only the backfill's own session
 (`link.py`); the request is then split: first its entities in halves (and later requests use the
@@ -25,6 +29,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 import logging
+import time
 from typing import Any
 
 from ..client import (  # noqa: TID252 - the package's engine
@@ -43,7 +48,8 @@ SLICE_US = 3600 * 1_000_000  # one hour of history per request at most
 MIN_SLICE_US = 1_000_000
 HORIZON_US = 60 * 1_000_000  # interior slice ends stay this far before the estimated remote now
 MAX_TRIES = 3
-FIRE_BATCH = 256  # yield to the event loop after this many fired changes
+FIRE_BATCH = 256  # yield to the event loop after this many fired changes...
+FIRE_BUDGET = 0.01  # ...or after this many seconds of firing (a slow host, busy listeners)
 
 
 class NoHistoryError(Exception):
@@ -75,8 +81,14 @@ def _state(entity_id: str, row: dict[str, Any], updated_us: int) -> dict[str, An
     }
 
 
-def rows_to_changes(history: Any, start_us: int) -> tuple[list[Change], int]:
-    """Every change in a history reply (start-time rows only feed old_state); and rows skipped."""
+def rows_to_changes(
+    history: Any, start_us: int, seen: dict[str, int] | None = None
+) -> tuple[list[Change], int]:
+    """Every change in a history reply (start-time rows only feed old_state); and rows skipped.
+
+    Rows at or before `seen[entity]` (already delivered) are not changes; no state is built for
+    them unless the next change needs it as its old state.
+    """
     changes: list[Change] = []
     skipped = 0
     if type(history) is not dict:
@@ -85,15 +97,22 @@ def rows_to_changes(history: Any, start_us: int) -> tuple[list[Change], int]:
         if type(entity_id) is not str or type(rows) is not list:
             skipped += 1
             continue
+        newest = seen.get(entity_id, start_us) if seen else start_us
+        floor = max(start_us, newest)
         previous: dict[str, Any] | None = None
+        previous_row: tuple[dict[str, Any], int] | None = None
         for row in rows:
             updated = ts_to_us(row.get("lu")) if type(row) is dict else None
             if updated is None:
                 skipped += 1
                 continue
+            if updated <= floor:
+                previous, previous_row = None, (row, updated)
+                continue
+            if previous is None and previous_row is not None:
+                previous = _state(entity_id, *previous_row)
             state = _state(entity_id, row, updated)
-            if updated > start_us:
-                changes.append(Change(updated, entity_id, state, previous))
+            changes.append(Change(updated, entity_id, state, previous))
             previous = state
     return changes, skipped
 
@@ -101,10 +120,21 @@ def rows_to_changes(history: Any, start_us: int) -> tuple[list[Change], int]:
 class HistoryReader:
     """Reads [start, remote now) for a list of entities in bounded, adaptive requests."""
 
-    def __init__(self, command: Command, *, now_us: Callable[[], int]) -> None:
-        """`command` runs one remote command; `now_us` estimates the remote's clock."""
+    def __init__(
+        self,
+        command: Command,
+        *,
+        now_us: Callable[[], int],
+        seen: dict[str, int] | None = None,
+    ) -> None:
+        """`command` runs one remote command; `now_us` estimates the remote's clock.
+
+        `seen`: the newest change delivered per entity (read, never changed here): older rows are
+        dropped while a reply is read.
+        """
         self._command = command
         self._now_us = now_us
+        self._seen = seen
         self.chunk = CHUNK
         self.slice_us = SLICE_US
         self.requests = 0
@@ -114,22 +144,21 @@ class HistoryReader:
         self.recorded: set[str] = set()
 
     async def slices(self, entity_ids: list[str], start_us: int) -> AsyncIterator[list[Change]]:
-        """Async iterator of the changes of each slice, in time order."""
+        """Async iterator of the changes of each request (a chunk of one slice), in time order."""
         begin = start_us
         while True:
             horizon = self._now_us() - HORIZON_US
             end: int | None = begin + self.slice_us
             if begin + self.slice_us >= horizon:
                 end = None
-            changes: list[Change] = []
             index = 0
             while index < len(entity_ids):
                 # The chunk size may shrink during the loop (an oversize reply): read it each time.
                 chunk = entity_ids[index : index + self.chunk]
                 index += len(chunk)
-                changes.extend(await self._request(chunk, begin, end))
-            changes.sort(key=lambda change: change.updated_us)
-            yield changes
+                changes = await self._request(chunk, begin, end)
+                changes.sort(key=_updated)
+                yield changes
             if end is None:
                 return
             begin = end - 1
@@ -158,7 +187,7 @@ class HistoryReader:
                     self._give_up(entity_ids, begin, end, str(err))
                     return []
                 continue
-            changes, skipped = rows_to_changes(reply, begin)
+            changes, skipped = rows_to_changes(reply, begin, self._seen)
             self.rows_skipped += skipped
             if type(reply) is dict:
                 self.recorded.update(key for key, rows in reply.items() if type(rows) is list)
@@ -209,6 +238,10 @@ class HistoryReader:
         return await self._command(payload)
 
 
+def _updated(change: Change) -> int:
+    return change.updated_us
+
+
 class Deduplicator:
     """The exactly-once rule (see the module docstring): O(1) per row."""
 
@@ -229,15 +262,26 @@ class Deduplicator:
         return live is None or updated not in live
 
 
-async def fire_in_batches(changes: list[Change], dedup: Deduplicator, fire: Fire) -> int:
-    """Fire the accepted changes in order, yielding to the loop every FIRE_BATCH; return fired."""
+async def fire_in_batches(
+    changes: list[Change],
+    dedup: Deduplicator,
+    fire: Fire,
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """Fire the accepted changes in order; return how many were fired.
+
+    Yields to the loop every FIRE_BATCH changes or FIRE_BUDGET seconds, whichever comes first:
+    what the local listeners of each event cost is not ours to know.
+    """
     fired = 0
+    since = clock()
     for index, change in enumerate(changes, 1):
         if dedup.accept(change):
             fire(change)
             fired += 1
-        if index % FIRE_BATCH == 0:
+        if index % FIRE_BATCH == 0 or clock() - since >= FIRE_BUDGET:
             await asyncio.sleep(0)
+            since = clock()
     return fired
 
 

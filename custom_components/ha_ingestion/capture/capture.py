@@ -49,6 +49,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     EVENT_INGESTED,
 )
 from ..helpers import set_entry_issue  # noqa: TID252 - the package's own repair helper
+from . import checkpoint as checkpoint_module
 from .backfill import (
     HISTORY,
     Change,
@@ -150,6 +151,8 @@ class EventCapture:
         self.overflow = 0
         self.forwarded = 0
         self.backfilled = 0
+        # Backfilled changes that may repeat ones fired before a crash (counted, never hidden).
+        self.possible_duplicates = 0
         self.self_skipped = 0
         self.skips = SkipCounter(_LOGGER, "remote events")
         self.last_by_type: dict[str, dict[str, Any]] = {}
@@ -191,6 +194,7 @@ class EventCapture:
         self.self_link = remote_is_this_instance(self.hass, self.entry.data[CONF_ACCESS_TOKEN])
         if self.self_link:
             self.own.async_start()
+            self.coordinator.ignore_event = self.is_own_event
         supervisor = self.coordinator.supervisor
         self._unsubs.append(supervisor.add_event_listener(self._on_event))
         self._unsubs.append(supervisor.add_listener(self._on_snapshot))
@@ -201,6 +205,7 @@ class EventCapture:
         """Detach, cancel the drain and any backfill, write the checkpoint (idempotent)."""
         while self._unsubs:
             self._unsubs.pop()()
+        self.coordinator.ignore_event = None
         self.own.async_stop()
         tasks = tuple(self._tasks)
         for task in tasks:
@@ -241,6 +246,8 @@ class EventCapture:
             # False in throttled writes: a start that finds it so follows a crash.
             "clean": self._stopped_cleanly or self.hass.state in _STOPPING,
             "saved_at": time.time(),
+            # A crash loses at most what was fired in this long since the last write.
+            "save_delay": checkpoint_module.SAVE_DELAY,
             "remote_us": self._complete_us(),
             "offset_us": self._offset_us,
             "seen": dict(self._seen),
@@ -248,6 +255,7 @@ class EventCapture:
             "totals": {
                 "reconnects": self.reconnects_base + snapshot.reconnect_count,
                 "backfilled": self.backfilled,
+                "possible_duplicates": self.possible_duplicates,
                 "dropped": self.overflow,
                 "gaps": [gap.to_store() for gap in self.gaps],
             },
@@ -261,19 +269,21 @@ class EventCapture:
             totals = stored.get("totals", {})
             self.reconnects_base = int(totals.get("reconnects", 0))
             self.backfilled = int(totals.get("backfilled", 0))
+            self.possible_duplicates = int(totals.get("possible_duplicates", 0))
             self.overflow = int(totals.get("dropped", 0))
             self.gaps.extend(GapRecord.from_dict(gap) for gap in totals.get("gaps", ()))
             offset = stored.get("offset_us")
             self._offset_us = None if offset is None else int(offset)
             remote = stored.get("remote_us")
             self._remote_us = None if remote is None else int(remote)
-            if stored.get("gap"):
+            gap_open = bool(stored.get("gap"))
+            if gap_open:
                 self._gap = OpenGap.from_dict(stored["gap"])
             else:
                 # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
                 self._open_gap(float(stored.get("saved_at", time.time())))
             if self._gap is not None and not stored.get("clean", False):
-                self._gap.after_crash = True
+                self._mark_crash(self._gap, gap_open, stored)
         except (KeyError, TypeError, ValueError) as err:
             _LOGGER.warning(
                 "Capture checkpoint of %s unreadable (%s); starting fresh", self.entry.title, err
@@ -282,6 +292,23 @@ class EventCapture:
             self._gap = None
             return
         self._hold = self._gap is not None and self.backfill_enabled
+
+    def _mark_crash(self, gap: OpenGap, gap_open: bool, stored: dict[str, Any]) -> None:
+        """The last write was a throttled one: what was fired after it will be fired again.
+
+        Live changes are persisted at most `save_delay` after they arrive, so those fired after
+        the last write arrived within `save_delay` before the crash; on the remote's clock they
+        lie within that plus the detection margin (their latency, and a gap opened and closed
+        between two writes, whose start reaches back by the margin) of the first one fired
+        again. A crash while a gap was open has no such bound: its backfill fires hours of
+        history in seconds, so every change fired for it may be a duplicate.
+        """
+        gap.after_crash = True
+        if gap_open:
+            gap.crash_window_us = None
+        else:
+            save_delay = float(stored.get("save_delay", checkpoint_module.SAVE_DELAY))
+            gap.crash_window_us = int((save_delay + self.detection_margin) * US)
 
     def _publish_extra(self) -> None:
         self.coordinator.extra.update(
@@ -293,6 +320,19 @@ class EventCapture:
         )
 
     # ------------------------------------------------------------------ live path
+
+    def is_own_event(self, event: dict[str, Any]) -> bool:
+        """Self-link: an event of this integration's own doing (never raises on bad input)."""
+        event_type = event.get("event_type")
+        if event_type == EVENT_INGESTED:
+            return True
+        data = event.get("data")
+        entity_id = data.get("entity_id") if type(data) is dict else None
+        return (
+            event_type == STATE_CHANGED
+            and type(entity_id) is str
+            and entity_id in self.own.entity_ids
+        )
 
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -550,7 +590,7 @@ class EventCapture:
             # Reconnected while reading: the gap now ends at the new connection; read on.
 
     async def _backfill(self, gap: OpenGap) -> None:
-        reader = HistoryReader(self._command, now_us=self._remote_now_us)
+        reader = HistoryReader(self._command, now_us=self._remote_now_us, seen=self._seen)
         # Right after the link came back: was the remote's recorder still behind then?
         initial = await self._backlog()
         busy = bool(initial)
@@ -593,14 +633,18 @@ class EventCapture:
                     gap.resume_us = newest
             if await fire_in_batches(changes, dedup, self._fire_backfilled):
                 self.checkpoint.schedule()
+            # Freed now, not after the next request: fewer objects live long enough for the
+            # garbage collector to move them to its oldest generation (whose collections are
+            # the longest pauses of the whole process).
+            changes.clear()
         if reader.rows_skipped:
             for _ in range(reader.rows_skipped):
                 self.skips.skip("bad_history_row")
             reader.rows_skipped = 0
 
     def _fire_backfilled(self, change: Change) -> None:
-        if self._gap is not None:
-            self._gap.fired += 1
+        if self._gap is not None and self._gap.note_fired(change.updated_us):
+            self.possible_duplicates += 1
         self.backfilled += 1
         self.hass.bus.async_fire(
             EVENT_INGESTED,

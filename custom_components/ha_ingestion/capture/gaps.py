@@ -23,6 +23,9 @@ class GapRecord:
     # Opened at a start after an unclean stop (crash, SIGKILL): the changes fired in the last
     # seconds before it (after the last checkpoint write) may have been fired again.
     after_crash: bool = False
+    # Of `backfilled`, how many may be duplicates of changes fired before that crash (an upper
+    # bound: see `OpenGap.note_fired`). 0 after a clean stop.
+    possible_duplicates: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """For diagnostics."""
@@ -51,6 +54,7 @@ class GapRecord:
                 (str(span[0]), str(span[1])) for span in data.get("unrecoverable", ())
             ),
             after_crash=bool(data.get("after_crash", False)),
+            possible_duplicates=int(data.get("possible_duplicates", 0)),
         )
 
 
@@ -61,6 +65,12 @@ class OpenGap:
     `start_us` is on the remote's clock (whole microseconds). `live` holds, per entity, the
     last_updated of every state change that arrived live while the gap was open: the backfill
     skips exactly those (a set lookup per row).
+
+    After a crash (`after_crash`), the changes fired after the crashed instance's last
+    checkpoint write are not in the checkpoint and are fired again. They all lie within
+    `crash_window_us` (the remote's clock) of the first change fired again; `None` means no bound
+    is known (the crash came while a gap was open, whose backfill fires hours of history in
+    seconds), so every change fired for this gap may be one.
     """
 
     start_us: int
@@ -72,6 +82,22 @@ class OpenGap:
     error: str | None = None
     unrecoverable: list[tuple[str, str]] = field(default_factory=list)
     after_crash: bool = False
+    crash_window_us: int | None = None
+    crash_window_end_us: int | None = None
+    possible_duplicates: int = 0
+
+    def note_fired(self, updated_us: int) -> bool:
+        """One change fired for this gap: count it when it may repeat one fired before a crash."""
+        self.fired += 1
+        if not self.after_crash:
+            return False
+        if self.crash_window_us is not None:
+            if self.crash_window_end_us is None:
+                self.crash_window_end_us = updated_us + self.crash_window_us
+            if updated_us > self.crash_window_end_us:
+                return False
+        self.possible_duplicates += 1
+        return True
 
     def as_dict(self) -> dict[str, Any]:
         """For the checkpoint."""
@@ -85,6 +111,9 @@ class OpenGap:
             "error": self.error,
             "unrecoverable": [list(span) for span in self.unrecoverable],
             "after_crash": self.after_crash,
+            "crash_window_us": self.crash_window_us,
+            "crash_window_end_us": self.crash_window_end_us,
+            "possible_duplicates": self.possible_duplicates,
         }
 
     @classmethod
@@ -94,12 +123,15 @@ class OpenGap:
             start_us=int(data["start_us"]),
             lost_at=float(data["lost_at"]),
             live={str(key): {int(v) for v in values} for key, values in data["live"].items()},
-            resume_us=None if data.get("resume_us") is None else int(data["resume_us"]),
+            resume_us=_optional_int(data.get("resume_us")),
             fired=int(data.get("fired", 0)),
             failures=int(data.get("failures", 0)),
             error=data.get("error"),
             unrecoverable=[(str(s[0]), str(s[1])) for s in data.get("unrecoverable", ())],
             after_crash=bool(data.get("after_crash", False)),
+            crash_window_us=_optional_int(data.get("crash_window_us")),
+            crash_window_end_us=_optional_int(data.get("crash_window_end_us")),
+            possible_duplicates=int(data.get("possible_duplicates", 0)),
         )
 
     def record(self, end: float, event_types: tuple[str, ...]) -> GapRecord:
@@ -113,4 +145,9 @@ class OpenGap:
             backfill_error=self.error,
             unrecoverable=tuple(self.unrecoverable),
             after_crash=self.after_crash,
+            possible_duplicates=self.possible_duplicates,
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

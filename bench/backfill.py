@@ -1,0 +1,444 @@
+"""backfill: one long outage of a big real remote, recovered by the integration.
+
+A real `hass` (`tests.harness.remote.RemoteHass`, Home Assistant's default recorder settings) gets
+N entities (`sensor.bf_<n>`, made through its REST API while linked, so each is seen live here).
+The integration runs in a test HA (`bench/hass_env.py`, default options) linked to it through a
+`FaultProxy` (`tests/harness/proxy.py`) running in a process of its own, so the proxy's copying
+counts neither against this process's memory nor its event loop. The proxy refuses and resets
+connections (the outage); M changes are made on the remote (round robin over the entities,
+`POST /api/states` from a separate sender process, as fast as the remote takes them); the proxy
+listens again the moment the last change is answered, and the integration recovers the gap.
+
+Measured here, in the benchmark's process (the local side):
+- lost / duplicated: every change is identified by (entity, value); each must arrive once;
+- time to recover: link back (CONNECTED again) -> the last change fired locally, and -> the gap
+  closed (the second read after the remote's commit);
+- changes/s: fired changes per second from the link back to the last one fired;
+- RSS peak above baseline: /proc/self/statm sampled every 20 ms from the restore until the gap
+  closed, above the RSS just before the restore (target < 64 MB);
+- longest event-loop block: a task sleeping 5 ms and recording its overshoot, from the restore
+  until the gap closed (target < 50 ms);
+- requests and bytes asked of the remote: the capture's command count, and the bytes the proxy
+  carried from the remote to us, from the restore until the gap closed.
+
+`python -m bench.backfill --send` and `--proxy` are the two helper processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any, Self
+from unittest.mock import patch
+
+import aiohttp
+
+from .common import ROOT, Result, log, reap, wait_for
+
+FULL = {"entities": 20_000, "changes": 200_000}
+QUICK = {"entities": 2_000, "changes": 20_000}
+PREFIX = "sensor.bf_"
+SEND_CONCURRENCY = 48
+LAG_STEP = 0.005  # s: the loop-lag sampler's sleep
+RSS_STEP = 0.02  # s
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+# ---------------------------------------------------------------------- helper processes
+
+
+async def _send(url: str, token: str, entities: int, first: int, last: int) -> dict[str, Any]:
+    """Set every entity to `first`, then every entity to first + 1, ... up to `last`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    todo = ((n, value) for value in range(first, last + 1) for n in range(entities))
+    sent = 0
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal sent
+        for n, value in todo:
+            body = {
+                "state": str(value),
+                "attributes": {"unit_of_measurement": "W", "friendly_name": f"Bench {n}"},
+            }
+            async with http.post(f"{url}/api/states/{PREFIX}{n}", json=body, headers=headers) as r:
+                if r.status not in (200, 201):
+                    raise RuntimeError(f"HTTP {r.status}: {await r.text()}")
+            sent += 1
+
+    began = time.monotonic()
+    connector = aiohttp.TCPConnector(limit=SEND_CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await asyncio.gather(*(worker(http) for _ in range(SEND_CONCURRENCY)))
+    return {"sent": sent, "seconds": round(time.monotonic() - began, 3)}
+
+
+async def _proxy(target_port: int) -> None:
+    """A FaultProxy driven by lines on stdin: refuse, restore, stats; one JSON line per answer."""
+    from dataclasses import asdict
+
+    from tests.harness.proxy import FaultProxy
+
+    loop = asyncio.get_running_loop()
+    async with FaultProxy(target_port, max_connections=256) as proxy:
+        print(json.dumps({"port": proxy.port}), flush=True)
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            command = line.strip()
+            if command == "refuse":
+                await proxy.refuse()
+                proxy.reset_connections()
+            elif command == "restore":
+                await proxy.refuse(False)
+            print(json.dumps(asdict(proxy.stats)), flush=True)
+
+
+class ProxyProcess:
+    """`python -m bench.backfill --proxy PORT` and its stdin/stdout protocol."""
+
+    def __init__(self, target_port: int) -> None:
+        """Nothing runs until `async with`."""
+        self.target_port = target_port
+        self.port = 0
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Self:
+        """Start it and read its port."""
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.backfill",
+            "--proxy",
+            str(self.target_port),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        self.port = int((await self._line())["port"])
+        return self
+
+    async def _line(self) -> dict[str, Any]:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        async with asyncio.timeout(60):
+            line = await self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("bench proxy ended")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def do(self, command: str) -> dict[str, Any]:
+        """refuse | restore | stats; returns the proxy's counters after it."""
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{command}\n".encode())
+        await self._proc.stdin.drain()
+        return await self._line()
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close its stdin (it ends) and reap it."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        assert proc.stdin is not None
+        proc.stdin.close()
+        await reap(proc)
+
+
+async def send_changes(
+    url: str, token: str, entities: int, first: int, last: int, within: float
+) -> dict[str, Any]:
+    """Run the sender process (its CPU and memory are not this process's)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.backfill",
+        "--send",
+        url,
+        str(entities),
+        str(first),
+        str(last),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "BENCH_TOKEN": token},
+    )
+    async with asyncio.timeout(within):
+        out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"sender failed with exit status {proc.returncode}")
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
+# ---------------------------------------------------------------------- samplers
+
+
+class Samplers:
+    """The loop-lag sampler and the RSS sampler, as two tasks."""
+
+    def __init__(self) -> None:
+        """Start with `start()`; stop with `stop()`."""
+        self.lags: list[float] = []
+        # (perf_counter at the end, seconds, CPU seconds of this thread meanwhile), over 20 ms:
+        # a block with little CPU is this process waiting for a core (a busy machine).
+        self.blocks: list[tuple[float, float, float]] = []
+        self.gc_pauses: list[tuple[int, float, float]] = []  # (generation, end, seconds)
+        self.rss_peak = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gc_began = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_began = now
+        else:
+            self.gc_pauses.append((int(info["generation"]), now, now - self._gc_began))
+
+    def start(self) -> None:
+        """Begin sampling."""
+        gc.callbacks.append(self._on_gc)
+        self._tasks = [
+            asyncio.create_task(self._lag(), name="bench loop lag"),
+            asyncio.create_task(self._rss(), name="bench rss"),
+        ]
+
+    async def _lag(self) -> None:
+        while True:
+            began = time.perf_counter()
+            cpu = time.thread_time()
+            await asyncio.sleep(LAG_STEP)
+            now = time.perf_counter()
+            lag = now - began - LAG_STEP
+            self.lags.append(lag)
+            if lag > 0.02:
+                self.blocks.append((now, lag, time.thread_time() - cpu))
+
+    async def _rss(self) -> None:
+        while True:
+            self.rss_peak = max(self.rss_peak, rss_bytes())
+            await asyncio.sleep(RSS_STEP)
+
+    async def stop(self) -> None:
+        """End sampling (one last RSS reading)."""
+        self.rss_peak = max(self.rss_peak, rss_bytes())
+        gc.callbacks.remove(self._on_gc)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+# ---------------------------------------------------------------------- the benchmark
+
+
+async def run(quick: bool) -> Result:
+    """Remote with N entities, one outage with M changes, the integration recovers it."""
+    from homeassistant.core import callback
+
+    from custom_components.ha_ingestion.client import LinkState
+    from custom_components.ha_ingestion.const import EVENT_INGESTED
+    from tests.harness.remote import RemoteHass
+
+    from . import hass_env
+    from .hass_env import TestHass
+
+    sizes = QUICK if quick else FULL
+    entities, changes = sizes["entities"], sizes["changes"]
+    rounds = changes // entities
+    result = Result("backfill", quick, params={"entities": entities, "changes": rounds * entities})
+    result.params["recorder"] = "Home Assistant defaults (commit_interval 5 s)"
+    result.params["integration_options"] = "defaults"
+    width = rounds + 1  # values 0 (created) .. rounds
+    live = bytearray(entities * width)
+    back = bytearray(entities * width)
+    fired = {"count": 0, "first": 0.0, "last": 0.0, "bad": 0}
+
+    @callback
+    def on_bus(event: Any) -> None:
+        data = event.data.get("data") or {}
+        entity_id = data.get("entity_id")
+        if type(entity_id) is not str or not entity_id.startswith(PREFIX):
+            return
+        try:
+            index = int(entity_id[len(PREFIX) :]) * width + int(data["new_state"]["state"])
+        except KeyError, TypeError, ValueError:
+            fired["bad"] += 1
+            return
+        if event.data.get("backfilled"):
+            back[index] = min(255, back[index] + 1)
+            fired["count"] += 1
+            fired["last"] = time.perf_counter()
+            if fired["count"] == 1:
+                fired["first"] = fired["last"]
+        else:
+            live[index] = min(255, live[index] + 1)
+
+    log("backfill: setting up a real hass (onboarding, tokens, one restart)")
+    async with (
+        RemoteHass(name="Bench Backfill Remote") as remote,
+        ProxyProcess(remote.port) as proxy,
+        TestHass() as env,
+    ):
+        token = remote.admin_token or ""
+        unsubscribe = env.hass.bus.async_listen(EVENT_INGESTED, on_bus)
+        try:
+            with patch.object(hass_env, "TOKEN", remote.token):
+                entry = await env.add_entry(
+                    f"ws://127.0.0.1:{proxy.port}/api/websocket", unique_id="bench-backfill"
+                )
+            capture = entry.runtime_data.capture
+            supervisor = entry.runtime_data.coordinator.supervisor
+            await wait_for(lambda: not capture.recovering, 60)
+            log(f"backfill: creating {entities:,} entities on the remote (seen live here)")
+            created = await send_changes(remote.url, token, entities, 0, 0, 600)
+            if not await wait_for(lambda: sum(live[::width]) >= entities, 120):
+                raise RuntimeError(f"only {sum(live[::width])} creations arrived live")
+            await wait_for(lambda: False, 2.0)
+            await proxy.do("refuse")
+            if not await wait_for(lambda: supervisor.state is not LinkState.CONNECTED, 30):
+                raise RuntimeError("the link did not go down")
+            log(f"backfill: outage; making {rounds * entities:,} changes on the remote")
+            sent = await send_changes(remote.url, token, entities, 1, rounds, 3600)
+            log(f"backfill: {sent['sent']:,} changes in {sent['seconds']:.1f} s; restoring")
+            requests_before = capture.requests
+            sessions_before = capture._link.sessions_opened
+            gc.collect()
+            baseline = rss_bytes()
+            samplers = Samplers()
+            samplers.start()
+            stats_before = await proxy.do("restore")
+            restored = time.perf_counter()
+            await wait_for(lambda: supervisor.state is LinkState.CONNECTED, 120)
+            linked = time.perf_counter()
+            closed_in_time = await wait_for(
+                lambda: not capture.recovering, 300 if quick else 1800, 0.05
+            )
+            closed = time.perf_counter()
+            await samplers.stop()
+            stats_after = await proxy.do("stats")
+            requests = capture.requests - requests_before
+            sessions = capture._link.sessions_opened - sessions_before
+            gap = capture.gaps[-1] if capture.gaps else None
+            backlog_max = capture.recorder_backlog_max
+        finally:
+            unsubscribe()
+
+    wanted = [n * width + v for n in range(entities) for v in range(1, width)]
+    lost = sum(1 for i in wanted if not back[i] and not live[i])
+    duplicated = sum(max(0, live[i] + back[i] - 1) for i in range(len(live)))
+    recovered = sum(1 for i in wanted if back[i] or live[i])
+    recover_s = fired["last"] - linked if fired["count"] else None
+    rate = fired["count"] / recover_s if recover_s else None
+    lags = sorted(samplers.lags)
+    lag_max = lags[-1] * 1000 if lags else None
+    full_gcs = [(at - pause, at) for gen, at, pause in samplers.gc_pauses if gen == 2]
+    outside_gc = [
+        (lag, cpu)
+        for at, lag, cpu in samplers.blocks
+        if not any(begin < at and end > at - lag - LAG_STEP for begin, end in full_gcs)
+    ]
+    lag_outside_gc = max((lag for lag, _ in outside_gc), default=0.02)
+    # The same blocks counted in CPU time of the loop's thread (not waiting for a core).
+    cpu_outside_gc = max((cpu for _, cpu in outside_gc), default=0.02)
+    rss_mb = (samplers.rss_peak - baseline) / 1024 / 1024
+    down = stats_after["bytes_down"] - stats_before["bytes_down"]
+    up = stats_after["bytes_up"] - stats_before["bytes_up"]
+    result.details.update(
+        {
+            "create": created,
+            "outage_changes": sent,
+            "remote_change_rate_per_s": round(sent["sent"] / sent["seconds"], 1),
+            "recovered": recovered,
+            "backfilled_fired": fired["count"],
+            "unparsable_events": fired["bad"],
+            "link_back_after_restore_s": round(linked - restored, 3),
+            "gap_closed_after_link_back_s": round(closed - linked, 3),
+            "gap_closed_in_time": closed_in_time,
+            "first_fired_after_link_back_s": (
+                round(fired["first"] - linked, 3) if fired["count"] else None
+            ),
+            "rss_baseline_mb": round(baseline / 1024 / 1024, 1),
+            "rss_peak_mb": round(samplers.rss_peak / 1024 / 1024, 1),
+            "loop_lag_ms": {
+                "samples": len(lags),
+                "median": round(statistics.median(lags) * 1000, 2) if lags else None,
+                "p99": round(lags[int(len(lags) * 0.99)] * 1000, 2) if lags else None,
+                "max": round(lag_max, 2) if lag_max is not None else None,
+                "over_50ms": sum(1 for lag in lags if lag > 0.05),
+                "top10": [round(lag * 1000, 1) for lag in lags[-10:]],
+            },
+            # When (s after the link was back) the loop was blocked > 20 ms, and for how long.
+            "blocks_over_20ms": [
+                [round(at - linked, 3), round(lag * 1000, 1), round(cpu * 1000, 1)]
+                for at, lag, cpu in samplers.blocks
+            ],
+            "gc_pauses_over_5ms": [
+                [gen, round(at - linked, 3), round(pause * 1000, 1)]
+                for gen, at, pause in samplers.gc_pauses
+                if pause > 0.005
+            ],
+            "gc_collections": len(samplers.gc_pauses),
+            "backfill_sessions": sessions,
+            "bytes_from_remote": down,
+            "bytes_to_remote": up,
+            "remote_recorder_backlog_max": backlog_max,
+            "gap": None if gap is None else gap.as_dict(),
+        }
+    )
+    total = rounds * entities
+    result.add("changes recovered", f"{recovered:,} / {total:,}", target="all", ok=lost == 0)
+    result.add("lost", lost, target="0", ok=lost == 0, digits=0)
+    result.add("duplicated", duplicated, target="0", ok=duplicated == 0, digits=0)
+    result.add("link back -> last change fired", recover_s, "s", digits=1)
+    result.add("link back -> gap closed", closed - linked, "s", digits=1)
+    result.add("changes fired per second", rate, "/s", digits=0)
+    result.add("RSS peak above baseline", rss_mb, "MB", target="< 64", ok=rss_mb < 64, digits=1)
+    result.add(
+        "longest event-loop block",
+        lag_max,
+        "ms",
+        target="< 50",
+        ok=lag_max is not None and lag_max < 50,
+        digits=1,
+    )
+    result.add("longest block but full GCs", lag_outside_gc * 1000, "ms", target="< 50", digits=1)
+    result.add("  the same in CPU time of the loop", cpu_outside_gc * 1000, "ms", digits=1)
+    result.add(
+        "full GCs (pause max)",
+        f"{len(full_gcs)} ({max((e - b for b, e in full_gcs), default=0) * 1000:.0f} ms)",
+    )
+    result.add("requests to the remote", requests, digits=0)
+    result.add("bytes from the remote", down / 1024 / 1024, "MiB", digits=1)
+    return result
+
+
+def main() -> int:
+    """The helper processes: `--send URL ENTITIES FIRST LAST` (token in BENCH_TOKEN), `--proxy`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.backfill")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--send", nargs=4, metavar=("URL", "ENTITIES", "FIRST", "LAST"))
+    group.add_argument("--proxy", type=int, metavar="TARGET_PORT")
+    args = parser.parse_args()
+    if args.proxy:
+        asyncio.run(_proxy(args.proxy))
+        return 0
+    url, entities, first, last = args.send
+    token = os.environ["BENCH_TOKEN"]
+    print(json.dumps(asyncio.run(_send(url, token, int(entities), int(first), int(last)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
