@@ -209,10 +209,10 @@ type LinkFactory = Callable[..., Awaitable[Link]]
 
 
 async def _configure_options(
-    hass: HomeAssistant, entry: HaIngestionConfigEntry, extra: dict[str, Any]
+    hass: HomeAssistant, entry: HaIngestionConfigEntry, extra: dict[str, Any] | None = None
 ) -> None:
-    """Set the small timings through the options flow; saving them reloads the entry."""
-    options = {**E2E_OPTIONS, **extra}
+    """Set the small timings (and `extra`) through the options flow; saving reloads the entry."""
+    options = {**E2E_OPTIONS, **(extra or {})}
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM, result
     result = await hass.config_entries.options.async_configure(
