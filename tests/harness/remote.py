@@ -237,13 +237,11 @@ class RemoteHass:
         username: str = "harness",
         password: str = "harness-password",  # noqa: S107 - a throwaway local test instance
         start_timeout: float = START_TIMEOUT,
-        commit_interval: int | None = None,
     ) -> None:
         """Prepare (nothing runs until `start()` or `setup()`).
 
-        Without `config_dir` a temporary one is made, and removed by `cleanup()`.
-        `commit_interval`: the recorder's, in seconds; None (the default) keeps Home Assistant's
-        own default (5 s), as every proof of capture must run against.
+        Without `config_dir` a temporary one is made, and removed by `cleanup()`. The recorder
+        keeps Home Assistant's defaults (commit interval 5 s), as every proof must run against.
         """
         self.port = port or free_port()
         self._owns_dir = config_dir is None
@@ -260,7 +258,6 @@ class RemoteHass:
         self.username = username
         self.password = password
         self.start_timeout = start_timeout
-        self.commit_interval = commit_interval
         self.admin_token: str | None = None
         self.token: str | None = None
         self.token_name: str | None = None
@@ -317,11 +314,6 @@ class RemoteHass:
             else ""
         )
         db = self.config_dir / "home-assistant_v2.db"
-        commit = (
-            f"  commit_interval: {self.commit_interval}\n"
-            if self.commit_interval is not None
-            else ""
-        )
         logs = "".join(f"    {name}: {level}\n" for name, level in self.log_levels.items())
         if logs:
             logs = "  logs:\n" + logs
@@ -352,11 +344,6 @@ class RemoteHass:
                 history:
                 recorder:
                   db_url: sqlite:///{db}
-                """
-            )
-            + commit
-            + textwrap.dedent(
-                f"""\
                   purge_keep_days: 1
                   exclude:
                     event_types:
