@@ -173,6 +173,31 @@ async def answer_history(conn: FakeConnection, msg_id: int, msg: dict[str, Any])
     await FakeConnection._cmd_history(conn, msg_id, msg)
 
 
+def live_change_before_first_history(fake_ha: FakeHA, entity_id: str, state: str) -> HistoryHandler:
+    """A history handler: before answering the first query, the remote records `state` for
+    `entity_id` and sends it live (subscribed again already), as a busy remote does."""
+
+    async def handler(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
+        if history_requests(fake_ha)[1:]:
+            await answer_history(conn, msg_id, msg)
+            return
+        moment = datetime.now(UTC)
+        old = fake_ha.states[entity_id].as_dict()
+        fake_ha.record_state(entity_id, state, moment)
+        await fake_ha.fire_event(
+            "state_changed",
+            {
+                "entity_id": entity_id,
+                "old_state": old,
+                "new_state": fake_ha.states[entity_id].as_dict(),
+            },
+            time_fired=moment.isoformat(),
+        )
+        await answer_history(conn, msg_id, msg)
+
+    return handler
+
+
 def sensor_state(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str | None:
     """The state of one of the entry's sensors (by unique id)."""
     entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{entry.unique_id}_{key}")
@@ -462,27 +487,8 @@ async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
     fake_ha.record_state("sensor.door", "open", missed[0])
     fake_ha.record_state("sensor.window", "open", missed[1])
 
-    async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
-        # The remote records a change just before the backfill's end time and sends it live
-        # (subscribed again already), before it answers the history query.
-        if history_requests(fake_ha)[1:]:
-            await answer_history(conn, msg_id, msg)
-            return
-        moment = datetime.now(UTC)
-        old = fake_ha.states["sensor.door"].as_dict()
-        fake_ha.record_state("sensor.door", "closed", moment)
-        await fake_ha.fire_event(
-            "state_changed",
-            {
-                "entity_id": "sensor.door",
-                "old_state": old,
-                "new_state": fake_ha.states["sensor.door"].as_dict(),
-            },
-            time_fired=moment.isoformat(),
-        )
-        await answer_history(conn, msg_id, msg)
-
-    patch_history(monkeypatch, live_first)
+    # The remote records a change just before the backfill's end time and sends it live.
+    patch_history(monkeypatch, live_change_before_first_history(fake_ha, "sensor.door", "closed"))
     await restore_link(fake_ha, entry, gaps=1)
     await hass.async_block_till_done()
 

@@ -8,7 +8,6 @@ filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
@@ -36,13 +35,12 @@ from custom_components.ha_ingestion.diagnostics import async_get_config_entry_di
 from custom_components.ha_ingestion.mirror import EntityMirror
 from tests import fake_ha as fake_module
 from tests.capture.test_capture import (
-    answer_history,
     backfilled,
     changes_of,
     drop_link,
-    history_requests,
     inside,
     live,
+    live_change_before_first_history,
     patch_history,
     restore_link,
 )
@@ -435,25 +433,7 @@ async def test_outage_changes_stay_events_and_live_mirrored_ones_are_never_backf
     (missed,) = inside(lost, 1)
     fake_ha.record_state("sensor.door", "open", missed)
 
-    async def live_first(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
-        if history_requests(fake_ha)[1:]:
-            await answer_history(conn, msg_id, msg)
-            return
-        moment = datetime.now(UTC)
-        old = fake_ha.states["sensor.door"].as_dict()
-        fake_ha.record_state("sensor.door", "closed", moment)
-        await fake_ha.fire_event(
-            "state_changed",
-            {
-                "entity_id": "sensor.door",
-                "old_state": old,
-                "new_state": fake_ha.states["sensor.door"].as_dict(),
-            },
-            time_fired=moment.isoformat(),
-        )
-        await answer_history(conn, msg_id, msg)
-
-    patch_history(monkeypatch, live_first)
+    patch_history(monkeypatch, live_change_before_first_history(fake_ha, "sensor.door", "closed"))
     await restore_link(fake_ha, entry, gaps=1)
     await hass.async_block_till_done()
     assert changes_of(backfilled(events), "sensor.door") == [("open", missed.isoformat())]
