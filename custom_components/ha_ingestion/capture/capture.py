@@ -323,12 +323,13 @@ class EventCapture:
 
     def is_own_event(self, event: dict[str, Any]) -> bool:
         """Self-link: an event of this integration's own doing (never raises on bad input)."""
-        event_type = event.get("event_type")
-        if event_type == EVENT_INGESTED:
-            return True
         data = event.get("data")
         entity_id = data.get("entity_id") if type(data) is dict else None
-        return (
+        return self._is_own(event.get("event_type"), entity_id)
+
+    def _is_own(self, event_type: Any, entity_id: Any) -> bool:
+        """The self-link rule: our own events, and state changes of our own entities."""
+        return event_type == EVENT_INGESTED or (
             event_type == STATE_CHANGED
             and type(entity_id) is str
             and entity_id in self.own.entity_ids
@@ -348,7 +349,7 @@ class EventCapture:
             return
         if event_type in self.last_by_type or len(self.last_by_type) < LAST_BY_TYPE:
             self.last_by_type[event_type] = event
-        if self.self_link and (event_type == EVENT_INGESTED or entity_id in self.own.entity_ids):
+        if self.self_link and self._is_own(event_type, entity_id):
             self.self_skipped += 1
             return
         if updated is not None:
