@@ -315,6 +315,8 @@ async def run(quick: bool) -> Result:
             requests_before = capture.requests
             sessions_before = capture._link.sessions_opened
             gc.collect()
+            # What a full collection walks: every object the process keeps (after a full one).
+            long_lived = len(gc.get_objects(2))
             baseline = rss_bytes()
             samplers = Samplers()
             samplers.start()
@@ -390,6 +392,11 @@ async def run(quick: bool) -> Result:
                 if pause > 0.005
             ],
             "gc_collections": len(samplers.gc_pauses),
+            "gc_collections_by_generation": [
+                sum(1 for gen, _, _ in samplers.gc_pauses if gen == generation)
+                for generation in range(3)
+            ],
+            "gc_tracked_objects_before": long_lived,
             "backfill_sessions": sessions,
             "bytes_from_remote": down,
             "bytes_to_remote": up,
