@@ -13,8 +13,8 @@ from custom_components.ha_ingestion.capture.backfill import (
     Deduplicator,
     HistoryReader,
     NoHistoryError,
+    ReplyChanges,
     fire_in_batches,
-    rows_to_changes,
 )
 from custom_components.ha_ingestion.capture.events import iso_to_us, us_to_iso
 from custom_components.ha_ingestion.capture.link import ReplyTooLargeError
@@ -59,7 +59,8 @@ class Remote:
 
 
 async def read_all(reader: HistoryReader, entity_ids: list[str], start: int) -> list[list[Change]]:
-    return [changes async for changes in reader.slices(entity_ids, start)]
+    """Each request's changes, iterated before the next request (as the capture does)."""
+    return [list(changes) async for changes in reader.slices(entity_ids, start)]
 
 
 async def test_short_gap_is_one_open_ended_request_per_chunk(
@@ -220,20 +221,20 @@ async def test_no_history_and_lost_link_are_raised() -> None:
         await read_all(reader, ["a.x"], NOW - S)
 
 
-def test_rows_to_changes_start_row_and_junk() -> None:
-    """The start-time row (lu == start) only feeds old_state; junk rows are counted."""
+def test_reply_changes_start_row_and_junk() -> None:
+    """The start-time row (lu == start) only feeds old_state; junk rows are counted (once
+    iterated); every row is dropped from the reply once read."""
     start = NOW - 10 * S
-    history = {
-        "a.x": [
-            {"s": "before", "a": {"u": 1}, "lu": start / S},
-            "junk",
-            {"s": "no time"},
-            {"s": "after", "a": "bad", "lu": (start + S) / S, "lc": (start + S / 2) / S},
-        ],
-        "b.x": "rows",
-    }
-    changes, skipped = rows_to_changes(history, start)
-    (change,) = changes
+    rows: list[Any] = [
+        {"s": "before", "a": {"u": 1}, "lu": start / S},
+        "junk",
+        {"s": "no time"},
+        {"s": "after", "a": "bad", "lu": (start + S) / S, "lc": (start + S / 2) / S},
+    ]
+    changes = ReplyChanges()
+    changes.add({"a.x": rows, "b.x": "rows"}, start, None)
+    assert changes.skipped == 1  # b.x: not a list of rows
+    (change,) = list(changes)
     assert change.old_state == {
         "entity_id": "a.x",
         "state": "before",
@@ -243,8 +244,32 @@ def test_rows_to_changes_start_row_and_junk() -> None:
     }
     assert change.new_state["attributes"] == {}
     assert change.new_state["last_changed"] == us_to_iso(start + S // 2)
-    assert skipped == 3
-    assert rows_to_changes([], start) == ([], 1)
+    assert changes.skipped == 3
+    assert changes.newest_us == start + S
+    assert rows == [None, None, None, None]
+    assert list(changes) == []  # once
+    junk = ReplyChanges()
+    junk.add([], start, None)
+    assert (list(junk), junk.skipped, junk.newest_us) == ([], 1, None)
+
+
+def test_reply_changes_merge_entities_in_time_order_ties_in_reply_order() -> None:
+    """Each entity's rows are in time order; the reply's changes come out merged by time, a tie
+    in the order of the reply's entities (as a stable sort of all of them would)."""
+    start = NOW - 10 * S
+    history = {
+        "a.x": [{"s": str(n), "a": {}, "lu": (start + n * S) / S} for n in (1, 3, 5)],
+        "b.x": [{"s": str(n), "a": {}, "lu": (start + n * S) / S} for n in (2, 3, 4)],
+    }
+    changes = ReplyChanges()
+    changes.add(history, start, {"b.x": start + 2 * S})
+    assert [(c.entity_id, c.new_state["state"]) for c in changes] == [
+        ("a.x", "1"),
+        ("a.x", "3"),
+        ("b.x", "3"),
+        ("b.x", "4"),
+        ("a.x", "5"),
+    ]
 
 
 def test_deduplicator_is_exact() -> None:

@@ -18,6 +18,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ha_ingestion.capture import capture as capture_module
+from custom_components.ha_ingestion.compat import enabled_entities
 from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
@@ -32,7 +33,7 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
-from custom_components.ha_ingestion.mirror import EntityMirror
+from custom_components.ha_ingestion.mirror import EntityMirror, mirror as mirror_module
 from tests import fake_ha as fake_module
 from tests.capture.test_capture import (
     backfilled,
@@ -232,6 +233,42 @@ async def test_removed_locally_only_when_the_remote_registry_confirms(
     # Back later: a new mirror under the same entity id.
     await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
     await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+
+
+async def test_the_entity_limit_is_a_counted_skip_logged_once(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Home Assistant refuses a config entry's entities beyond its limit (10,000 enabled from
+    2026.x; lowered here): the mirrors beyond it are skipped before Home Assistant would refuse
+    them, counted, logged once in all; a change of theirs is still forwarded as an event, and
+    the mirrors already there go on."""
+    monkeypatch.setattr(mirror_module, "ENTITY_LIMIT", 0)
+    registry = er.async_get(hass)
+    for n in range(5):
+        await fake_ha.fire_state_changed(f"sensor.s{n}", str(n), {})
+    entry = await setup_link()
+    own = enabled_entities(registry, entry.entry_id)  # this link's own, enabled by default
+    await wait_for(lambda: mirror_of(entry).skip_counts.get("entity_limit") == 5)
+    assert mirror_of(entry).entities == {}
+    # Room for 3 (disabled mirrors, a higher limit): a skipped one comes with its next change.
+    monkeypatch.setattr(mirror_module, "ENTITY_LIMIT", own + 3)
+    for entity_id in ("sensor.s0", "sensor.s1", "sensor.new", "sensor.s2"):
+        await fake_ha.fire_state_changed(entity_id, "changed", {})
+    await wait_for(lambda: mirror_of(entry).skip_counts.get("entity_limit") == 6)
+    assert set(mirror_of(entry).entities) == {"sensor.s0", "sensor.s1", "sensor.new"}
+    await hass.async_block_till_done()
+    assert enabled_entities(registry, entry.entry_id) == own + 3
+    assert state_of(hass, "sensor.remote_home_new") == "changed"
+    assert caplog.text.count("limit of") == 1
+    assert "create a bug report" not in caplog.text  # Home Assistant never had to refuse one
+    events = async_capture_events(hass, EVENT_INGESTED)
+    await fake_ha.fire_state_changed("sensor.s3", "still forwarded", {})
+    await wait_for(lambda: len(events) == 1)
+    assert link_state(entry) is LinkState.CONNECTED
 
 
 async def test_bad_input_is_a_counted_skip_never_an_overwrite(

@@ -4,7 +4,8 @@ Plan. The gap [start, remote now) is read in time slices (at most `slice_us` lon
 `HORIZON_US` before our estimate of the remote's now; the last slice has no end_time at all, so
 the remote's own clock ends it and clock skew loses nothing) by entity chunks (at most `chunk`
 entities). Each reply is fired in time order before the next request is made, so memory holds one
-reply (bounded by the reply budget), never a slice of every entity or the whole outage: each
+reply (bounded by the reply budget; its changes are built one at a time as they are fired, see
+`ReplyChanges`), never a slice of every entity or the whole outage: each
 entity's changes come out in time order (an entity is in one chunk; a split in time is read
 first half first), the chunks of one slice one after the other, and slice after slice. Rows
 already delivered (`seen`, which only grows) are dropped while the reply is read, before any
@@ -26,7 +27,8 @@ adds for each request (its `lu` is the request start) is only used as the previo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import heapq
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 import logging
 import time
@@ -81,40 +83,70 @@ def _state(entity_id: str, row: dict[str, Any], updated_us: int) -> dict[str, An
     }
 
 
-def rows_to_changes(
-    history: Any, start_us: int, seen: dict[str, int] | None = None
-) -> tuple[list[Change], int]:
-    """Every change in a history reply (start-time rows only feed old_state); and rows skipped.
+class ReplyChanges:
+    """The changes of one request's reply (or of its split parts), built one at a time.
 
-    Rows at or before `seen[entity]` (already delivered) are not changes; no state is built for
-    them unless the next change needs it as its old state.
+    Nothing is built when the reply arrives: iterating merges the entities' rows in time order
+    (each entity's rows already are) and builds each change's states only when it is its turn,
+    dropping every row once read. So a reply holds no more objects than the remote's own rows,
+    and those go as they are fired: few objects live long enough for the garbage collector to
+    move them into its oldest generation, whose collections (of the whole Home Assistant
+    process, hundreds of ms) are the longest pauses a big backfill could otherwise cause.
     """
-    changes: list[Change] = []
-    skipped = 0
-    if type(history) is not dict:
-        return changes, 1
-    for entity_id, rows in history.items():
-        if type(entity_id) is not str or type(rows) is not list:
-            skipped += 1
-            continue
-        newest = seen.get(entity_id, start_us) if seen else start_us
-        floor = max(start_us, newest)
+
+    def __init__(self) -> None:
+        """Empty; `add()` a reply, `extend()` with another part."""
+        self._streams: list[Iterator[Change]] = []
+        self.skipped = 0  # rows that are no change at all (junk), known once iterated
+        self.newest_us: int | None = None  # the newest change iterated
+
+    def add(self, history: Any, start_us: int, seen: dict[str, int] | None) -> None:
+        """One reply of history/history_during_period for a request starting at `start_us`.
+
+        Rows at or before `seen[entity]` (already delivered, read now) are no changes; no state
+        is built for them unless the next change needs it as its old state.
+        """
+        if type(history) is not dict:
+            self.skipped += 1
+            return
+        for entity_id, rows in history.items():
+            if type(entity_id) is not str or type(rows) is not list:
+                self.skipped += 1
+                continue
+            newest = seen.get(entity_id, start_us) if seen else start_us
+            self._streams.append(self._entity(entity_id, rows, max(start_us, newest)))
+
+    def extend(self, other: ReplyChanges) -> None:
+        """Add the changes of another part of the same request (a split)."""
+        self._streams.extend(other._streams)  # noqa: SLF001 - the same class
+        self.skipped += other.skipped
+        other._streams = []  # noqa: SLF001
+
+    def __iter__(self) -> Iterator[Change]:
+        """Every change, in time order (a tie: in the order the entities were added); once."""
+        streams, self._streams = self._streams, []
+        for change in heapq.merge(*streams, key=_updated):
+            self.newest_us = change.updated_us
+            yield change
+
+    def _entity(self, entity_id: str, rows: list[Any], floor: int) -> Iterator[Change]:
         previous: dict[str, Any] | None = None
         previous_row: tuple[dict[str, Any], int] | None = None
-        for row in rows:
+        for index, row in enumerate(rows):
+            rows[index] = None  # read: the reply holds it no longer
             updated = ts_to_us(row.get("lu")) if type(row) is dict else None
             if updated is None:
-                skipped += 1
+                self.skipped += 1
                 continue
             if updated <= floor:
                 previous, previous_row = None, (row, updated)
                 continue
             if previous is None and previous_row is not None:
                 previous = _state(entity_id, *previous_row)
+                previous_row = None
             state = _state(entity_id, row, updated)
-            changes.append(Change(updated, entity_id, state, previous))
+            yield Change(updated, entity_id, state, previous)
             previous = state
-    return changes, skipped
 
 
 class HistoryReader:
@@ -143,8 +175,11 @@ class HistoryReader:
         # Entities the remote's history had rows for (so it records them).
         self.recorded: set[str] = set()
 
-    async def slices(self, entity_ids: list[str], start_us: int) -> AsyncIterator[list[Change]]:
-        """Async iterator of the changes of each request (a chunk of one slice), in time order."""
+    async def slices(self, entity_ids: list[str], start_us: int) -> AsyncIterator[ReplyChanges]:
+        """Async iterator of the changes of each request (a chunk of one slice), in time order.
+
+        Each is to be iterated before the next is asked for (its junk rows are counted then).
+        """
         begin = start_us
         while True:
             horizon = self._now_us() - HORIZON_US
@@ -157,13 +192,13 @@ class HistoryReader:
                 chunk = entity_ids[index : index + self.chunk]
                 index += len(chunk)
                 changes = await self._request(chunk, begin, end)
-                changes.sort(key=_updated)
                 yield changes
+                self.rows_skipped += changes.skipped
             if end is None:
                 return
             begin = end - 1
 
-    async def _request(self, entity_ids: list[str], begin: int, end: int | None) -> list[Change]:
+    async def _request(self, entity_ids: list[str], begin: int, end: int | None) -> ReplyChanges:
         """One request, split on oversize, retried a bounded number of times."""
         tries = 0
         while True:
@@ -177,7 +212,7 @@ class HistoryReader:
                 tries += 1
                 if tries >= MAX_TRIES:
                     self._give_up(entity_ids, begin, end, str(err))
-                    return []
+                    return ReplyChanges()
                 continue
             except HaConnectionError:
                 raise  # the remote went away: the caller keeps the gap for the next connection
@@ -185,33 +220,32 @@ class HistoryReader:
                 tries += 1
                 if tries >= MAX_TRIES:
                     self._give_up(entity_ids, begin, end, str(err))
-                    return []
+                    return ReplyChanges()
                 continue
-            changes, skipped = rows_to_changes(reply, begin, self._seen)
-            self.rows_skipped += skipped
             if type(reply) is dict:
                 self.recorded.update(key for key, rows in reply.items() if type(rows) is list)
+            changes = ReplyChanges()
+            changes.add(reply, begin, self._seen)
             return changes
 
-    async def _split(self, entity_ids: list[str], begin: int, end: int | None) -> list[Change]:
+    async def _split(self, entity_ids: list[str], begin: int, end: int | None) -> ReplyChanges:
         if len(entity_ids) > 1:
             half = len(entity_ids) // 2
             self.chunk = max(1, min(self.chunk, half))
-            return [
-                *await self._request(entity_ids[:half], begin, end),
-                *await self._request(entity_ids[half:], begin, end),
-            ]
+            first = await self._request(entity_ids[:half], begin, end)
+            first.extend(await self._request(entity_ids[half:], begin, end))
+            return first
         span = (end if end is not None else self._now_us()) - begin
         if span <= MIN_SLICE_US:
             self._give_up(entity_ids, begin, end, "reply too large even for one entity")
-            return []
+            return ReplyChanges()
         middle = begin + span // 2
         self.slice_us = max(MIN_SLICE_US, min(self.slice_us, span // 2))
         first = await self._request(entity_ids, begin, middle)
         # The second half starts 1 µs early (bounds are exclusive); the start-time row it gets
         # is not a change (its lu is the start), so nothing is duplicated here.
-        second = await self._request(entity_ids, middle - 1, end)
-        return first + second
+        first.extend(await self._request(entity_ids, middle - 1, end))
+        return first
 
     def _give_up(self, entity_ids: list[str], begin: int, end: int | None, why: str) -> None:
         _LOGGER.warning(
@@ -263,7 +297,7 @@ class Deduplicator:
 
 
 async def fire_in_batches(
-    changes: list[Change],
+    changes: Iterable[Change],
     dedup: Deduplicator,
     fire: Fire,
     clock: Callable[[], float] = time.perf_counter,
@@ -291,6 +325,6 @@ __all__ = [
     "Deduplicator",
     "HistoryReader",
     "NoHistoryError",
+    "ReplyChanges",
     "fire_in_batches",
-    "rows_to_changes",
 ]

@@ -628,16 +628,11 @@ class EventCapture:
             return
         dedup = Deduplicator(self._seen, gap.live)
         async for changes in reader.slices(entity_ids, start):
-            if changes:
-                newest = changes[-1].updated_us
-                if gap.resume_us is None or newest > gap.resume_us:
-                    gap.resume_us = newest
             if await fire_in_batches(changes, dedup, self._fire_backfilled):
                 self.checkpoint.schedule()
-            # Freed now, not after the next request: fewer objects live long enough for the
-            # garbage collector to move them to its oldest generation (whose collections are
-            # the longest pauses of the whole process).
-            changes.clear()
+            newest = changes.newest_us
+            if newest is not None and (gap.resume_us is None or newest > gap.resume_us):
+                gap.resume_us = newest
         if reader.rows_skipped:
             for _ in range(reader.rows_skipped):
                 self.skips.skip("bad_history_row")

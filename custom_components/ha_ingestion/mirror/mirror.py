@@ -46,6 +46,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     Supervisor,
     compress_state,
 )
+from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release differences
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_ENTITIES,
@@ -133,8 +134,10 @@ class EntityMirror:
         self._loading = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        # New mirrors of the message being applied, per domain: added in one call each.
+        # New mirrors of the message being applied, per domain: added in one call each; how many
+        # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
+        self._new_unregistered = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -222,6 +225,7 @@ class EntityMirror:
     def _add_new_ones(self) -> None:
         """The mirrors created while applying: one add per platform, not one per entity."""
         new, self._new = self._new or {}, None
+        self._new_unregistered = 0
         for domain, entities in new.items():
             self._adders[domain](entities)
 
@@ -341,6 +345,16 @@ class EntityMirror:
             if registry.async_is_registered(entity_id) or self.hass.states.get(entity_id):
                 self._skip("entity_id_taken", remote_id, entity_id)
                 return
+            if (
+                ENTITY_LIMIT is not None
+                and enabled_entities(registry, self.entry.entry_id) + self._new_unregistered
+                >= ENTITY_LIMIT
+            ):
+                # Home Assistant would refuse it (and log a bug report request): one warning.
+                self._skip("entity_limit", remote_id, f"{ENTITY_LIMIT} enabled entities")
+                return
+            if self._new is not None:
+                self._new_unregistered += 1
         self._add(remote_id, entity_id, state=state)
 
     def _add(
@@ -370,6 +384,16 @@ class EntityMirror:
             return
         if len(listed) < SKIPPED_KEPT:
             listed[remote_id] = detail
+        if reason == "entity_limit":
+            if len(listed) == 1:
+                _LOGGER.warning(
+                    "Not mirroring more entities of %s: this link has reached Home Assistant's "
+                    "limit of %s; other entities are not affected; disable mirrors or narrow "
+                    "the include/exclude options to choose which ones",
+                    self.entry.title,
+                    detail,
+                )
+            return
         _LOGGER.warning(
             "Not mirroring %s of %s (%s%s); other entities are not affected",
             remote_id,
