@@ -18,8 +18,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.ha_ingestion.capture import capture as capture_module
-from custom_components.ha_ingestion.compat import enabled_entities
 from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
+from custom_components.ha_ingestion.compat import enabled_entities
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_FAILURE_THRESHOLD,

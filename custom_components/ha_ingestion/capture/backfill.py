@@ -27,9 +27,9 @@ adds for each request (its `lu` is the request start) is only used as the previo
 from __future__ import annotations
 
 import asyncio
-import heapq
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+import heapq
 import logging
 import time
 from typing import Any
@@ -118,9 +118,9 @@ class ReplyChanges:
 
     def extend(self, other: ReplyChanges) -> None:
         """Add the changes of another part of the same request (a split)."""
-        self._streams.extend(other._streams)  # noqa: SLF001 - the same class
+        self._streams.extend(other._streams)
         self.skipped += other.skipped
-        other._streams = []  # noqa: SLF001
+        other._streams = []
 
     def __iter__(self) -> Iterator[Change]:
         """Every change, in time order (a tie: in the order the entities were added); once."""
