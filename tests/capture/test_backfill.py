@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from custom_components.ha_ingestion import slices as slices_module
 from custom_components.ha_ingestion.capture import backfill as backfill_module
 from custom_components.ha_ingestion.capture.backfill import (
     Change,
@@ -335,7 +336,7 @@ async def test_firing_yields_after_its_time_budget(monkeypatch: pytest.MonkeyPat
         yields.append(fired_so_far)
         await real_sleep(delay)
 
-    monkeypatch.setattr(backfill_module.asyncio, "sleep", sleep)
+    monkeypatch.setattr(slices_module.asyncio, "sleep", sleep)
     changes = [Change(n + 1, "a.x", {}, None) for n in range(9)]
     assert await fire_in_batches(changes, Deduplicator({}, {}), fire, clock) == 9
     assert yields == [3, 6, 9]  # every 12 ms >= 10 ms budget

@@ -7,7 +7,9 @@ filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
@@ -34,6 +36,7 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ha_ingestion.mirror import EntityMirror, mirror as mirror_module
+from custom_components.ha_ingestion.slices import SLICE_ITEMS
 from tests import fake_ha as fake_module
 from tests.capture.test_capture import (
     backfilled,
@@ -233,6 +236,47 @@ async def test_removed_locally_only_when_the_remote_registry_confirms(
     # Back later: a new mirror under the same entity id.
     await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
     await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
+
+
+async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """A message of many entities (a big remote's first one) is applied a slice at a time,
+    other tasks running between; a message after it waits for it (order kept); the link lost
+    meanwhile drops what still waits (stale), the mirrors go unavailable."""
+    count = 3 * SLICE_ITEMS
+    ids = [f"sensor.s{n}" for n in range(count)]
+    for remote_id in ids:
+        await fake_ha.fire_state_changed(remote_id, "0", {})
+    entry = await setup_link()
+    mirror = mirror_of(entry)
+    await wait_for(lambda: sum(e.available for e in mirror.entities.values()) == count)
+    stamp = {"last_changed": 1.0, "last_updated": 1.0}
+
+    def update(state: str, changed: list[str]) -> EntitiesUpdate:
+        states = {r: RemoteState(state=state, attributes={}, **stamp) for r in ids}
+        return EntitiesUpdate(initial=False, changed=tuple(changed), removed=(), states=states)
+
+    def values() -> set[str | None]:
+        return {state_of(hass, f"sensor.remote_home_s{n}") for n in range(count)}
+
+    mirror._on_entities(update("1", ids))
+    mirror._on_entities(update("2", ids[-1:]))  # small, but after the big one
+    assert state_of(hass, "sensor.remote_home_s0") == "1"  # the first slice, at once
+    assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "0"  # not yet
+    await asyncio.sleep(0)
+    assert values() == {"0", "1"}  # one more slice: other tasks ran between
+    await wait_for(lambda: not mirror._working)
+    assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "2"
+    assert values() == {"1", "2"}
+    # Lost while a big message waits: nothing of it is applied after.
+    mirror._on_entities(update("stale", ids))
+    supervisor = entry.runtime_data.coordinator.supervisor
+    mirror._on_snapshot(replace(supervisor.snapshot(), state=LinkState.RECONNECTING))
+    await wait_for(lambda: not mirror._working)
+    await hass.async_block_till_done()
+    assert values() == {STATE_UNAVAILABLE}
+    assert link_state(entry) is LinkState.CONNECTED
 
 
 async def test_the_entity_limit_is_a_counted_skip_logged_once(

@@ -26,7 +26,6 @@ adds for each request (its `lu` is the request start) is only used as the previo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 import heapq
@@ -39,6 +38,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     HaCommandError,
     HaConnectionError,
 )
+from ..slices import SLICE_ITEMS, SLICE_SECONDS, Slices  # noqa: TID252 - shared by the mirrors
 from .events import STATE_CHANGED, ts_to_us, us_to_iso
 from .link import ReplyTooLargeError
 
@@ -50,8 +50,8 @@ SLICE_US = 3600 * 1_000_000  # one hour of history per request at most
 MIN_SLICE_US = 1_000_000
 HORIZON_US = 60 * 1_000_000  # interior slice ends stay this far before the estimated remote now
 MAX_TRIES = 3
-FIRE_BATCH = 256  # yield to the event loop after this many fired changes...
-FIRE_BUDGET = 0.01  # ...or after this many seconds of firing (a slow host, busy listeners)
+FIRE_BATCH = SLICE_ITEMS  # yield to the event loop after this many fired changes...
+FIRE_BUDGET = SLICE_SECONDS  # ...or after this many seconds of firing (a slow host, listeners)
 
 
 class NoHistoryError(Exception):
@@ -304,18 +304,16 @@ async def fire_in_batches(
 ) -> int:
     """Fire the accepted changes in order; return how many were fired.
 
-    Yields to the loop every FIRE_BATCH changes or FIRE_BUDGET seconds, whichever comes first:
-    what the local listeners of each event cost is not ours to know.
+    Yields to the loop every FIRE_BATCH changes or FIRE_BUDGET seconds, whichever comes first
+    (`slices.Slices`).
     """
     fired = 0
-    since = clock()
-    for index, change in enumerate(changes, 1):
+    slices = Slices(FIRE_BATCH, FIRE_BUDGET, clock)
+    for change in changes:
         if dedup.accept(change):
             fire(change)
             fired += 1
-        if index % FIRE_BATCH == 0 or clock() - since >= FIRE_BUDGET:
-            await asyncio.sleep(0)
-            since = clock()
+        await slices.tick()
     return fired
 
 

@@ -11,6 +11,10 @@
 - Removal: only after the remote's `r` AND its entity registry confirms the entity is gone
   (`config/entity_registry/get` answers `not_found`): an integration reloading on the remote
   removes states for a moment, its entities stay registered there, so they stay here too.
+- Big messages (the first one of a subscription holds every state: 20,000 entities on a big
+  remote) are applied in slices (`slices.Slices`), yielding to the event loop between them, in
+  message order; a small one with nothing waiting is applied at once. A link lost meanwhile
+  drops what is still waiting (the next subscription's first message tells it all again).
 - A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
   then the `state_changed` events of the link (when subscribed), an older change never
   overwriting a newer one.
@@ -22,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterable, Mapping
 import contextlib
 import logging
@@ -55,6 +60,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_MIRROR_PREFIX,
     DOMAIN,
 )
+from ..slices import SLICE_ITEMS, Slices  # noqa: TID252 - long work in slices
 from .entity import MirrorEntity
 
 if TYPE_CHECKING:
@@ -138,6 +144,11 @@ class EntityMirror:
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
         self._new_unregistered = 0
+        # Messages waiting to be applied (in order), as (remote id, state or None) pairs and
+        # removals; whether a task applies them; bumped when the link drops (what waits is stale).
+        self._work: deque[tuple[list[tuple[str, RemoteState | None]], tuple[str, ...]]] = deque()
+        self._working = False
+        self._link_epoch = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,13 +225,56 @@ class EntityMirror:
 
     @callback
     def _on_entities(self, update: EntitiesUpdate) -> None:
-        """One subscribe_entities message (from the reader): apply it; never raises."""
+        """One subscribe_entities message (from the reader): apply it; never raises.
+
+        At once when it is small and nothing waits; else queued for the slicing worker.
+        """
         self._states = update.states
-        self._new = {}
+        states = update.states
+        pairs: list[tuple[str, RemoteState | None]] = []
+        if update.initial:
+            # A new subscription: what it does not hold is not there now (maybe not yet).
+            pairs.extend((r, None) for r in self.entities if r not in states)
+            pairs.extend(states.items())
+        else:
+            pairs.extend((r, states[r]) for r in update.changed)
+        if not self._work and not self._working and len(pairs) <= SLICE_ITEMS:
+            self._new = {}
+            try:
+                for remote_id, state in pairs:
+                    self._apply(remote_id, state)
+                for remote_id in update.removed:
+                    self._on_removed(remote_id)
+            finally:
+                self._add_new_ones()
+            return
+        self._work.append((pairs, update.removed))
+        if not self._working:
+            self._working = True  # before the task: it may start (and end) eagerly
+            self._spawn(self._apply_waiting(), "mirror updates")
+
+    async def _apply_waiting(self) -> None:
+        """Apply the waiting messages in order, a slice at a time."""
+        slices = Slices()
+        epoch = self._link_epoch
         try:
-            self._apply_update(update)
+            while self._work and epoch == self._link_epoch:
+                pairs, removed = self._work.popleft()
+                self._new = {}
+                for remote_id, state in pairs:
+                    self._apply(remote_id, state)
+                    if slices.full():
+                        self._add_new_ones()
+                        await slices.pause()
+                        if epoch != self._link_epoch:
+                            return  # the link dropped: all of this is stale now
+                        self._new = {}
+                for remote_id in removed:
+                    self._on_removed(remote_id)
+                self._add_new_ones()
         finally:
-            self._add_new_ones()
+            self._new = None
+            self._working = False
 
     def _add_new_ones(self) -> None:
         """The mirrors created while applying: one add per platform, not one per entity."""
@@ -229,26 +283,14 @@ class EntityMirror:
         for domain, entities in new.items():
             self._adders[domain](entities)
 
-    def _apply_update(self, update: EntitiesUpdate) -> None:
-        if update.initial:
-            # A new subscription: what it does not hold is not there now (maybe not yet).
-            for remote_id, entity in self.entities.items():
-                if remote_id not in update.states:
-                    entity.set_remote(None)
-            changed: Iterable[str] = tuple(update.states)
-        else:
-            changed = update.changed
-        for remote_id in changed:
-            self._apply(remote_id, update.states[remote_id])
-        for remote_id in update.removed:
-            self._on_removed(remote_id)
-
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
         if self._connected and not connected:
             self._states = {}
             self._fallback = None
+            self._work.clear()
+            self._link_epoch += 1
             for entity in self.entities.values():
                 entity.set_remote(None)
         elif connected and not self._connected:
@@ -310,7 +352,11 @@ class EntityMirror:
             return  # older than what get_states told (it came before the reply)
         self._on_entities(states.apply({"a": dict([pair])})[0])
 
-    def _apply(self, remote_id: str, state: RemoteState) -> None:
+    def _apply(self, remote_id: str, state: RemoteState | None) -> None:
+        if state is None:  # not in the subscription's first message
+            if (entity := self.entities.get(remote_id)) is not None:
+                entity.set_remote(None)
+            return
         if not self.filter.matches(remote_id):
             self.filtered_here += 1
             return
