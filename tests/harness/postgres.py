@@ -27,7 +27,7 @@ import tempfile
 import time
 from typing import Any, Self
 
-import psycopg2
+import psycopg2  # type: ignore[import-untyped]
 
 from .remote import HOST, free_port
 
@@ -94,6 +94,11 @@ class PostgresServer:
         if self.dir is None:
             raise PostgresError("not started")
         return self.dir
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self.running else None
 
     @property
     def running(self) -> bool:

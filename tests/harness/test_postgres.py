@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+import pwd
 import tempfile
 
-import psycopg2
+import psycopg2  # type: ignore[import-untyped]
 import pytest
 
 from tests.harness.postgres import SERVER_USER, PostgresServer, find_bin_dir
@@ -15,7 +16,7 @@ from tests.harness.postgres import SERVER_USER, PostgresServer, find_bin_dir
 pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(120)]
 
 
-def test_server_starts_serves_and_is_removed(postgres: PostgresServer) -> None:
+def test_server_answers_sql_over_tcp_and_its_unix_socket(postgres: PostgresServer) -> None:
     assert postgres.url == f"postgresql://{postgres.user}@127.0.0.1:{postgres.port}/homeassistant"
     with contextlib.closing(postgres.connect()) as db, db.cursor() as cur:
         cur.execute("SELECT current_database(), current_user, inet_server_port()")
@@ -30,9 +31,22 @@ def test_server_starts_serves_and_is_removed(postgres: PostgresServer) -> None:
         db.commit()
         cur.execute("SELECT sum(n) FROM t")
         assert cur.fetchone() == (3,)
-    # Never as root (PostgreSQL refuses); as the package's system user when the tests are root.
-    assert postgres.user == (SERVER_USER if os.geteuid() == 0 else postgres.user)
+    if os.geteuid() == 0:  # PostgreSQL refuses root: the package's system user runs it
+        assert postgres.user == SERVER_USER
     assert (postgres.socket_dir / f".s.PGSQL.{postgres.port}").is_socket()
+    with (
+        contextlib.closing(
+            psycopg2.connect(
+                host=str(postgres.socket_dir),
+                port=postgres.port,
+                user=postgres.user,
+                dbname=postgres.database,
+            )
+        ) as db,
+        db.cursor() as cur,
+    ):
+        cur.execute("SELECT sum(n) FROM t")
+        assert cur.fetchone() == (3,)
 
 
 def test_stop_ends_the_server_and_removes_its_directory() -> None:
@@ -43,13 +57,44 @@ def test_stop_ends_the_server_and_removes_its_directory() -> None:
         directory = server.dir
         assert directory is not None
         assert directory.is_dir()
-        assert server.running
-        if os.geteuid() == 0:
-            assert directory.stat().st_uid != 0
+        running_inside = server.running
+        uid = _uid(server.pid)
+        with contextlib.closing(server.connect()) as db, db.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            assert cur.fetchone() == ("other",)
+    assert running_inside
+    assert uid == os.geteuid() or (os.geteuid() == 0 and uid == pwd.getpwnam(SERVER_USER).pw_uid)
+    assert uid != 0  # PostgreSQL refuses root; the harness never tries
     assert not server.running
-    assert not Path(directory).exists()
+    assert not directory.exists()
     with pytest.raises(psycopg2.OperationalError):
         server.connect().close()
+
+
+def test_a_failing_test_body_still_stops_and_removes_it() -> None:
+    if find_bin_dir() is None:
+        pytest.skip("PostgreSQL server not installed")
+    server = PostgresServer()
+    directories: list[Path] = []
+
+    def failing_body() -> None:
+        with server:
+            assert server.dir is not None
+            directories.append(server.dir)
+            raise RuntimeError("the test failed")
+
+    with pytest.raises(RuntimeError, match="the test failed"):
+        failing_body()
+    (directory,) = directories
+    assert not server.running
+    assert not directory.exists()
+
+
+def _uid(pid: int | None) -> int:
+    """The real uid of a running process."""
+    assert pid is not None
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
 def test_a_failed_start_leaves_nothing_behind() -> None:
