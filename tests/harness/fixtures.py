@@ -7,6 +7,8 @@ Registered in tests/conftest.py (`pytest_plugins`). Nothing starts until a test 
 - `remote` (function): the same remote, restored for each test: running, thawed, with a valid
   client token and no IP ban.
 - `proxy` (function): a `FaultProxy` in front of the remote.
+- `postgres` (function): a temporary PostgreSQL server with one database (`tests.harness.postgres`),
+  stopped and removed after the test; the test is skipped only where the server is not installed.
 
 The measured figures `record()`ed by the e2e tests (tests/e2e/helpers.py) are printed at the end
 of the run and written to bench/results/e2e.json.
@@ -25,6 +27,7 @@ import pytest_socket  # type: ignore[import-untyped]
 from tests.e2e.helpers import RESULTS, record, write_results
 
 from . import FaultProxy, RemoteHass, RemoteHassError, run_sync
+from .postgres import BIN_GLOB, PostgresServer, find_bin_dir
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -85,6 +88,18 @@ async def proxy(remote: RemoteHass) -> AsyncIterator[FaultProxy]:
     """A fault-injecting proxy in front of the remote."""
     async with FaultProxy(remote.port) as fault_proxy:
         yield fault_proxy
+
+
+@pytest.fixture
+def postgres(socket_enabled: None) -> Iterator[PostgresServer]:
+    """A temporary PostgreSQL server (127.0.0.1, free port, trust auth) with one database."""
+    if find_bin_dir() is None:
+        pytest.skip(
+            f"PostgreSQL server not installed (no initdb/postgres in {BIN_GLOB}); "
+            "scripts/setup installs Debian's postgresql package where it can"
+        )
+    with PostgresServer() as server:
+        yield server
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:

@@ -237,11 +237,13 @@ class RemoteHass:
         username: str = "harness",
         password: str = "harness-password",  # noqa: S107 - a throwaway local test instance
         start_timeout: float = START_TIMEOUT,
+        db_url: str | None = None,
     ) -> None:
         """Prepare (nothing runs until `start()` or `setup()`).
 
         Without `config_dir` a temporary one is made, and removed by `cleanup()`. The recorder
-        keeps Home Assistant's defaults (commit interval 5 s), as every proof must run against.
+        keeps Home Assistant's defaults (commit interval 5 s), as every proof must run against;
+        its database is SQLite in the config dir unless `db_url` names another (PostgreSQL).
         """
         self.port = port or free_port()
         self._owns_dir = config_dir is None
@@ -258,6 +260,7 @@ class RemoteHass:
         self.username = username
         self.password = password
         self.start_timeout = start_timeout
+        self.db_url = db_url
         self.admin_token: str | None = None
         self.token: str | None = None
         self.token_name: str | None = None
@@ -313,7 +316,7 @@ class RemoteHass:
             if self.login_attempts_threshold
             else ""
         )
-        db = self.config_dir / "home-assistant_v2.db"
+        db_url = self.db_url or f"sqlite:///{self.config_dir / 'home-assistant_v2.db'}"
         logs = "".join(f"    {name}: {level}\n" for name, level in self.log_levels.items())
         if logs:
             logs = "  logs:\n" + logs
@@ -343,7 +346,7 @@ class RemoteHass:
                 api:
                 history:
                 recorder:
-                  db_url: sqlite:///{db}
+                  db_url: {json.dumps(db_url)}
                   purge_keep_days: 1
                   exclude:
                     event_types:
