@@ -30,6 +30,7 @@ REFRESH_INTERVAL = 5.0
 ISSUE_LINK_FAILED = "link_failed"
 ISSUE_FORBIDDEN = "forbidden"
 ISSUE_SUBSCRIPTION_REFUSED = "subscription_refused"
+ISSUE_MIRROR_REFUSED = "mirror_refused"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         )
         self._forbidden = False
         self._refused: tuple[str, ...] = ()
+        self._entities_refused: str | None = None
         self._unsubs: list[CALLBACK_TYPE] = []
         self._pending_publish: CALLBACK_TYPE | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -119,6 +121,9 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if self._refused:
             self._refused = ()
             set_entry_issue(self.hass, self.config_entry, ISSUE_SUBSCRIPTION_REFUSED, None)
+        if self._entities_refused is not None:
+            self._entities_refused = None
+            set_entry_issue(self.hass, self.config_entry, ISSUE_MIRROR_REFUSED, None)
 
     # ------------------------------------------------------------------ publishing
 
@@ -168,6 +173,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             self._handle_state(snapshot)
         self._handle_forbidden(snapshot)
         self._handle_refused(snapshot)
+        self._handle_entities_refused(snapshot)
         self.async_publish(snapshot)
 
     @callback
@@ -277,6 +283,23 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 "event_types": ", ".join(refused),
                 "error": "; ".join(f"{t}: {reasons[t]}" for t in refused),
             },
+        )
+
+    def _handle_entities_refused(self, snapshot: LinkSnapshot) -> None:
+        """The entity states for the mirrors refused (not unknown: that one has a fallback)."""
+        status = snapshot.entities
+        if not snapshot.connected or status is None:
+            return  # decided on each connection; None: not mirroring
+        refused = None if status.unsupported else status.refused
+        if refused == self._entities_refused:
+            return
+        self._entities_refused = refused
+        set_entry_issue(
+            self.hass,
+            self.config_entry,
+            ISSUE_MIRROR_REFUSED,
+            None if refused is None else ir.IssueSeverity.WARNING,
+            {"remote": self.config_entry.title, "error": refused or ""},
         )
 
     def _update_device(self, snapshot: LinkSnapshot) -> None:

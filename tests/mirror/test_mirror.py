@@ -15,7 +15,11 @@ from typing import Any
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
@@ -277,6 +281,36 @@ async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_
     await hass.async_block_till_done()
     assert values() == {STATE_UNAVAILABLE}
     assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_entity_states_refused_raise_a_repair_until_accepted(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """The remote refuses subscribe_entities (not unknown: no fallback): the link stays up, the
+    mirrors unavailable, and a repair says why; accepted on a later connection, it goes."""
+    issues = ir.async_get(hass)
+    await fake_ha.fire_state_changed("sensor.power", "1", {})
+    fake_ha.fail_subscriptions.add("subscribe_entities")
+    fake_ha.subscription_error = ("unauthorized", "Unauthorized.")
+    entry = await setup_link()
+    issue_id = f"mirror_refused_{entry.entry_id}"
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert "Unauthorized" in issue.translation_placeholders["error"]
+    assert link_state(entry) is LinkState.CONNECTED
+    assert state_of(hass, "sensor.remote_home_power") is None
+    fake_ha.fail_subscriptions.clear()
+    await entry.runtime_data.coordinator.async_reconnect()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_power") == "1")
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None)
+    # Refused again, then the entry unloaded: no repair left behind.
+    fake_ha.fail_subscriptions.add("subscribe_entities")
+    await entry.runtime_data.coordinator.async_reconnect()
+    await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_the_entity_limit_is_a_counted_skip_logged_once(
