@@ -399,11 +399,14 @@ class FakeConnection:
 
     async def _cmd_recorder_info(self, msg_id: int, msg: dict[str, Any]) -> None:
         """recorder/info: `backlog` is what the recorder has not processed yet."""
-        self.server.recorder_info_requests += 1
+        server = self.server
+        server.recorder_info_requests += 1
+        if server.recorder_backlogs:  # a queue being worked through: one value per request
+            server.recorder_backlog = server.recorder_backlogs.pop(0)
         await self._result(
             msg_id,
             {
-                "backlog": self.server.recorder_backlog,
+                "backlog": server.recorder_backlog,
                 "max_backlog": 65000,
                 "migration_in_progress": False,
                 "migration_is_live": False,
@@ -593,6 +596,7 @@ class FakeHA:
         # history until `commit()` (a real recorder writes every commit interval, 5 s by default).
         self.uncommitted: list[RecordedState] = []
         self.recorder_backlog = 0
+        self.recorder_backlogs: list[int] = []  # the next answers of recorder/info, in order
         self.recorder_info_requests = 0
         # ---- plumbing
         self.port = 0

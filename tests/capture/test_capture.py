@@ -1486,8 +1486,37 @@ async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
     assert "backlog" in (gap.backfill_error or "")
     assert gap.unrecoverable
     assert capture.recorder_backlog_max == 5000
-    # Per try: one look when the link is back, then BACKLOG_POLLS polls.
-    assert fake_ha.recorder_info_requests == (1 + 3) * capture_module.MAX_PASS_FAILURES
+    # Per try: one look when the link is back, then the first poll, then BACKLOG_POLLS more.
+    assert fake_ha.recorder_info_requests == (1 + 1 + 3) * capture_module.MAX_PASS_FAILURES
+    assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]
+
+
+async def test_a_backlog_that_gets_shorter_is_waited_for_however_long(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a big outage a busy remote's recorder may take minutes to work through its queue:
+    while the queue gets shorter it is no failure (more polls than BACKLOG_POLLS, one stall
+    among them), and the gap closes complete, without a retry."""
+    monkeypatch.setattr(capture_module, "BACKLOG_POLLS", 3)
+    backlogs = [900, 800, 800, 700, 600, 500, 400, 300, 200, 100, 0]
+    backlogs_asked = list(backlogs)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")
+    await wait_for(lambda: len(events) == 1)
+    lost = await drop_link(fake_ha, entry)
+    (moment,) = inside(lost, 1)
+    fake_ha.record_state("sensor.a", "2", moment)
+    fake_ha.recorder_backlogs = backlogs
+    await restore_link(fake_ha, entry, gaps=1)
+    (gap,) = capture_of(entry).gaps
+    assert (gap.backfill_error, gap.unrecoverable) == (None, ())
+    assert fake_ha.recorder_info_requests == len(backlogs_asked)  # one try: no retry
+    assert backlogs == []
+    assert capture_of(entry).recorder_backlog_max == 900
     assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]
 
 
