@@ -14,6 +14,8 @@
 - A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
   then the `state_changed` events of the link (when subscribed), an older change never
   overwriting a newer one.
+- Long-term statistics for an outage: `statistics.py` fills them from the remote's when capture
+  closes a gap (capture's `on_gap_closed` hook).
 - Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
   store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
   in diagnostics; never a crash, never an overwrite.
@@ -47,6 +49,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     compress_state,
 )
 from ..const import (  # noqa: TID252 - the package's own constants
+    CONF_BACKFILL_MAX_WINDOW,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_ENTITIES,
     CONF_MIRROR_EXCLUDE,
@@ -55,6 +58,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     DOMAIN,
 )
 from .entity import MirrorEntity
+from .statistics import StatisticsFiller
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -135,6 +139,10 @@ class EntityMirror:
         self._tasks: set[asyncio.Task[None]] = set()
         # New mirrors of the message being applied, per domain: added in one call each.
         self._new: dict[str, list[MirrorEntity]] | None = None
+        # Long-term statistics of mirrored sensors for each closed gap (capture's hook).
+        self.statistics = StatisticsFiller(
+            hass, entry, self, float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,6 +162,7 @@ class EntityMirror:
         self._forget_unwanted()
         if not self.enabled:
             return
+        self.statistics.async_start(supervisor)
         self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
         self._unsubs.append(supervisor.add_listener(self._on_snapshot))
         self._unsubs.append(supervisor.add_event_listener(self._on_event))
@@ -162,6 +171,7 @@ class EntityMirror:
         """Stop following the link; cancel removal checks (idempotent)."""
         while self._unsubs:
             self._unsubs.pop()()
+        await self.statistics.async_stop()
         tasks = tuple(self._tasks)
         for task in tasks:
             task.cancel()
@@ -440,4 +450,5 @@ class EntityMirror:
             "filtered_here": self.filtered_here,
             "skipped": dict(self.skip_counts),
             "skipped_entities": {reason: dict(ids) for reason, ids in self.skipped.items()},
+            "statistics": self.statistics.as_dict(),
         }
