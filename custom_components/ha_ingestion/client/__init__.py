@@ -46,6 +46,8 @@ from .protocol import HaWebSocketSession
 from .statistics import (
     FIVE_MINUTES,
     HOUR,
+    MAX_IDS,
+    MAX_ROWS,
     StatisticsMeta,
     StatisticsRequest,
     StatisticsRow,
@@ -60,6 +62,8 @@ from .supervisor import Supervisor
 __all__ = [
     "FIVE_MINUTES",
     "HOUR",
+    "MAX_IDS",
+    "MAX_ROWS",
     "Backoff",
     "BackoffConfig",
     "BreakerConfig",

@@ -53,11 +53,6 @@ class MirrorEntity(Entity):
         self._added = False
 
     @property
-    def remote(self) -> RemoteState | None:
-        """The remote's state as last told (None while unknown)."""
-        return self._remote
-
-    @property
     def state(self) -> str | None:
         """The remote's state text."""
         return None if self._remote is None else self._remote.state

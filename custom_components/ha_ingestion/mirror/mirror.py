@@ -139,6 +139,9 @@ class EntityMirror:
         self._tasks: set[asyncio.Task[None]] = set()
         # New mirrors of the message being applied, per domain: added in one call each.
         self._new: dict[str, list[MirrorEntity]] | None = None
+        # Set by the first message of each connection (every current state known), cleared at
+        # the loss: the statistics fill waits for it to know which mirrors have a state class.
+        self.states_known = asyncio.Event()
         # Long-term statistics of mirrored sensors for each closed gap (capture's hook).
         self.statistics = StatisticsFiller(
             hass, entry, self, float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600
@@ -150,6 +153,17 @@ class EntityMirror:
     def domains(self) -> tuple[str, ...]:
         """The platforms the entry sets up for mirrored entities."""
         return MIRROR_DOMAINS if self.enabled else ()
+
+    @property
+    def remote_states(self) -> Mapping[str, RemoteState]:
+        """The remote's current states as this connection told them (empty while down)."""
+        return self._states
+
+    def local_entity_id(self, remote_id: str) -> str | None:
+        """The registered local entity id of a remote entity's mirror (the user's rename kept)."""
+        return er.async_get(self.hass).async_get_entity_id(
+            remote_id.partition(".")[0], DOMAIN, self.unique_base + remote_id
+        )
 
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
@@ -223,6 +237,7 @@ class EntityMirror:
     def _on_entities(self, update: EntitiesUpdate) -> None:
         """One subscribe_entities message (from the reader): apply it; never raises."""
         self._states = update.states
+        self.states_known.set()
         self._new = {}
         try:
             self._apply_update(update)
@@ -253,6 +268,7 @@ class EntityMirror:
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
         if self._connected and not connected:
+            self.states_known.clear()
             self._states = {}
             self._fallback = None
             for entity in self.entities.values():

@@ -76,6 +76,8 @@ from homeassistant.helpers.recorder import get_instance
 from ..client import (  # noqa: TID252 - the package's engine
     FIVE_MINUTES,
     HOUR,
+    MAX_IDS,
+    MAX_ROWS,
     HaClientError,
     StatisticsMeta,
     StatisticsRequest,
@@ -87,7 +89,6 @@ from ..client import (  # noqa: TID252 - the package's engine
     parse_rows,
     plan_requests,
 )
-from ..const import DOMAIN  # noqa: TID252 - the package's own constants
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -99,6 +100,8 @@ RECORDER = "recorder"
 STATE_CLASSES = frozenset({"measurement", "measurement_angle", "total", "total_increasing"})
 # The remote compiles a 5-minute period ~10 s after it ends (hourly ones with it).
 COMPILE_SETTLE = 30.0
+# How long a fill waits for the mirror to know the remote's current states (after a reconnect).
+STATES_WAIT = 30.0
 # How far back the last local row before the gap is looked for (sums only).
 LOOKBACK: Mapping[int, float] = {FIVE_MINUTES: 2 * HOUR, HOUR: 48 * HOUR}
 PERIODS: tuple[int, ...] = (HOUR, FIVE_MINUTES)  # hourly first: the validating import
@@ -128,6 +131,10 @@ class _Target:
     unit: str | None
     baselines: dict[int, _Baseline] = field(default_factory=dict)  # per period (sums)
     offsets: dict[int, float] = field(default_factory=dict)  # per period: added to remote sums
+    # Per period, from the remote's rows before the gap (replies come in time order): its sum
+    # at the local baseline's start, and its last sum before the gap.
+    matched: dict[int, float] = field(default_factory=dict)
+    last_before: dict[int, float] = field(default_factory=dict)
     dropped: set[int] = field(default_factory=set)  # periods this target is skipped in
 
 
@@ -147,6 +154,8 @@ class StatisticsFiller:
         self.mirror = mirror
         self.max_window = max_window
         self.supervisor: Supervisor | None = None
+        self.max_ids = MAX_IDS  # statistic ids per request
+        self.max_rows = MAX_ROWS  # periods per request
         self.runs = 0
         self.requests = 0
         self.rows: dict[str, int] = {"5minute": 0, "hour": 0}
@@ -207,6 +216,10 @@ class StatisticsFiller:
         if RECORDER not in self.hass.config.components:
             self._skip("no_local_recorder")
             return
+        # Which mirrors have a state class: known from the subscription's first message.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STATES_WAIT):
+                await self.mirror.states_known.wait()
         candidates = self._candidates()
         if not candidates:
             return
@@ -221,17 +234,21 @@ class StatisticsFiller:
                 await self._fill_period(targets, first, last, period)
 
     def _candidates(self) -> dict[str, tuple[str, str | None]]:
-        """Remote id -> (local entity id, the mirror's unit) of every sensor with statistics."""
+        """Remote id -> (local entity id, the mirror's unit) of every sensor with statistics.
+
+        From the remote's current states (the platforms may not be set up yet after a start)
+        and the local registry (a mirror not registered yet has nothing here to fill).
+        """
         registry = er.async_get(self.hass)
         found: dict[str, tuple[str, str | None]] = {}
-        for remote_id, entity in self.mirror.entities.items():
-            remote = entity.remote
-            if remote_id.partition(".")[0] != "sensor" or remote is None:
+        for remote_id, remote in self.mirror.remote_states.items():
+            if remote_id.partition(".")[0] != "sensor":
                 continue
             if remote.attributes.get("state_class") not in STATE_CLASSES:
                 continue
-            reg = registry.async_get(entity.entity_id)
-            if reg is None or reg.platform != DOMAIN or reg.disabled:
+            local_id = self.mirror.local_entity_id(remote_id)
+            reg = None if local_id is None else registry.async_get(local_id)
+            if reg is None or reg.disabled:
                 continue
             unit = remote.attributes.get("unit_of_measurement")
             found[remote_id] = (reg.entity_id, unit if type(unit) is str else None)
@@ -246,9 +263,9 @@ class StatisticsFiller:
         """What can be filled: the remote has statistics of the same kind in the same unit."""
         remote_ids = sorted(candidates)
         remote: dict[str, StatisticsMeta] = {}
-        for index in range(0, len(remote_ids), 20):
+        for index in range(0, len(remote_ids), self.max_ids):
             found, bad = parse_metadata(
-                await self._command(metadata_payload(remote_ids[index : index + 20]))
+                await self._command(metadata_payload(remote_ids[index : index + self.max_ids]))
             )
             self.bad_rows += bad
             remote.update(found)
@@ -320,7 +337,9 @@ class StatisticsFiller:
                     await self._find_baseline(target, first, period)
             begin = first - LOOKBACK[period] if has_sum else first
             units = {unit_class: unit} if unit_class is not None and unit is not None else None
-            for request in plan_requests(sorted(by_id), begin, last, period):
+            for request in plan_requests(
+                sorted(by_id), begin, last, period, max_ids=self.max_ids, max_rows=self.max_rows
+            ):
                 reply = await self._command(request.payload(units))
                 rows, bad = parse_rows(reply, request)
                 self.bad_rows += bad
@@ -339,14 +358,21 @@ class StatisticsFiller:
         period = request.period
         offset = 0.0
         if target.metadata["has_sum"]:
-            known = self._sum_offset(target, series, first, period)
+            baseline = target.baselines.get(period, _TOO_OLD)
+            for row in series:
+                if row.start < first and row.sum is not None:
+                    target.last_before[period] = row.sum
+                    if row.start == baseline.start:
+                        target.matched[period] = row.sum
+            series = [row for row in series if row.start >= first]
+            if not series:
+                return
+            known = self._sum_offset(target, period)
             if known is None:
                 return
             offset = known
         rows: list[StatisticData] = []
         for row in series:
-            if row.start < first:
-                continue
             data = _statistic(row, target.metadata, offset)
             if data is None:
                 self.bad_rows += 1
@@ -364,29 +390,25 @@ class StatisticsFiller:
             )
         self.rows["hour" if period == HOUR else "5minute"] += len(rows)
 
-    def _sum_offset(
-        self, target: _Target, series: list[StatisticsRow], first: float, period: int
-    ) -> float | None:
+    def _sum_offset(self, target: _Target, period: int) -> float | None:
         """Local sum - remote sum at the last local row before the gap; None: skip the target.
 
-        Decided at the first reply (the one holding the lookback), kept for the later ones.
+        Decided at the first row inside the gap, kept for the later replies.
         """
         if period in target.dropped:
             return None
         if (known := target.offsets.get(period)) is not None:
             return known
         baseline = target.baselines.get(period, _TOO_OLD)
-        before = [row for row in series if row.start < first and row.sum is not None]
         if baseline.start is None:
             # No local row at all: the series starts at 0 here, like a local sensor's first.
-            offset = -before[-1].sum if before else 0.0  # type: ignore[operator]
+            offset = -target.last_before.get(period, 0.0)
+        elif baseline is _TOO_OLD or period not in target.matched:
+            self._skip("no_sum_baseline")
+            target.dropped.add(period)
+            return None
         else:
-            match = [row for row in before if row.start == baseline.start]
-            if baseline is _TOO_OLD or not match:
-                self._skip("no_sum_baseline")
-                target.dropped.add(period)
-                return None
-            offset = baseline.sum - match[0].sum  # type: ignore[operator]
+            offset = baseline.sum - target.matched[period]
         target.offsets[period] = offset
         return offset
 
