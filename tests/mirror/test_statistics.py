@@ -397,8 +397,21 @@ async def test_bad_replies_are_counted_and_never_cost_the_link(
     fake_ha.statistics_reply = None
     fake_ha.statistics_error = ("unknown_error", "database is locked")
     await _fill(hass, entry, GAP_START, GAP_END)
-    assert filler.failed == 1
+    assert filler.skipped["request_refused"] == 2  # hourly, then 5-minute: each its own
+    assert filler.failed == 0
     assert "database is locked" in str(filler.last_error)
+
+    # The link lost during a fill: that fill ends, counted.
+    fake_ha.statistics_error = None
+
+    def drop(msg: dict[str, Any]) -> None:
+        fake_ha.statistics_reply = None  # once: the reconnect's own gap fills normally
+        fake_ha.abort_all()
+
+    fake_ha.statistics_reply = drop
+    await _fill(hass, entry, GAP_START, GAP_END)
+    assert filler.failed == 1
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     assert link_state(entry) is LinkState.CONNECTED
     assert await _rows(hass, LOCAL_POWER, "5minute") == []
     await _unload(hass, entry)

@@ -38,8 +38,9 @@ remote's recorder. The decisions, and why:
   for in that unit (`units`), whatever the remote displays.
 - **Bounded:** 20 statistic ids and 288 periods per request (~0.75 MB at most), one reply in
   memory at a time, the span capped at the backfill's maximum window; over the live link, one
-  request after the other. A reply that cannot be read, a refused request or a link lost meanwhile
-  is counted and ends that fill (the next gap fills its own span); the link is never affected.
+  request after the other. A row or reply that cannot be read is counted and dropped; a refused
+  request is counted (`request_refused`) and ends its group of entities; a link lost meanwhile
+  ends the fill (`failed`; the next gap fills its own span). The link is never affected.
 
 Counters (diagnostics `statistics`): rows filled per table, skips per reason, bad rows/replies,
 requests, runs, the last span.
@@ -79,6 +80,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     MAX_IDS,
     MAX_ROWS,
     HaClientError,
+    HaCommandError,
     StatisticsMeta,
     StatisticsRequest,
     StatisticsRow,
@@ -340,7 +342,14 @@ class StatisticsFiller:
             for request in plan_requests(
                 sorted(by_id), begin, last, period, max_ids=self.max_ids, max_rows=self.max_rows
             ):
-                reply = await self._command(request.payload(units))
+                try:
+                    reply = await self._command(request.payload(units))
+                except HaCommandError as err:
+                    # Refused (e.g. a unit class the remote's schema does not list): this group
+                    # only; the other groups and periods go on. A lost link raises further.
+                    self._skip("request_refused")
+                    self.last_error = str(err)
+                    break
                 rows, bad = parse_rows(reply, request)
                 self.bad_rows += bad
                 for remote_id, series in rows.items():
