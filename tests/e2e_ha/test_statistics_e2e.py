@@ -10,8 +10,8 @@ integration imported). The outage, honestly:
   5-minute rows, so
 - the remote's 5-minute rows come from its own states: while the local side is cut (its entry
   unloaded) the power sensor changes on the remote, and the test waits until the remote has
-  compiled the 5-minute period they are in (it compiles every 5 minutes: this test waits up to
-  5 min 10 s for that; a bounded wait, never a speed assertion);
+  compiled the 5-minute period they are in (it compiles every 5 minutes, 10 s after a period:
+  this test waits for that, at most 400 s; a bounded wait, never a speed assertion);
 - the local side believes it was cut since 30 minutes before the last full hour: its stored
   checkpoint says so, as it would after a 30-minute outage that began then.
 
@@ -53,7 +53,7 @@ POWER_ATTRIBUTES: dict[str, Any] = {
     "friendly_name": "E2E stats power",
 }
 HOUR = 3600
-COMPILED_WITHIN = 330.0  # the remote compiles every 5 minutes, 10 s after the period
+COMPILED_WITHIN = 400.0  # it compiles every 5 minutes, 10 s after the period; room for a busy host
 KEYS = ("mean", "min", "max")
 
 
