@@ -8,7 +8,9 @@ the Home Assistant WebSocket API a remote client uses:
     subscribe_events / unsubscribe_events, ping -> pong,
     subscribe_entities (entity_ids, include/exclude with Home Assistant's filter rules; the initial
     `a` of every matching state, then `a`/`c`/`r` diffs), config/entity_registry/get,
-    history/history_during_period (compressed format, as the recorder answers it)
+    history/history_during_period (compressed format, as the recorder answers it),
+    recorder/get_statistics_metadata and recorder/statistics_during_period (5minute/hour; rows
+    with `start`/`end` in ms since the epoch, only the columns the statistic has)
 
 Command ids must grow strictly per connection (`id_reuse` error otherwise), unknown commands get an
 `unknown_command` error, exactly like Home Assistant's `ActiveConnection.async_handle`.
@@ -423,6 +425,34 @@ class FakeConnection:
             return
         await self._result(msg_id, result)
 
+    async def _cmd_statistics_metadata(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """recorder/get_statistics_metadata: one flat item per known statistic asked for."""
+        server = self.server
+        server.statistics_requests.append(msg)
+        wanted = msg.get("statistic_ids")
+        result = [
+            {"statistic_id": statistic_id, **meta}
+            for statistic_id, meta in server.statistics_meta.items()
+            if wanted is None or statistic_id in wanted
+        ]
+        await self._result(msg_id, result)
+
+    async def _cmd_statistics_during_period(self, msg_id: int, msg: dict[str, Any]) -> None:
+        server = self.server
+        server.statistics_requests.append(msg)
+        if server.statistics_error is not None:
+            await self._error(msg_id, *server.statistics_error)
+            return
+        if server.statistics_reply is not None:
+            await self._result(msg_id, server.statistics_reply(msg))
+            return
+        try:
+            result = server.statistics_during_period(msg)
+        except _CommandError as err:
+            await self._error(msg_id, err.code, err.message)
+            return
+        await self._result(msg_id, result)
+
     async def _deliver_events(self, events: list[dict[str, Any]]) -> None:
         """Send each event to every matching subscription, one array frame when coalescing."""
         if self.closed or not self.authenticated or self.server.frozen:
@@ -463,7 +493,13 @@ _HANDLERS: dict[str, _Handler] = {
     "recorder/info": FakeConnection._cmd_recorder_info,
     "subscribe_entities": FakeConnection._cmd_subscribe_entities,
     "config/entity_registry/get": FakeConnection._cmd_entity_registry_get,
+    "recorder/get_statistics_metadata": FakeConnection._cmd_statistics_metadata,
+    "recorder/statistics_during_period": FakeConnection._cmd_statistics_during_period,
 }
+
+_PERIODS = {"5minute": 300, "hour": 3600}
+_MEAN_COLUMNS = ("mean", "min", "max")
+_SUM_COLUMNS = ("last_reset", "state", "sum")
 
 
 def _entity_filter(msg: dict[str, Any]) -> Callable[[str], bool]:
@@ -598,6 +634,14 @@ class FakeHA:
         self.recorder_backlog = 0
         self.recorder_backlogs: list[int] = []  # the next answers of recorder/info, in order
         self.recorder_info_requests = 0
+        # Long-term statistics: metadata as get_statistics_metadata lists it, rows per
+        # (statistic id, period seconds) by start (seconds); every statistics request made;
+        # an error (code, message) or a function of the request replacing the real reply.
+        self.statistics_meta: dict[str, dict[str, Any]] = {}
+        self.statistics: dict[tuple[str, int], dict[float, dict[str, Any]]] = {}
+        self.statistics_requests: list[dict[str, Any]] = []
+        self.statistics_error: tuple[str, str] | None = None
+        self.statistics_reply: Callable[[dict[str, Any]], Any] | None = None
         # ---- plumbing
         self.port = 0
         self._sock: socket.socket | None = None
@@ -1087,6 +1131,72 @@ class FakeHA:
                     states.append({"s": rec.state, "lu": lu})
                     previous_state = rec.state
             result[entity_id] = states
+        return result
+
+    # ------------------------------------------------------------------ statistics
+
+    def add_statistics(
+        self,
+        statistic_id: str,
+        rows: dict[int, list[dict[str, Any]]],
+        *,
+        unit: str | None,
+        unit_class: str | None,
+        has_sum: bool = False,
+        mean_type: int = 1,
+    ) -> None:
+        """The remote recorder's statistics: rows per period (300, 3600), `start` a datetime."""
+        self.statistics_meta[statistic_id] = {
+            "display_unit_of_measurement": unit,
+            "has_mean": mean_type == 1,
+            "mean_type": mean_type,
+            "has_sum": has_sum,
+            "name": None,
+            "source": "recorder",
+            "statistics_unit_of_measurement": unit,
+            "unit_class": unit_class,
+        }
+        for period, items in rows.items():
+            table = self.statistics.setdefault((statistic_id, period), {})
+            for item in items:
+                table[item["start"].timestamp()] = dict(item)
+
+    def statistics_during_period(self, msg: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """As the recorder answers: start <= row start < end, ms times, the statistic's columns."""
+        period = _PERIODS.get(msg.get("period", ""))
+        start = _parse_time(msg.get("start_time"))
+        end = _parse_time(msg.get("end_time")) if msg.get("end_time") else None
+        ids = msg.get("statistic_ids")
+        if period is None or start is None or type(ids) is not list or not ids:
+            raise _CommandError("invalid_format", "bad statistics request")
+        types = set(msg.get("types") or (*_MEAN_COLUMNS, *_SUM_COLUMNS, "change"))
+        result: dict[str, list[dict[str, Any]]] = {}
+        for statistic_id in ids:
+            meta = self.statistics_meta.get(statistic_id)
+            table = self.statistics.get((statistic_id, period), {})
+            if meta is None:
+                continue
+            columns = {
+                *(_MEAN_COLUMNS if meta["mean_type"] else ()),
+                *(_SUM_COLUMNS if meta["has_sum"] else ()),
+            } & types
+            rows = []
+            for begin in sorted(table):
+                if begin < start.timestamp() or (end is not None and begin >= end.timestamp()):
+                    continue
+                item = table[begin]
+                row: dict[str, Any] = {
+                    "start": int(begin * 1000),
+                    "end": int((begin + period) * 1000),
+                }
+                for column in sorted(columns):
+                    value = item.get(column)
+                    if column == "last_reset" and value is not None:
+                        value = int(value.timestamp() * 1000)
+                    row[column] = value
+                rows.append(row)
+            if rows:
+                result[statistic_id] = rows
         return result
 
 

@@ -61,6 +61,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     if mirror.enabled and not mirror.forward_state_changes:
         # mirror: a mirrored entity's changes are its local states, not also events
         capture.not_forwarded = mirror.is_mirrored
+    if mirror.enabled:
+        # mirror: the long-term statistics of mirrored sensors for every closed gap
+        capture.on_gap_closed = mirror.statistics.async_gap_closed
     entry.runtime_data = HaIngestionRuntimeData(
         coordinator=coordinator, capture=capture, mirror=mirror
     )

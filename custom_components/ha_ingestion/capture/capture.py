@@ -129,6 +129,8 @@ class EventCapture:
         # Hook (mirror/): state changes of these entities are not fired as events; they are
         # bookkept as delivered (their local entity carries them), so backfill skips them alike.
         self.not_forwarded: Callable[[str], bool] | None = None
+        # Hook (mirror/): a gap was closed, its span (start, end) on the remote's clock (µs).
+        self.on_gap_closed: Callable[[int, int], None] | None = None
         # Backfilled changes are local events too: forwarding off means no backfill at all.
         self.backfill_enabled = (
             self.forward
@@ -495,6 +497,8 @@ class EventCapture:
                 seen[entity_id] = newest
         record = gap.record(time.time(), self.event_types)
         self.gaps.append(record)
+        if self.on_gap_closed is not None:
+            self.on_gap_closed(gap.start_us, self._remote_now_us())
         self._gap = None
         self._hold = False
         self.queue.extendleft(reversed(self.held))  # older than anything queued since

@@ -43,9 +43,27 @@ from .models import (
 )
 from .probe import ProbeResult, tcp_probe
 from .protocol import HaWebSocketSession
+from .statistics import (
+    FIVE_MINUTES,
+    HOUR,
+    MAX_IDS,
+    MAX_ROWS,
+    StatisticsMeta,
+    StatisticsRequest,
+    StatisticsRow,
+    floor_to,
+    metadata_payload,
+    parse_metadata,
+    parse_rows,
+    plan_requests,
+)
 from .supervisor import Supervisor
 
 __all__ = [
+    "FIVE_MINUTES",
+    "HOUR",
+    "MAX_IDS",
+    "MAX_ROWS",
     "Backoff",
     "BackoffConfig",
     "BreakerConfig",
@@ -81,11 +99,19 @@ __all__ = [
     "ProbeResult",
     "RemoteInfo",
     "RemoteState",
+    "StatisticsMeta",
+    "StatisticsRequest",
+    "StatisticsRow",
     "SubscriptionStatus",
     "Supervisor",
     "SupervisorConfig",
     "WaitReason",
     "compress_state",
+    "floor_to",
+    "metadata_payload",
+    "parse_metadata",
+    "parse_rows",
+    "plan_requests",
     "sanitize",
     "tcp_probe",
 ]

@@ -18,6 +18,8 @@
 - A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
   then the `state_changed` events of the link (when subscribed), an older change never
   overwriting a newer one.
+- Long-term statistics for an outage: `statistics.py` fills them from the remote's when capture
+  closes a gap (capture's `on_gap_closed` hook).
 - Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
   store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
   in diagnostics; never a crash, never an overwrite.
@@ -53,6 +55,7 @@ from ..client import (  # noqa: TID252 - the package's engine
 )
 from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release differences
 from ..const import (  # noqa: TID252 - the package's own constants
+    CONF_BACKFILL_MAX_WINDOW,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_ENTITIES,
     CONF_MIRROR_EXCLUDE,
@@ -62,6 +65,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
 )
 from ..slices import SLICE_ITEMS, Slices  # noqa: TID252 - long work in slices
 from .entity import MirrorEntity
+from .statistics import StatisticsFiller
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -149,6 +153,13 @@ class EntityMirror:
         self._work: deque[tuple[list[tuple[str, RemoteState | None]], tuple[str, ...]]] = deque()
         self._working = False
         self._link_epoch = 0
+        # Set by the first message of each connection (every current state known), cleared at
+        # the loss: the statistics fill waits for it to know which mirrors have a state class.
+        self.states_known = asyncio.Event()
+        # Long-term statistics of mirrored sensors for each closed gap (capture's hook).
+        self.statistics = StatisticsFiller(
+            hass, entry, self, float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,6 +167,17 @@ class EntityMirror:
     def domains(self) -> tuple[str, ...]:
         """The platforms the entry sets up for mirrored entities."""
         return MIRROR_DOMAINS if self.enabled else ()
+
+    @property
+    def remote_states(self) -> Mapping[str, RemoteState]:
+        """The remote's current states as this connection told them (empty while down)."""
+        return self._states
+
+    def local_entity_id(self, remote_id: str) -> str | None:
+        """The registered local entity id of a remote entity's mirror (the user's rename kept)."""
+        return er.async_get(self.hass).async_get_entity_id(
+            remote_id.partition(".")[0], DOMAIN, self.unique_base + remote_id
+        )
 
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
@@ -168,6 +190,7 @@ class EntityMirror:
         self._forget_unwanted()
         if not self.enabled:
             return
+        self.statistics.async_start(supervisor)
         self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
         self._unsubs.append(supervisor.add_listener(self._on_snapshot))
         self._unsubs.append(supervisor.add_event_listener(self._on_event))
@@ -176,6 +199,7 @@ class EntityMirror:
         """Stop following the link; cancel removal checks (idempotent)."""
         while self._unsubs:
             self._unsubs.pop()()
+        await self.statistics.async_stop()
         tasks = tuple(self._tasks)
         for task in tasks:
             task.cancel()
@@ -230,6 +254,7 @@ class EntityMirror:
         At once when it is small and nothing waits; else queued for the slicing worker.
         """
         self._states = update.states
+        self.states_known.set()
         states = update.states
         pairs: list[tuple[str, RemoteState | None]] = []
         if update.initial:
@@ -287,6 +312,7 @@ class EntityMirror:
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
         if self._connected and not connected:
+            self.states_known.clear()
             self._states = {}
             self._fallback = None
             self._work.clear()
@@ -510,4 +536,5 @@ class EntityMirror:
             "filtered_here": self.filtered_here,
             "skipped": dict(self.skip_counts),
             "skipped_entities": {reason: dict(ids) for reason, ids in self.skipped.items()},
+            "statistics": self.statistics.as_dict(),
         }
