@@ -22,7 +22,10 @@ the commit: the rows are there):
 3. wire: standalone clients through their own proxies, each subscribed one way (`state_changed`
    uncompressed, with permessage-deflate, `subscribe_entities` with and without deflate), one run
    at 1,000/s: bytes from the remote per change;
-4. before: the same entry with `forward_state_changes` on (every change also an
+4. mirror only: the same entry subscribed to no `state_changed` (event types: one nobody fires),
+   so the link carries only the entity diffs: what the `state_changed` subscription of the
+   default options costs on both sides;
+5. before: the same entry with `forward_state_changes` on (every change also an
    `ha_ingestion_event`, the old default): local DB bytes and CPU per change.
 
 DB bytes: pages in use (`page_count - freelist_count`, read through a read-only connection, so
@@ -62,6 +65,8 @@ REMOTE_NAME = "Bench Remote"
 # After linking or reloading, the capture first closes the (empty) gap of the reconnect (the
 # remote's commit interval + 2 s); changes are made only after that.
 SETTLE_S = 9.0
+# An event type nobody fires: the entry subscribes to no state_changed (the options need one type).
+NO_EVENTS = "lc_bench_none"
 STORAGE_TARGET = 1.5
 CPU_TARGET = 0.3
 WIRE_TARGET = 0.1
@@ -511,7 +516,11 @@ async def measure_wire(
 
 async def run(quick: bool, profile: bool = False) -> Result:
     """Start both sides, measure every phase, make the table; `profile`: cProfile the local."""
-    from custom_components.ha_ingestion.const import CONF_FORWARD_STATE_CHANGES, DEFAULT_OPTIONS
+    from custom_components.ha_ingestion.const import (
+        CONF_EVENT_TYPES,
+        CONF_FORWARD_STATE_CHANGES,
+        DEFAULT_OPTIONS,
+    )
     from custom_components.ha_ingestion.mirror.mirror import mirror_filter
     from tests.e2e_ha.local_hass import link_local, start_local, wait_until
     from tests.harness.remote import CANNOT_KEEP_UP_LOG, RemoteHass
@@ -588,11 +597,29 @@ async def run(quick: bool, profile: bool = False) -> Result:
         fields = mirror_filter(DEFAULT_OPTIONS).server_filter() or {}
         wire = await measure_wire(bench, stack, n, fields)
 
-        log("local_cost: forward_state_changes on (the old default), entry reloads")
-        await set_options(local, link.entry_id, {CONF_FORWARD_STATE_CHANGES: True})
-        await asyncio.sleep(2.0)
-        await wait_until(link.connected, 60, "the local entry connected again", local)
-        await asyncio.sleep(SETTLE_S)
+        async def reconfigure(what: str, options: dict[str, Any]) -> None:
+            log(f"local_cost: {what}; the entry reloads")
+            await set_options(local, link.entry_id, options)
+            await asyncio.sleep(2.0)
+            await wait_until(link.connected, 60, "the local entry connected again", local)
+            await asyncio.sleep(SETTLE_S)
+
+        await reconfigure("no state_changed subscription", {CONF_EVENT_TYPES: [NO_EVENTS]})
+        mirror_only = {
+            label: await bench.phase(
+                f"mirror only {label}",
+                [rside, lside],
+                n,
+                rate,
+                _states_plus(n),
+                wire=lambda: proxy.do("stats"),
+            )
+            for label, rate in RATES
+        }
+        await reconfigure(
+            "forward_state_changes on (the old default)",
+            {CONF_EVENT_TYPES: ["state_changed"], CONF_FORWARD_STATE_CHANGES: True},
+        )
         forwarded = {
             label: await bench.phase(
                 f"forwarding {label}", [rside, lside], n, rate, _states_plus(n, events=True)
@@ -608,7 +635,7 @@ async def run(quick: bool, profile: bool = False) -> Result:
             "remote_log_unable_to_keep_up": dropped,
         }
     )
-    tabulate(result, n, alone, mirrored, forwarded, wire, dropped)
+    tabulate(result, n, alone, mirrored, forwarded, wire, dropped, mirror_only)
     return result
 
 
@@ -654,8 +681,20 @@ def tabulate(
     forwarded: dict[str, dict[str, Any]],
     wire: dict[str, dict[str, Any]],
     dropped: int,
+    mirror_only: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """The table's rows from the phases' records (also used by the smoke test)."""
+    plain = wire.get("state_changed", {}).get("bytes_per_change")
+
+    def link_bytes(label: str, record: dict[str, Any]) -> None:
+        if "link_bytes_down" in record:
+            per_change = record["link_bytes_down"] / n
+            share = _ratio(per_change, plain)
+            result.add(
+                f"{label}: link bytes from the remote per change",
+                f"{per_change:.0f} B" + (f" ({share:.3f} x)" if share else ""),
+            )
+
     for label, own in alone.items():
         mir, fwd = mirrored[label], forwarded[label]
         remote_db = own["remote"]["db_bytes_per_change"]
@@ -697,13 +736,30 @@ def tabulate(
             "µs",
             digits=0,
         )
-        if "link_bytes_down" in mir:
+        link_bytes(label, mir)
+        if mirror_only is not None:
+            only = mirror_only[label]
             result.add(
-                f"{label}: link bytes from the remote per change",
-                mir["link_bytes_down"] / n,
-                "B",
+                f"{label}: mirror only (no state_changed), local CPU per change",
+                only["local"]["cpu_us_per_change"],
+                "µs",
                 digits=0,
             )
+            result.add(
+                f"{label}: mirror only, CPU local/remote",
+                _ratio(only["local"]["cpu_us_per_change"], remote_cpu),
+                "x",
+            )
+            result.add(
+                f"{label}: mirror only, local CPU: recorder + rest", _split(only["local"], n)
+            )
+            result.add(
+                f"{label}: mirror only, remote CPU per change with the link",
+                only["remote"]["cpu_us_per_change"],
+                "µs",
+                digits=0,
+            )
+            link_bytes(f"{label}: mirror only", only)
         fwd_db = fwd["local"]["db_bytes_per_change"]
         result.add(
             f"{label}: before (forwarding), local DB per change",
@@ -719,7 +775,6 @@ def tabulate(
         )
         if not (own["complete"] and mir["complete"] and fwd["complete"]):
             result.add(f"{label}: every change committed on both sides", "NO", ok=False)
-    plain = wire.get("state_changed", {}).get("bytes_per_change")
     for name, figures in wire.items():
         share = _ratio(figures["bytes_per_change"], plain)
         target = f"<= {WIRE_TARGET}" if name == "subscribe_entities diff + deflate" else ""

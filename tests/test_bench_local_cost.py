@@ -148,7 +148,14 @@ def test_the_table() -> None:
         "subscribe_entities diff + deflate": {"bytes_per_change": 50.0},
     }
     local_cost.tabulate(
-        result, 100, {"100/s": own}, {"100/s": mirrored}, {"100/s": forwarded}, wire, 0
+        result,
+        100,
+        {"100/s": own},
+        {"100/s": mirrored},
+        {"100/s": forwarded},
+        wire,
+        0,
+        {"100/s": mirrored},
     )
     rows = {m.metric: m for m in result.metrics}
     assert rows["100/s: mirror, storage local/remote"].ok is True
@@ -156,4 +163,6 @@ def test_the_table() -> None:
     assert rows["100/s: before, storage local/remote"].value == 20
     assert rows["100/s: every change committed on both sides"].ok is False
     assert rows["wire at 1,000/s: subscribe_entities diff + deflate"].ok is True
+    assert rows["100/s: link bytes from the remote per change"].value == "40 B (0.016 x)"
+    assert rows["100/s: mirror only, CPU local/remote"].value == 0.2
     assert "local_cost" in format_table([result])
