@@ -161,7 +161,7 @@ def test_the_table() -> None:
     assert rows["100/s: mirror, storage local/remote"].ok is True
     assert rows["100/s: mirror, CPU local/remote"].ok is True
     assert rows["100/s: before, storage local/remote"].value == 20
-    assert rows["100/s: every change committed on both sides"].ok is False
+    assert rows["100/s: one row per change on both sides"].ok is False
     assert rows["wire at 1,000/s: subscribe_entities diff + deflate"].ok is True
     assert rows["100/s: link bytes from the remote per change"].value == "40 B (0.016 x)"
     assert rows["100/s: mirror only, CPU local/remote"].value == 0.2
