@@ -25,6 +25,7 @@ BENCHMARKS = {
     "entity_writes": "bench.entity_writes",
     "remote": "bench.remote",
     "backfill": "bench.backfill",
+    "local_cost": "bench.local_cost",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
 TIMEOUTS = {
@@ -35,13 +36,14 @@ TIMEOUTS = {
     "entity_writes": 300,
     "remote": 600,
     "backfill": 3600,
+    "local_cost": 1200,
 }
 
 
 def _child(name: str, quick: bool, profile: bool) -> int:
     module = importlib.import_module(BENCHMARKS[name])
     started = time.perf_counter()
-    kwargs = {"profile": True} if profile and name == "throughput" else {}
+    kwargs = {"profile": True} if profile and name in ("throughput", "local_cost") else {}
     result: Result = asyncio.run(module.run(quick, **kwargs))
     result.duration_s = round(time.perf_counter() - started, 2)
     path = result.write()
@@ -78,7 +80,9 @@ def main() -> int:
     parser.add_argument("names", nargs="*", metavar="name", help=", ".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast check")
     parser.add_argument(
-        "--profile", action="store_true", help="throughput: also cProfile the engine and HA paths"
+        "--profile",
+        action="store_true",
+        help="throughput: also cProfile the engine and HA paths; local_cost: the local hass",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
