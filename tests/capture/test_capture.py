@@ -1463,6 +1463,38 @@ async def test_crash_while_a_gap_was_open_counts_every_change_fired_for_it(
     assert (gap.after_crash, gap.possible_duplicates) == (True, 2)
 
 
+async def test_a_span_captured_without_state_changed_is_not_owed_after_it_is_turned_on(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Event types without state_changed for a while (the switch means what it says): turned on
+    again, the changes made meanwhile are not backfilled, not even those within the detection
+    margin before the reload; those made while the link was reloading are. Found by
+    `scripts/bench local_cost`, which fired 9,000 old changes after such a switch."""
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link()
+    await fake_ha.fire_state_changed("sensor.a", "1")  # measures the remote's clock
+    await wait_for(lambda: len(events) == 1)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_EVENT_TYPES: ["call_service"]}
+    )
+    assert await hass.config_entries.async_reload(entry.entry_id)  # as the options flow does
+    assert not capture_of(entry).captures_state_changes
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    off = datetime.now(UTC) - timedelta(seconds=1)  # within the detection margin
+    fake_ha.record_state("sensor.b", "while off", off)
+    await hass.config_entries.async_unload(entry.entry_id)
+    reloading = datetime.now(UTC) + timedelta(milliseconds=1)
+    fake_ha.record_state("sensor.b", "while reloading", reloading)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_EVENT_TYPES: ["state_changed"]}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(lambda: bool(capture_of(entry).gaps) and not capture_of(entry).recovering)
+    assert changes_of(backfilled(events), "sensor.b") == [
+        ("while reloading", reloading.isoformat())
+    ]
+
+
 async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
     hass: HomeAssistant,
     fake_ha: FakeHA,

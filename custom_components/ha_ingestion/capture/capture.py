@@ -131,12 +131,13 @@ class EventCapture:
         self.not_forwarded: Callable[[str], bool] | None = None
         # Hook (mirror/): a gap was closed, its span (start, end) on the remote's clock (µs).
         self.on_gap_closed: Callable[[int, int], None] | None = None
-        # Backfilled changes are local events too: forwarding off means no backfill at all.
-        self.backfill_enabled = (
-            self.forward
-            and bool(options[CONF_BACKFILL])
-            and (STATE_CHANGED in self.subscribed or MATCH_ALL in self.subscribed)
+        # Remote state changes are captured at all (forwarded, subscribed): only then does a
+        # checkpoint say anything about them, and is anything owed for a span.
+        self.captures_state_changes = self.forward and (
+            STATE_CHANGED in self.subscribed or MATCH_ALL in self.subscribed
         )
+        # Backfilled changes are local events too: forwarding off means no backfill at all.
+        self.backfill_enabled = self.captures_state_changes and bool(options[CONF_BACKFILL])
         self.history_available: bool | None = None
         self.max_window_us = int(float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600 * US)
         self.detection_margin = (
@@ -251,6 +252,9 @@ class EventCapture:
             # A crash loses at most what was fired in this long since the last write.
             "save_delay": checkpoint_module.SAVE_DELAY,
             "remote_us": self._complete_us(),
+            # Off (options without state_changed, forwarding off): this run owes nothing, and
+            # the next one's gap begins where this one stopped (no margin, no older claim).
+            "state_changes": self.captures_state_changes,
             "offset_us": self._offset_us,
             "seen": dict(self._seen),
             "gap": None if self._gap is None else self._gap.as_dict(),
@@ -278,12 +282,16 @@ class EventCapture:
             self._offset_us = None if offset is None else int(offset)
             remote = stored.get("remote_us")
             self._remote_us = None if remote is None else int(remote)
-            gap_open = bool(stored.get("gap"))
+            captured = bool(stored.get("state_changes", True))
+            gap_open = bool(stored.get("gap")) and captured
             if gap_open:
                 self._gap = OpenGap.from_dict(stored["gap"])
             else:
                 # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
-                self._open_gap(float(stored.get("saved_at", time.time())))
+                # After a run that did not capture state changes, only what happened since.
+                if not captured:
+                    self._remote_us = None
+                self._open_gap(float(stored.get("saved_at", time.time())), margin=captured)
             if self._gap is not None and not stored.get("clean", False):
                 self._mark_crash(self._gap, gap_open, stored)
         except (KeyError, TypeError, ValueError) as err:
@@ -457,14 +465,15 @@ class EventCapture:
                 lost = snapshot.last_disconnected
                 self._open_gap(lost.timestamp() if lost is not None else time.time())
 
-    def _open_gap(self, lost_at: float) -> OpenGap:
-        margin = int(self.detection_margin * US)
+    def _open_gap(self, lost_at: float, *, margin: bool = True) -> OpenGap:
+        """A gap from `lost_at`, reaching back the detection margin (a loss is seen late)."""
+        back = int(self.detection_margin * US) if margin else 0
         known = [] if self._remote_us is None else [self._remote_us]
         if self._offset_us is not None:
             known.append(int(lost_at * US) + self._offset_us)
         # Never measured: start early enough for any plausible clock difference.
         start = max(known) if known else int((lost_at - SKEW_ALLOWANCE) * US)
-        start -= margin
+        start -= back
         self._gap = OpenGap(start_us=start, lost_at=lost_at)
         self._hold = self.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
