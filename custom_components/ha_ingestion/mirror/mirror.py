@@ -31,6 +31,7 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable, Mapping
 import contextlib
+import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -148,9 +149,10 @@ class EntityMirror:
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
         self._new_unregistered = 0
-        # Messages waiting to be applied (in order), as (remote id, state or None) pairs and
-        # removals; whether a task applies them; bumped when the link drops (what waits is stale).
-        self._work: deque[tuple[list[tuple[str, RemoteState | None]], tuple[str, ...]]] = deque()
+        # Messages waiting to be applied (in order): the mirrors a first message does not hold,
+        # the states it told, its removals; whether a task applies them; bumped when the link
+        # drops (what waits is stale then).
+        self._work: deque[tuple[list[str], dict[str, RemoteState], tuple[str, ...]]] = deque()
         self._working = False
         self._link_epoch = 0
         # Set by the first message of each connection (every current state known), cleared at
@@ -255,25 +257,30 @@ class EntityMirror:
         """
         self._states = update.states
         self.states_known.set()
+        # What this message says, as it says it (later messages change `update.states`): a copy
+        # of the states it changed; for a first message, of all of them (one dict, no object per
+        # entity: a big remote's first message is tens of thousands).
         states = update.states
-        pairs: list[tuple[str, RemoteState | None]] = []
         if update.initial:
+            told = dict(states)
             # A new subscription: what it does not hold is not there now (maybe not yet).
-            pairs.extend((r, None) for r in self.entities if r not in states)
-            pairs.extend(states.items())
+            gone = [r for r in self.entities if r not in told]
         else:
-            pairs.extend((r, states[r]) for r in update.changed)
-        if not self._work and not self._working and len(pairs) <= SLICE_ITEMS:
+            told = {r: states[r] for r in update.changed}
+            gone = []
+        if not self._work and not self._working and len(told) + len(gone) <= SLICE_ITEMS:
             self._new = {}
             try:
-                for remote_id, state in pairs:
+                for remote_id in gone:
+                    self._apply(remote_id, None)
+                for remote_id, state in told.items():
                     self._apply(remote_id, state)
                 for remote_id in update.removed:
                     self._on_removed(remote_id)
             finally:
                 self._add_new_ones()
             return
-        self._work.append((pairs, update.removed))
+        self._work.append((gone, told, update.removed))
         if not self._working:
             self._working = True  # before the task: it may start (and end) eagerly
             self._spawn(self._apply_waiting(), "mirror updates")
@@ -284,10 +291,10 @@ class EntityMirror:
         epoch = self._link_epoch
         try:
             while self._work and epoch == self._link_epoch:
-                pairs, removed = self._work.popleft()
+                gone, told, removed = self._work.popleft()
                 self._new = {}
-                for remote_id, state in pairs:
-                    self._apply(remote_id, state)
+                for remote_id in itertools.chain(gone, told):
+                    self._apply(remote_id, told.get(remote_id))
                     if slices.full():
                         self._add_new_ones()
                         await slices.pause()
