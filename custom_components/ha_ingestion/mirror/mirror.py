@@ -430,7 +430,17 @@ class EntityMirror:
                 >= ENTITY_LIMIT
             ):
                 # Home Assistant would refuse it (and log a bug report request): one warning.
-                self._skip("entity_limit", remote_id, f"{ENTITY_LIMIT} enabled entities")
+                self._skip(
+                    "entity_limit",
+                    remote_id,
+                    f"{ENTITY_LIMIT} enabled entities",
+                    once=(
+                        f"Not mirroring more entities of {self.entry.title}: this link has "
+                        f"reached Home Assistant's limit of {ENTITY_LIMIT} enabled entities; "
+                        "other entities are not affected; disable mirrors or narrow the "
+                        "include/exclude options to choose which ones"
+                    ),
+                )
                 return
             if self._new is not None:
                 self._new_unregistered += 1
@@ -456,22 +466,19 @@ class EntityMirror:
         else:
             self._adders[domain]([entity])
 
-    def _skip(self, reason: str, remote_id: str, detail: str = "") -> None:
+    def _skip(
+        self, reason: str, remote_id: str, detail: str = "", *, once: str | None = None
+    ) -> None:
+        """Count a skip; log it once per entity, or `once` once for the whole reason."""
         self.skip_counts[reason] = self.skip_counts.get(reason, 0) + 1
         listed = self.skipped.setdefault(reason, {})
         if remote_id in listed:
             return
         if len(listed) < SKIPPED_KEPT:
             listed[remote_id] = detail
-        if reason == "entity_limit":
+        if once is not None:
             if len(listed) == 1:
-                _LOGGER.warning(
-                    "Not mirroring more entities of %s: this link has reached Home Assistant's "
-                    "limit of %s; other entities are not affected; disable mirrors or narrow "
-                    "the include/exclude options to choose which ones",
-                    self.entry.title,
-                    detail,
-                )
+                _LOGGER.warning("%s", once)
             return
         _LOGGER.warning(
             "Not mirroring %s of %s (%s%s); other entities are not affected",
