@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 import contextlib
-import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -271,12 +270,8 @@ class EntityMirror:
         if not self._work and not self._working and len(told) + len(gone) <= SLICE_ITEMS:
             self._new = {}
             try:
-                for remote_id in gone:
-                    self._apply(remote_id, None)
-                for remote_id, state in told.items():
-                    self._apply(remote_id, state)
-                for remote_id in update.removed:
-                    self._on_removed(remote_id)
+                for _ in self._steps(gone, told, update.removed):
+                    pass
             finally:
                 self._add_new_ones()
             return
@@ -291,22 +286,32 @@ class EntityMirror:
         epoch = self._link_epoch
         try:
             while self._work and epoch == self._link_epoch:
-                gone, told, removed = self._work.popleft()
                 self._new = {}
-                for remote_id in itertools.chain(gone, told):
-                    self._apply(remote_id, told.get(remote_id))
+                for _ in self._steps(*self._work.popleft()):
                     if slices.full():
                         self._add_new_ones()
                         await slices.pause()
                         if epoch != self._link_epoch:
                             return  # the link dropped: all of this is stale now
                         self._new = {}
-                for remote_id in removed:
-                    self._on_removed(remote_id)
                 self._add_new_ones()
         finally:
             self._new = None
             self._working = False
+
+    def _steps(
+        self, gone: list[str], told: dict[str, RemoteState], removed: tuple[str, ...]
+    ) -> Iterator[None]:
+        """Apply one message, an entity at a time (a step after each, for slicing)."""
+        for remote_id in gone:
+            self._apply(remote_id, None)
+            yield
+        for remote_id, state in told.items():
+            self._apply(remote_id, state)
+            yield
+        for remote_id in removed:
+            self._on_removed(remote_id)
+            yield
 
     def _add_new_ones(self) -> None:
         """The mirrors created while applying: one add per platform, not one per entity."""
