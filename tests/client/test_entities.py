@@ -20,6 +20,7 @@ from custom_components.ha_ingestion.client import (
     SupervisorConfig,
     compress_state,
 )
+from custom_components.ha_ingestion.client import entities, protocol
 from tests.fake_ha import FakeHA, _entity_filter
 
 IDS = (
@@ -143,6 +144,43 @@ def test_a_bad_part_is_skipped_alone(message: Any) -> None:
     assert states.skipped == 1
     assert update.states["sensor.ok"].state == "1"
     assert dict(update.states["sensor.ok"].attributes) == {"k": 1}
+
+
+def _added(count: int, state: str = "1") -> dict[str, Any]:
+    return {f"sensor.s{n}": {"s": state, "a": {"n": n}, "lc": float(n)} for n in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("added", "changed", "pauses"),
+    [(0, 0, 0), (10, 0, 0), (11, 0, 1), (25, 0, 2), (20, 5, 2), (5, 16, 2)],
+)
+def test_a_big_message_is_applied_in_steps_to_the_same_states(
+    monkeypatch: pytest.MonkeyPatch, added: int, changed: int, pauses: int
+) -> None:
+    """A pause after each STEP_ENTITIES entities (additions and changes); none in a small one."""
+    monkeypatch.setattr(entities, "STEP_ENTITIES", 10)
+    base = {"a": _added(max(added, changed))}
+    message: dict[str, Any] = {"a": _added(added, "2")}
+    message["c"] = {f"sensor.s{n}": {"+": {"s": "3", "lc": 99.0}} for n in range(changed)}
+    at_once, stepped = EntityStates(), EntityStates()
+    at_once.apply(base)
+    stepped.apply(base)
+    expected, _ = at_once.apply(message)
+    steps = stepped.steps(message)
+    done = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            update, problems = end.value
+            break
+        done += 1
+        assert stepped.messages == 1  # not counted (nor told) before the whole message is in
+    assert done == pauses
+    assert problems == []
+    assert update.changed == expected.changed
+    assert dict(update.states) == dict(expected.states)
+    assert not update.initial
 
 
 # ---------------------------------------------------------------------------- over the wire
@@ -313,6 +351,58 @@ async def test_malformed_messages_and_broken_listeners_never_end_the_link(
     assert snap.entity_problems == 3
     assert updates[-1].states["sensor.a"].state == "2"
     remove()
+
+
+@pytest.mark.parametrize(
+    ("step", "yield_after_decode", "loop_ran"),
+    [(10, None, True), (None, 100, True), (None, None, False)],
+    ids=["applied-in-steps", "decoded-then-yielded", "small-at-once"],
+)
+async def test_a_big_message_lets_the_loop_run_and_messages_keep_their_order(
+    fake_ha: FakeHA,
+    make: Callable[..., Supervisor],
+    monkeypatch: pytest.MonkeyPatch,
+    step: int | None,
+    yield_after_decode: int | None,
+    loop_ran: bool,
+) -> None:
+    """Between decoding a big frame and its update the loop runs; the next message waits."""
+    if step is not None:
+        monkeypatch.setattr(entities, "STEP_ENTITIES", step)
+    if yield_after_decode is not None:
+        monkeypatch.setattr(protocol, "YIELD_AFTER_DECODE", yield_after_decode)
+    sup = make()
+    updates: list[EntitiesUpdate] = []
+    sup.add_entities_listener(updates.append)
+    await sup.start()
+    await wait_for(lambda: bool(updates))  # the initial message (no states yet)
+    loop = asyncio.get_running_loop()
+    marks: list[str] = []
+    decode = protocol._decode
+
+    def marking_decode(raw: Any) -> Any:
+        loop.call_soon(marks.append, "the loop ran")
+        return decode(raw)
+
+    monkeypatch.setattr(protocol, "_decode", marking_decode)
+    ran_before: list[bool] = []
+    sup.add_entities_listener(lambda _update: ran_before.append(bool(marks)))
+    conn = fake_ha.last_connection
+    assert conn is not None
+    sub_id = next(iter(conn.entity_subs))
+    # One frame: 25 additions, then a change of the last one (applied before it = a problem).
+    await conn.send_json(
+        [
+            {"id": sub_id, "type": "event", "event": {"a": _added(25)}},
+            {"id": sub_id, "type": "event", "event": {"c": {"sensor.s24": {"+": {"s": "9"}}}}},
+        ]
+    )
+    await wait_for(lambda: len(updates) == 3)
+    assert ran_before[0] is loop_ran
+    assert len(updates[1].changed) == 25
+    assert updates[2].changed == ("sensor.s24",)
+    assert updates[2].states["sensor.s24"].state == "9"
+    assert sup.snapshot().entity_problems == 0
 
 
 async def test_a_first_message_too_large_ends_one_connection_not_every_one(

@@ -19,7 +19,7 @@ remote user id means nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 import fnmatch
@@ -28,6 +28,9 @@ import re
 from typing import Any
 
 _GLOB_CHARS = frozenset("*?[")
+# Entities of one message applied in one step (about 5 ms of work): a bigger message (the first
+# one of a big remote holds every state) is applied in steps, the host yielding between them.
+STEP_ENTITIES = 1000
 PATTERN = re.compile(r"^[a-z0-9_*?\[\]!]+(\.[a-z0-9_*?\[\]!]+)?$")
 
 
@@ -119,7 +122,7 @@ def _fields(domains: set[str], entities: set[str], globs: set[str]) -> dict[str,
     }
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RemoteState:
     """One remote entity's complete state (no context)."""
 
@@ -227,10 +230,22 @@ class EntityStates:
         self.skipped = 0
 
     def apply(self, message: Any) -> tuple[EntitiesUpdate, list[str]]:
-        """Apply one message; return the update and why parts of it were skipped.
+        """Apply one message at once; return the update and why parts of it were skipped."""
+        steps = self.steps(message)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                applied: tuple[EntitiesUpdate, list[str]] = done.value
+                return applied
 
-        A bad part (one entity's state or diff, an odd removal) is skipped alone; the rest of the
-        message applies.
+    def steps(self, message: Any) -> Generator[None, None, tuple[EntitiesUpdate, list[str]]]:
+        """Apply one message, pausing (yield) after each `STEP_ENTITIES` entities.
+
+        Returns (as the generator's value) the update and why parts of it were skipped. A bad
+        part (one entity's state or diff, an odd removal) is skipped alone; the rest of the
+        message applies. A message of up to `STEP_ENTITIES` entities never pauses. The update is
+        known, and `messages` counts it, only once the whole message is applied.
         """
         problems: list[str] = []
         changed: list[str] = []
@@ -245,7 +260,11 @@ class EntityStates:
         if type(added) is not dict or type(diffs) is not dict or type(gone) is not list:
             problems.append("entities message of the wrong shape")
             added, diffs, gone = {}, {}, []
+        done = 0
         for entity_id, value in added.items():
+            if done and not done % STEP_ENTITIES:
+                yield
+            done += 1
             try:
                 states[entity_id] = _compressed(entity_id, value)
             except BadEntitiesMessageError as err:
@@ -253,6 +272,9 @@ class EntityStates:
                 continue
             changed.append(entity_id)
         for entity_id, diff in diffs.items():
+            if done and not done % STEP_ENTITIES:
+                yield
+            done += 1
             old = states.get(entity_id)
             if old is None:
                 problems.append("change of an entity never added")

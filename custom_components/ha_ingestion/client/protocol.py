@@ -7,7 +7,7 @@ becomes one typed `HaClientError`, available from `wait_closed()`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 import logging
 import ssl
@@ -43,10 +43,14 @@ from .probe import not_listening
 _LOGGER = logging.getLogger(__name__)
 
 type EventCallback = Callable[[dict[str, Any]], None]
-# A subscribe_entities message as it came (checked where it is applied).
-type MessageCallback = Callable[[Any], None]
+# A subscribe_entities message as it came (checked where it is applied). A handler that applies a
+# big message in steps returns the rest as an awaitable: the reader reads on once it is done.
+type MessageCallback = Callable[[Any], Awaitable[None] | None]
 type Clock = Callable[[], float]
 
+# A frame this long (about 3 ms to decode) is decoded in one step and handled in the next: the
+# reader yields to the loop between them, so the two never add up to one long block.
+YIELD_AFTER_DECODE = 256 * 1024
 _AUTH_REJECTED = frozenset({401})
 _NOT_READY = frozenset({500, 502, 503, 504})
 _CLOSE_TIMEOUT = 2.0
@@ -295,43 +299,42 @@ class HaWebSocketSession:
                 self._last_rx = loop.time()
                 if msg.type is not text:
                     raise _frame_error(msg, ws)
-                data = _decode(msg.data)
-                if type(data) is list:
-                    for item in data:
-                        dispatch(item)
-                else:
-                    dispatch(data)
+                data = _decode(raw := msg.data)
+                if len(raw) > YIELD_AFTER_DECODE:
+                    await asyncio.sleep(0)
+                for item in data if type(data) is list else (data,):
+                    if (rest := dispatch(item)) is not None:
+                        await rest
         except HaClientError as err:
             self._fail(err)
         except Exception as err:  # a bug must end the link, not leave it half-alive
             _LOGGER.exception("Unexpected error in the WebSocket reader")
             self._fail(HaProtocolError(f"reader failed: {err!r}"))
 
-    def _dispatch(self, item: Any) -> None:
+    def _dispatch(self, item: Any) -> Awaitable[None] | None:
         # Bad input from the remote is reported (counted by the supervisor) and skipped: one odd
         # message never costs the link.
         if type(item) is not dict:
             self._skip("message is not an object")
-            return
+            return None
         kind = item.get("type")
         msg_id = item.get("id")
         if type(msg_id) is not int:
             msg_id = None  # an unhashable or odd id matches nothing
         if kind == "event":
             if (handler := self._entity_handlers.get(msg_id)) is not None:  # type: ignore[arg-type]
-                handler(item.get("event"))  # checked where it is applied
-                return
+                return handler(item.get("event"))  # checked where it is applied
             if (on_event := self._on_event) is not None and msg_id in self._subscriptions:
                 event = item.get("event")
                 if type(event) is not dict:
                     self._skip("event message without an event object")
-                    return
+                    return None
                 on_event(event)
-            return
+            return None
         if kind in ("result", "pong"):
             future = self._pending.pop(msg_id, None)  # type: ignore[arg-type]
             if future is None or future.done():
-                return
+                return None
             if kind == "pong" or item.get("success"):
                 future.set_result(item.get("result"))
             else:
@@ -341,8 +344,9 @@ class HaWebSocketSession:
                 future.set_exception(
                     HaCommandError(str(error.get("code", "unknown")), str(error.get("message", "")))
                 )
-            return
+            return None
         self._skip(f"ignored message of unknown type {str(kind)[:64]!r}")
+        return None
 
     def _skip(self, reason: str) -> None:
         if self._on_unknown is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 import contextlib
 from datetime import UTC, datetime
 import logging
@@ -638,8 +638,32 @@ class Supervisor:
             reason,
         )
 
-    def _on_entities(self, states: EntityStates, message: Any) -> None:
-        update, problems = states.apply(message)
+    def _on_entities(self, states: EntityStates, message: Any) -> Awaitable[None] | None:
+        """Apply one message of the subscription; a big one in steps, the reader waiting for it.
+
+        Returned to the reader: the rest, when the message is too big for one step. The reader
+        reads on only once it is done, so messages still apply in their order.
+        """
+        steps = states.steps(message)
+        try:
+            next(steps)
+        except StopIteration as done:
+            self._entities_applied(*done.value)
+            return None
+        return self._apply_in_steps(steps)
+
+    async def _apply_in_steps(
+        self, steps: Generator[None, None, tuple[EntitiesUpdate, list[str]]]
+    ) -> None:
+        while True:
+            await asyncio.sleep(0)
+            try:
+                next(steps)
+            except StopIteration as done:
+                self._entities_applied(*done.value)
+                return
+
+    def _entities_applied(self, update: EntitiesUpdate, problems: list[str]) -> None:
         for problem in problems:
             self._entity_problems += 1
             self._on_unknown(HaProtocolError(f"entities message skipped in part: {problem}"))
