@@ -22,6 +22,7 @@ from homeassistant.helpers import (
 )
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ha_ingestion.capture import capture as capture_module
 from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
@@ -570,6 +571,31 @@ async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service(
     await wait_for(lambda: state_of(hass, "cover.remote_home_garage") == "closed")
     assert state_of(hass, "lock.remote_home_front") == "locked"
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_a_mirrored_weather_refuses_a_forecast_subscription(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """The weather domain's one WebSocket command into an entity asks its supported features
+    first: a mirror has none (whatever its attribute shows), so the answer is a clean error."""
+    state, attributes = MORE_DOMAINS["weather.home"]
+    await fake_ha.fire_state_changed("weather.home", state, attributes)
+    await setup_link()
+    await wait_for(lambda: state_of(hass, "weather.remote_home_home") == "sunny")
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "weather/subscribe_forecast",
+            "entity_id": "weather.remote_home_home",
+            "forecast_type": "daily",
+        }
+    )
+    answer = await client.receive_json()
+    assert not answer["success"]
+    assert answer["error"]["code"] == "forecast_not_supported"
 
 
 async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(
