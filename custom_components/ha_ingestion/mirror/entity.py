@@ -25,6 +25,9 @@ class MirrorEntity(Entity):
     _attr_should_poll = False
     # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
     _attr_has_entity_name = True
+    # Never the remote's (that one is shown as an attribute): with none supported here, Home
+    # Assistant refuses every feature-gated service before it reaches a mirror.
+    _attr_supported_features = None
 
     def __init__(
         self,
