@@ -57,6 +57,7 @@ from custom_components.ha_ingestion.const import (
     DOMAIN,
 )
 from custom_components.ha_ingestion.helpers import options_with_defaults
+from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
@@ -1396,7 +1397,7 @@ async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssist
             {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
         ),
         (
-            {CONF_MIRROR_EXCLUDE: ["sensor", "binary_sensor", "switch"]},
+            {CONF_MIRROR_EXCLUDE: list(MIRROR_DOMAINS)},
             {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
         ),
         ({CONF_MIRROR_PREFIX: "Far Away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),

@@ -1,4 +1,4 @@
-"""Button: reconnect now."""
+"""Button: reconnect now; and mirrored remote buttons (read-only, see mirror/)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ async def async_setup_entry(
     entry: HaIngestionConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the reconnect button."""
+    """Add the reconnect button (and the mirrored buttons, while mirroring)."""
     async_add_entities([HaIngestionReconnectButton(entry.runtime_data.coordinator, RECONNECT)])
+    entry.runtime_data.mirror.async_add_platform("button", async_add_entities)
 
 
 class HaIngestionReconnectButton(HaIngestionEntity, ButtonEntity):

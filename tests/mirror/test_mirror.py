@@ -14,7 +14,7 @@ from typing import Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceNotSupported
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -22,6 +22,7 @@ from homeassistant.helpers import (
 )
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.ha_ingestion.capture import capture as capture_module
 from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
@@ -199,7 +200,8 @@ async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
     conn = fake_ha.last_connection
     assert conn is not None
     request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
-    assert request["include"]["domains"] == ["binary_sensor", "sensor", "switch"]
+    assert request["include"]["domains"] == sorted(mirror_module.MIRROR_DOMAINS)
+    assert "switch" in request["include"]["domains"]
     assert "light.kitchen" not in str(conn.entity_messages)
     assert mirror_of(entry).skip_counts == {}
     fake_ha.refuse = True
@@ -457,6 +459,143 @@ async def test_mirrors_are_read_only(
     conn = fake_ha.last_connection
     assert conn is not None
     assert not any(c["type"] == "call_service" for c in conn.commands)
+
+
+# One entity of some of the other mirrored domains, as their integrations show them.
+MORE_DOMAINS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cover.garage": (
+        "open",
+        {
+            "current_position": 100,
+            "device_class": "garage",
+            "friendly_name": "Garage",
+            "supported_features": 15,
+        },
+    ),
+    "lock.front": ("locked", {"friendly_name": "Front door", "supported_features": 1}),
+    "climate.living": (
+        "heat",
+        {
+            "hvac_modes": ["off", "heat"],
+            "temperature": 21.5,
+            "current_temperature": 20.0,
+            "supported_features": 385,
+        },
+    ),
+    "select.mode": ("eco", {"options": ["eco", "comfort"], "friendly_name": "Mode"}),
+    "weather.home": (
+        "sunny",
+        {
+            "temperature": 12.0,
+            "temperature_unit": "°C",
+            "supported_features": 3,
+            "friendly_name": "Home",
+        },
+    ),
+    "button.doorbell": ("2026-01-01T00:00:00+00:00", {"friendly_name": "Doorbell"}),
+    "event.doorbell": (
+        "unknown",
+        {"event_types": ["ring"], "event_type": None, "device_class": "doorbell"},
+    ),
+    "scene.evening": ("unknown", {"friendly_name": "Evening"}),
+}
+
+
+async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    for remote_id, (state, attributes) in MORE_DOMAINS.items():
+        await fake_ha.fire_state_changed(remote_id, state, attributes)
+    entry = await setup_link()  # no include: every mirrored domain
+    local = {r: r.replace(".", ".remote_home_", 1) for r in MORE_DOMAINS}
+    await wait_for(lambda: all(hass.states.get(e) is not None for e in local.values()))
+    await hass.async_block_till_done()
+    for remote_id, (state, attributes) in MORE_DOMAINS.items():
+        mirrored = hass.states.get(local[remote_id])
+        assert mirrored is not None
+        assert mirrored.state == state
+        shown = dict(mirrored.attributes)
+        assert shown.pop("friendly_name").startswith(fake_ha.location_name)
+        assert shown == {k: v for k, v in attributes.items() if k != "friendly_name"}
+    # Feature-gated services: a mirror supports no feature (whatever the remote's attribute
+    # says), so Home Assistant refuses them before they reach it.
+    gated = [
+        ("cover", "open_cover", {}),
+        ("cover", "toggle", {}),
+        ("climate", "set_temperature", {"temperature": 20}),
+        ("lock", "open", {}),
+    ]
+    for domain, service, data in gated:
+        entity_id = next(e for e in local.values() if e.startswith(f"{domain}."))
+        with pytest.raises(ServiceNotSupported):
+            await hass.services.async_call(
+                domain, service, {"entity_id": entity_id, **data}, blocking=True
+            )
+    with pytest.raises(ServiceNotSupported):
+        await hass.services.async_call(
+            "weather",
+            "get_forecasts",
+            {"entity_id": "weather.remote_home_home", "type": "daily"},
+            blocking=True,
+            return_response=True,
+        )
+    # Services that call an entity method by name: the mirror's read-only refusal.
+    by_name = [
+        ("lock", "unlock", {}),
+        ("lock", "lock", {}),
+        ("climate", "set_hvac_mode", {"hvac_mode": "off"}),
+        ("select", "select_option", {"option": "comfort"}),
+        ("select", "select_next", {}),
+        ("button", "press", {}),
+        ("scene", "turn_on", {}),
+    ]
+    for domain, service, data in by_name:
+        entity_id = next(e for e in local.values() if e.startswith(f"{domain}."))
+        with pytest.raises(HomeAssistantError, match="read-only") as refused:
+            await hass.services.async_call(
+                domain, service, {"entity_id": entity_id, **data}, blocking=True
+            )
+        assert not isinstance(refused.value, ServiceNotSupported)
+    assert (
+        hass.states.get("button.remote_home_doorbell").state == MORE_DOMAINS["button.doorbell"][0]
+    )  # type: ignore[union-attr]
+    conn = fake_ha.last_connection
+    assert conn is not None
+    assert not any(c["type"] == "call_service" for c in conn.commands)
+    # The link down: every one unavailable; back: the remote's states again.
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(lambda: all(state_of(hass, e) == STATE_UNAVAILABLE for e in local.values()))
+    await fake_ha.fire_state_changed("cover.garage", "closed", MORE_DOMAINS["cover.garage"][1])
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "cover.remote_home_garage") == "closed")
+    assert state_of(hass, "lock.remote_home_front") == "locked"
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+
+
+async def test_a_mirrored_weather_refuses_a_forecast_subscription(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """The weather domain's one WebSocket command into an entity asks its supported features
+    first: a mirror has none (whatever its attribute shows), so the answer is a clean error."""
+    state, attributes = MORE_DOMAINS["weather.home"]
+    await fake_ha.fire_state_changed("weather.home", state, attributes)
+    await setup_link()
+    await wait_for(lambda: state_of(hass, "weather.remote_home_home") == "sunny")
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "weather/subscribe_forecast",
+            "entity_id": "weather.remote_home_home",
+            "forecast_type": "daily",
+        }
+    )
+    answer = await client.receive_json()
+    assert not answer["success"]
+    assert answer["error"]["code"] == "forecast_not_supported"
 
 
 async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(

@@ -4,7 +4,9 @@ One responsibility per module:
 
 - `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
 - `mirror.py`: the orchestrator: `subscribe_entities` updates to entities, availability with the
-  link, confirmed removals, the bad-input skips.
+  link, confirmed removals, the bad-input skips;
+- `platform.py`: the one platform setup of every mirrored domain (`switch.py`, `cover.py` & co.
+  re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own).
 
 Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
 """

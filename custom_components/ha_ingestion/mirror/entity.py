@@ -25,6 +25,9 @@ class MirrorEntity(Entity):
     _attr_should_poll = False
     # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
     _attr_has_entity_name = True
+    # Never the remote's (that one is shown as an attribute): with none supported here, Home
+    # Assistant refuses every feature-gated service before it reaches a mirror.
+    _attr_supported_features = None
 
     def __init__(
         self,
@@ -73,17 +76,24 @@ class MirrorEntity(Entity):
         if self._added:
             self.async_write_ha_state()
 
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Mirrors are read-only."""
+    async def async_refuse(self, *args: Any, **kwargs: Any) -> None:
+        """Mirrors are read-only: control the entity on the remote."""
         raise _read_only(self.entity_id)
 
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Mirrors are read-only."""
-        raise _read_only(self.entity_id)
-
-    async def async_toggle(self, **kwargs: Any) -> None:
-        """Mirrors are read-only."""
-        raise _read_only(self.entity_id)
+    # The entity methods that the mirrored domains' services call by name with no feature flag
+    # to gate them (`supported_features` stays None here, so every gated service is refused as
+    # not supported before it reaches a mirror). tests/mirror/test_domains.py checks every
+    # service of every mirrored domain against this, on each release under test.
+    async_turn_on = async_turn_off = async_toggle = async_refuse  # switch, remote
+    async_send_command = async_learn_command = async_delete_command = async_refuse  # remote
+    async_handle_lock_service = async_handle_unlock_service = async_refuse  # lock
+    async_handle_set_hvac_mode_service = async_refuse  # climate
+    async_handle_alarm_disarm = async_refuse  # alarm_control_panel
+    async_handle_select_option = async_refuse  # select
+    async_first = async_last = async_next = async_previous = async_refuse  # select
+    _async_press_action = async_refuse  # button
+    _async_activate = async_refuse  # scene
+    _async_send_message = async_refuse  # notify
 
 
 def _read_only(entity_id: str) -> HomeAssistantError:
