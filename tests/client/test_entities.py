@@ -19,8 +19,9 @@ from custom_components.ha_ingestion.client import (
     Supervisor,
     SupervisorConfig,
     compress_state,
+    entities,
+    protocol,
 )
-from custom_components.ha_ingestion.client import entities, protocol
 from tests.fake_ha import FakeHA, _entity_filter
 
 IDS = (
