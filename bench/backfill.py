@@ -392,8 +392,8 @@ async def run(quick: bool) -> Result:
                 "over_50ms": sum(1 for lag in lags if lag > 0.05),
                 "top10": [round(lag * 1000, 1) for lag in lags[-10:]],
             },
-            # When (s after the link was back) the loop was blocked > 20 ms, and for how long.
             "longest_block_without_collections_ms": round(lag_code_only * 1000, 1),
+            # When (s after the link was back) the loop was blocked > 20 ms, and for how long.
             "blocks_over_20ms": [
                 [round(at - linked, 3), round(lag * 1000, 1), round(cpu * 1000, 1)]
                 for at, lag, cpu in samplers.blocks

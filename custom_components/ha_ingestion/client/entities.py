@@ -260,21 +260,18 @@ class EntityStates:
         if type(added) is not dict or type(diffs) is not dict or type(gone) is not list:
             problems.append("entities message of the wrong shape")
             added, diffs, gone = {}, {}, []
-        done = 0
-        for entity_id, value in added.items():
+        for done, (entity_id, value) in enumerate(added.items()):
             if done and not done % STEP_ENTITIES:
                 yield
-            done += 1
             try:
                 states[entity_id] = _compressed(entity_id, value)
             except BadEntitiesMessageError as err:
                 problems.append(str(err))
                 continue
             changed.append(entity_id)
-        for entity_id, diff in diffs.items():
+        for done, (entity_id, diff) in enumerate(diffs.items(), len(added)):
             if done and not done % STEP_ENTITIES:
                 yield
-            done += 1
             old = states.get(entity_id)
             if old is None:
                 problems.append("change of an entity never added")

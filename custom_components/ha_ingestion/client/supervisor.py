@@ -47,6 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
 type EntitiesListener = Callable[[EntitiesUpdate], None]
+# One subscribe_entities message being applied (`EntityStates.steps`).
+type EntitySteps = Generator[None, None, tuple[EntitiesUpdate, list[str]]]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
 type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
@@ -645,23 +647,22 @@ class Supervisor:
         reads on only once it is done, so messages still apply in their order.
         """
         steps = states.steps(message)
+        return None if self._entities_step(steps) else self._apply_in_steps(steps)
+
+    async def _apply_in_steps(self, steps: EntitySteps) -> None:
+        while True:
+            await asyncio.sleep(0)
+            if self._entities_step(steps):
+                return
+
+    def _entities_step(self, steps: EntitySteps) -> bool:
+        """One step of a message; True once it is applied (and its update told)."""
         try:
             next(steps)
         except StopIteration as done:
             self._entities_applied(*done.value)
-            return None
-        return self._apply_in_steps(steps)
-
-    async def _apply_in_steps(
-        self, steps: Generator[None, None, tuple[EntitiesUpdate, list[str]]]
-    ) -> None:
-        while True:
-            await asyncio.sleep(0)
-            try:
-                next(steps)
-            except StopIteration as done:
-                self._entities_applied(*done.value)
-                return
+            return True
+        return False
 
     def _entities_applied(self, update: EntitiesUpdate, problems: list[str]) -> None:
         for problem in problems:
