@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 import aiohttp
@@ -19,6 +19,7 @@ from custom_components.ha_ingestion.client import (
     Supervisor,
     SupervisorConfig,
     compress_state,
+    decode,
     entities,
     protocol,
 )
@@ -355,23 +356,24 @@ async def test_malformed_messages_and_broken_listeners_never_end_the_link(
 
 
 @pytest.mark.parametrize(
-    ("step", "yield_after_decode", "loop_ran"),
+    ("step", "decode_in_steps_over", "loop_ran"),
     [(10, None, True), (None, 100, True), (None, None, False)],
-    ids=["applied-in-steps", "decoded-then-yielded", "small-at-once"],
+    ids=["applied-in-steps", "decoded-in-steps", "small-at-once"],
 )
 async def test_a_big_message_lets_the_loop_run_and_messages_keep_their_order(
     fake_ha: FakeHA,
     make: Callable[..., Supervisor],
     monkeypatch: pytest.MonkeyPatch,
     step: int | None,
-    yield_after_decode: int | None,
+    decode_in_steps_over: int | None,
     loop_ran: bool,
 ) -> None:
-    """Between decoding a big frame and its update the loop runs; the next message waits."""
+    """Between receiving a big frame and its update the loop runs; the next message waits."""
     if step is not None:
         monkeypatch.setattr(entities, "STEP_ENTITIES", step)
-    if yield_after_decode is not None:
-        monkeypatch.setattr(protocol, "YIELD_AFTER_DECODE", yield_after_decode)
+    if decode_in_steps_over is not None:
+        monkeypatch.setattr(protocol, "DECODE_IN_STEPS_OVER", decode_in_steps_over)
+        monkeypatch.setattr(decode, "STEP_CHARS", 64)
     sup = make()
     updates: list[EntitiesUpdate] = []
     sup.add_entities_listener(updates.append)
@@ -379,13 +381,18 @@ async def test_a_big_message_lets_the_loop_run_and_messages_keep_their_order(
     await wait_for(lambda: bool(updates))  # the initial message (no states yet)
     loop = asyncio.get_running_loop()
     marks: list[str] = []
-    decode = protocol._decode
+    loads, loads_in_steps = decode.loads, decode.loads_in_steps
 
-    def marking_decode(raw: Any) -> Any:
+    def marking_loads(raw: Any) -> Any:
         loop.call_soon(marks.append, "the loop ran")
-        return decode(raw)
+        return loads(raw)
 
-    monkeypatch.setattr(protocol, "_decode", marking_decode)
+    def marking_loads_in_steps(raw: str) -> Generator[None, None, Any]:
+        loop.call_soon(marks.append, "the loop ran")
+        return loads_in_steps(raw)
+
+    monkeypatch.setattr(decode, "loads", marking_loads)
+    monkeypatch.setattr(decode, "loads_in_steps", marking_loads_in_steps)
     ran_before: list[bool] = []
     sup.add_entities_listener(lambda _update: ran_before.append(bool(marks)))
     conn = fake_ha.last_connection

@@ -35,6 +35,7 @@ from custom_components.ha_ingestion.client import (
     HaTimeoutError,
     HaWebSocketSession,
     RemoteInfo,
+    protocol,
 )
 from tests.fake_ha import FakeHA
 
@@ -506,7 +507,12 @@ async def test_command_timeout(fake_ha: FakeHA, connect: Connect) -> None:
     assert session.connected  # a slow command does not end the link
 
 
-async def test_malformed_json(fake_ha: FakeHA, connect: Connect) -> None:
+@pytest.mark.parametrize("stepped", [False, True], ids=["at-once", "in-steps"])
+async def test_malformed_json(
+    fake_ha: FakeHA, connect: Connect, monkeypatch: pytest.MonkeyPatch, stepped: bool
+) -> None:
+    if stepped:
+        monkeypatch.setattr(protocol, "DECODE_IN_STEPS_OVER", 10)
     session = await connect()
     await fake_ha.send_raw('{"id": 1, "type": "result", ')
     err = await closed_with(session)

@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 import yarl
 
+from . import decode
 from .errors import (
     HaAuthenticationError,
     HaClientError,
@@ -48,9 +49,9 @@ type EventCallback = Callable[[dict[str, Any]], None]
 type MessageCallback = Callable[[Any], Awaitable[None] | None]
 type Clock = Callable[[], float]
 
-# A frame this long (about 3 ms to decode) is decoded in one step and handled in the next: the
-# reader yields to the loop between them, so the two never add up to one long block.
-YIELD_AFTER_DECODE = 256 * 1024
+# A frame this long (about 3 ms to decode at once) is decoded in steps (`decode.loads_in_steps`),
+# the reader yielding to the loop after each one and before the message is handled.
+DECODE_IN_STEPS_OVER = 256 * 1024
 _AUTH_REJECTED = frozenset({401})
 _NOT_READY = frozenset({500, 502, 503, 504})
 _CLOSE_TIMEOUT = 2.0
@@ -299,9 +300,11 @@ class HaWebSocketSession:
                 self._last_rx = loop.time()
                 if msg.type is not text:
                     raise _frame_error(msg, ws)
-                data = _decode(raw := msg.data)
-                if len(raw) > YIELD_AFTER_DECODE:
-                    await asyncio.sleep(0)
+                raw = msg.data
+                if len(raw) > DECODE_IN_STEPS_OVER:
+                    data = await _decode_in_steps(raw)
+                else:
+                    data = _decode(raw)
                 for item in data if type(data) is list else (data,):
                     if (rest := dispatch(item)) is not None:
                         await rest
@@ -442,8 +445,21 @@ def _check_not_redirected(requested: str, ws: aiohttp.ClientWebSocketResponse) -
 
 def _decode(raw: Any) -> Any:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
+        return decode.loads(raw)
+    except decode.DecodeError as err:
+        raise HaProtocolError(f"malformed JSON: {err}") from err
+
+
+async def _decode_in_steps(raw: str) -> Any:
+    steps = decode.loads_in_steps(raw)
+    try:
+        while True:
+            next(steps)
+            await asyncio.sleep(0)
+    except StopIteration as done:
+        await asyncio.sleep(0)  # the message is handled in a step of its own
+        return done.value
+    except decode.DecodeError as err:
         raise HaProtocolError(f"malformed JSON: {err}") from err
 
 
