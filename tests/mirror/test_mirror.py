@@ -244,13 +244,10 @@ async def test_removed_locally_only_when_the_remote_registry_confirms(
     await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
 
 
-async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_link(
-    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
-) -> None:
-    """A message of many entities (a big remote's first one) is applied a slice at a time,
-    other tasks running between; a message after it waits for it (order kept); the link lost
-    meanwhile drops what still waits (stale), the mirrors go unavailable."""
-    count = 3 * SLICE_ITEMS
+async def many_mirrors(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, count: int
+) -> tuple[MockConfigEntry, EntityMirror, list[str]]:
+    """`count` remote sensors at "0", all mirrored and available, the mirror's worker idle."""
     ids = [f"sensor.s{n}" for n in range(count)]
     for remote_id in ids:
         await fake_ha.fire_state_changed(remote_id, "0", {})
@@ -262,6 +259,17 @@ async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_
         lambda: sum(e.available for e in mirror.entities.values()) == count and not mirror._working
     )
     await hass.async_block_till_done()
+    return entry, mirror, ids
+
+
+async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_link(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """A message of many entities (a big remote's first one) is applied a slice at a time,
+    other tasks running between; a message after it waits for it (order kept); the link lost
+    meanwhile drops what still waits (stale), the mirrors go unavailable."""
+    count = 3 * SLICE_ITEMS
+    entry, mirror, ids = await many_mirrors(hass, fake_ha, setup_link, count)
     stamp = {"last_changed": 1.0, "last_updated": 1.0}
 
     def update(state: str, changed: list[str]) -> EntitiesUpdate:
@@ -288,6 +296,33 @@ async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_
     await hass.async_block_till_done()
     assert values() == {STATE_UNAVAILABLE}
     assert link_state(entry) is LinkState.CONNECTED
+
+
+async def test_many_mirrors_go_unavailable_in_slices_and_come_back_after(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """The link lost with many mirrors: they go unavailable a slice at a time (10,000 state
+    writes at once block the loop for 290 ms), other tasks running between; the next
+    subscription's first message, arriving meanwhile, is applied after them."""
+    count = 3 * SLICE_ITEMS
+    entry, mirror, ids = await many_mirrors(hass, fake_ha, setup_link, count)
+
+    def values() -> set[str | None]:
+        return {state_of(hass, f"sensor.remote_home_s{n}") for n in range(count)}
+
+    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    mirror._on_snapshot(replace(snapshot, state=LinkState.RECONNECTING))
+    assert state_of(hass, "sensor.remote_home_s0") == STATE_UNAVAILABLE  # the first slice
+    assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "0"  # not yet
+    await asyncio.sleep(0)
+    assert values() == {"0", STATE_UNAVAILABLE}  # one more slice: other tasks ran between
+    mirror._on_snapshot(snapshot)  # back, and its first message comes before the rest is done
+    stamp = {"last_changed": 1.0, "last_updated": 1.0}
+    states = {r: RemoteState(state="back", attributes={}, **stamp) for r in ids}
+    mirror._on_entities(EntitiesUpdate(initial=True, changed=(), removed=(), states=states))
+    await wait_for(lambda: not mirror._working)
+    await hass.async_block_till_done()
+    assert values() == {"back"}
 
 
 async def test_entity_states_refused_raise_a_repair_until_accepted(

@@ -14,7 +14,8 @@
 - Big messages (the first one of a subscription holds every state: 20,000 entities on a big
   remote) are applied in slices (`slices.Slices`), yielding to the event loop between them, in
   message order; a small one with nothing waiting is applied at once. A link lost meanwhile
-  drops what is still waiting (the next subscription's first message tells it all again).
+  drops what is still waiting (the next subscription's first message tells it all again), and
+  makes every mirror unavailable the same way: in slices when they are many.
 - A remote without `subscribe_entities` (`unknown_command`): `get_states` once per connection,
   then the `state_changed` events of the link (when subscribed), an older change never
   overwriting a newer one.
@@ -293,15 +294,21 @@ class EntityMirror:
         else:
             told = {r: states[r] for r in update.changed}
             gone = []
+        self._enqueue(gone, told, update.removed)
+
+    def _enqueue(
+        self, gone: list[str], told: dict[str, RemoteState], removed: tuple[str, ...]
+    ) -> None:
+        """Apply at once when it is small and nothing waits; else queue it for the slicing worker."""
         if not self._work and not self._working and len(told) + len(gone) <= SLICE_ITEMS:
             self._new = {}
             try:
-                for _ in self._steps(gone, told, update.removed):
+                for _ in self._steps(gone, told, removed):
                     pass
             finally:
                 self._add_new_ones()
             return
-        self._work.append((gone, told, update.removed))
+        self._work.append((gone, told, removed))
         if not self._working:
             self._working = True  # before the task: it may start (and end) eagerly
             self._spawn(self._apply_waiting(), "mirror updates")
@@ -309,16 +316,16 @@ class EntityMirror:
     async def _apply_waiting(self) -> None:
         """Apply the waiting messages in order, a slice at a time."""
         slices = Slices()
-        epoch = self._link_epoch
         try:
-            while self._work and epoch == self._link_epoch:
+            while self._work:
+                epoch = self._link_epoch
                 self._new = {}
                 for _ in self._steps(*self._work.popleft()):
                     if slices.full():
                         self._add_new_ones()
                         await slices.pause()
                         if epoch != self._link_epoch:
-                            return  # the link dropped: all of this is stale now
+                            break  # the link dropped: the rest is stale; the queue has what now
                         self._new = {}
                 self._add_new_ones()
         finally:
@@ -355,8 +362,8 @@ class EntityMirror:
             self._fallback = None
             self._work.clear()
             self._link_epoch += 1
-            for entity in self.entities.values():
-                entity.set_remote(None)
+            # Every mirror unavailable: in slices too (10,000 state writes block the loop 290 ms).
+            self._enqueue(list(self.entities), {}, ())
         elif connected and not self._connected:
             status = snapshot.entities
             if status is not None and status.unsupported:
