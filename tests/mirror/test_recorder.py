@@ -43,10 +43,8 @@ POWER: dict[str, Any] = {
 LOCAL = "sensor.remote_home_heat_pump_power"
 
 
-async def test_mirrored_states_are_native_states_with_statistics_metadata(
-    recorder_mock: Recorder, hass: HomeAssistant, fake_ha: FakeHA
-) -> None:
-    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1200", POWER)
+async def mirroring(hass: HomeAssistant, fake_ha: FakeHA) -> MockConfigEntry:
+    """A link to the fake remote mirroring its entities (no backfill), connected."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=fake_ha.location_name,
@@ -55,10 +53,18 @@ async def test_mirrored_states_are_native_states_with_statistics_metadata(
         options={**TEST_OPTIONS, CONF_BACKFILL: False, CONF_MIRROR_ENTITIES: True},
     )
     entry.add_to_hass(hass)
-    start = dt_util.utcnow() - timedelta(seconds=1)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    return entry
+
+
+async def test_mirrored_states_are_native_states_with_statistics_metadata(
+    recorder_mock: Recorder, hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    await fake_ha.fire_state_changed("sensor.heat_pump_power", "1200", POWER)
+    start = dt_util.utcnow() - timedelta(seconds=1)
+    entry = await mirroring(hass, fake_ha)
     await wait_for(lambda: getattr(hass.states.get(LOCAL), "state", None) == "1200")
     for value in ("900", "950"):
         await fake_ha.fire_state_changed("sensor.heat_pump_power", value, POWER)
@@ -76,6 +82,46 @@ async def test_mirrored_states_are_native_states_with_statistics_metadata(
     # Not also stored as events.
     events = await recorder_mock.async_add_executor_job(_event_count, recorder_mock)
     assert events == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("remote_id", "attributes", "unrecorded"),
+    [
+        ("climate.hall", {"hvac_modes": ["off", "heat"], "temperature": 21}, "hvac_modes"),
+        ("select.mode", {"options": ["eco", "comfort"], "icon": "mdi:leaf"}, "options"),
+        ("sensor.phase", {"options": ["a", "b"], "device_class": "enum"}, "options"),
+        ("event.doorbell", {"event_types": ["ring"], "event_type": "ring"}, "event_types"),
+    ],
+)
+async def test_a_mirror_leaves_out_of_the_recorder_what_its_domain_leaves_out(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    remote_id: str,
+    attributes: dict[str, Any],
+    unrecorded: str,
+) -> None:
+    """As the remote's own recorder does for the same entity: shown, not recorded."""
+    await fake_ha.fire_state_changed(remote_id, "x", attributes)
+    start = dt_util.utcnow() - timedelta(seconds=1)
+    entry = await mirroring(hass, fake_ha)
+    local = remote_id.replace(".", ".remote_home_", 1)
+    await wait_for(
+        lambda: hass.states.get(local) is not None and hass.states.get(local).state == "x"
+    )  # type: ignore[union-attr]
+    shown = hass.states.get(local)
+    assert shown is not None
+    assert shown.attributes[unrecorded] == attributes[unrecorded]
+    await async_wait_recording_done(hass)
+    states = await recorder_mock.async_add_executor_job(
+        history.state_changes_during_period, hass, start, None, local
+    )
+    recorded = states[local][-1].attributes
+    assert unrecorded not in recorded
+    kept = next(k for k in attributes if k != unrecorded)
+    assert recorded[kept] == attributes[kept]
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 

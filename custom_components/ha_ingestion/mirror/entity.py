@@ -5,10 +5,17 @@ and attributes from typed values (and reject, convert or add to them); a mirror 
 what the remote shows, so the recorder stores it as a native state and the sensor statistics
 compile from the remote's `state_class`. The registry customizations apply as for any entity
 (name, icon, area, device class, hidden, disabled).
+
+What the recorder leaves out is the domain's, as for the domain's own entities: a mirror of a
+domain whose entity class keeps capability attributes out of the recorder (climate `hvac_modes`,
+select and sensor `options`, event `event_types`, ...) is of a subclass that does the same
+(`mirror_class`). What a remote integration leaves out for its own entities is not told over the
+link: a mirror records it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError
@@ -102,3 +109,31 @@ def _read_only(entity_id: str) -> HomeAssistantError:
         translation_key="mirror_read_only",
         translation_placeholders={"entity_id": entity_id},
     )
+
+
+_CLASSES: dict[str, type[MirrorEntity]] = {}
+
+
+def mirror_class(domain: str) -> type[MirrorEntity]:
+    """The mirror class for `domain`: its entity class's unrecorded attributes unrecorded here too.
+
+    Read from `<Domain>Entity` of `homeassistant.components.<domain>`, loaded by then (Home
+    Assistant sets up a domain before any platform of it), so nothing is imported here.
+    """
+    if (cls := _CLASSES.get(domain)) is None:
+        camel = "".join(part.title() for part in domain.split("_"))
+        component = sys.modules.get(f"homeassistant.components.{domain}")
+        base = getattr(component, f"{camel}Entity", None)
+        unrecorded: frozenset[str] = (
+            getattr(base, "_entity_component_unrecorded_attributes", None) or frozenset()
+        )
+        cls = MirrorEntity
+        if unrecorded:
+
+            class DomainMirror(MirrorEntity):
+                _entity_component_unrecorded_attributes = unrecorded
+
+            DomainMirror.__name__ = DomainMirror.__qualname__ = f"{camel}Mirror"
+            cls = DomainMirror
+        _CLASSES[domain] = cls
+    return cls

@@ -65,7 +65,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     DOMAIN,
 )
 from ..slices import SLICE_ITEMS, Slices  # noqa: TID252 - long work in slices
-from .entity import MirrorEntity
+from .entity import MirrorEntity, mirror_class
 from .statistics import StatisticsFiller
 
 if TYPE_CHECKING:
@@ -492,13 +492,13 @@ class EntityMirror:
         state: RemoteState | None = None,
     ) -> None:
         """Add a mirror; with its state already, so its first recorded state is the remote's."""
-        entity = MirrorEntity(
+        domain = remote_id.partition(".")[0]
+        entity = mirror_class(domain)(
             self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id, name
         )
         if state is not None:
             entity.set_remote(state)
         self.entities[remote_id] = entity
-        domain = remote_id.partition(".")[0]
         if self._new is not None:
             self._new.setdefault(domain, []).append(entity)
         else:
