@@ -26,6 +26,7 @@ BENCHMARKS = {
     "remote": "bench.remote",
     "backfill": "bench.backfill",
     "local_cost": "bench.local_cost",
+    "decode": "bench.decode",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
 TIMEOUTS = {
@@ -37,6 +38,7 @@ TIMEOUTS = {
     "remote": 600,
     "backfill": 3600,
     "local_cost": 1200,
+    "decode": 300,
 }
 
 
