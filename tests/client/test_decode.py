@@ -129,7 +129,9 @@ def test_the_walk_goes_down_to_the_entities_and_no_deeper(
         '{"a":-Infinity}',
         '{"a":{"b":{"c":{"d":[1,]}}}}',
         '{"id":1,"type":"event","event":{"a":{"sensor.x":{"s":"1",}}}}',
+        "[" * 200_000 + "]" * 200_000,  # nested past any stack
     ],
+    ids=lambda text: text if len(text) < 80 else f"{text[:20]}...({len(text)} characters)",
 )
 def test_what_is_not_json_is_refused_as_orjson_refuses_it(text: str) -> None:
     with pytest.raises(orjson.JSONDecodeError):

@@ -63,7 +63,8 @@ def loads_in_steps(text: str) -> Generator[None, None, Any]:
             value = yield from walk.array(start + 1, 0)
         else:
             value = yield from walk.value(start, 0)
-    except (ValueError, IndexError) as err:  # the scanner's JSONDecodeError is a ValueError
+    # The scanner's JSONDecodeError is a ValueError; nesting past the C stack a RecursionError.
+    except (ValueError, IndexError, RecursionError) as err:
         raise DecodeError(f"{err} (at or after character {walk.pos})") from None
     end = _skip(text, walk.pos)
     if end != len(text):
