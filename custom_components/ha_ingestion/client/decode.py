@@ -4,15 +4,15 @@ A big frame (the first message of `subscribe_entities` from a big remote holds e
 for 20,000 entities) decoded in one C call blocks the loop for all of it, and hands every object
 it makes to the garbage collector's youngest generation at once: one young collection of them
 all right after it, and one of the middle generation of them all later (111.8 ms and 134.7 ms in
-a reduced `scripts/bench backfill` run on the code before). In steps, each step is a few milliseconds and the
-collector meets the objects a step at a time, as it does for any other work.
+a reduced `scripts/bench backfill` run on the code before). In steps, each step is a few
+milliseconds and the collector meets the objects a step at a time, as it does for any other work.
 
 The stepped walk: objects and arrays down to `WALK_DEPTH` (a subscription event's
 `event` → `a` → entity id) are walked member by member here (a frame holding several messages,
 an array, as Home Assistant sends the messages waiting for the socket, is walked as each message
-alone); every value deeper than that, and every scalar, is decoded in one call of the standard library's C scanner. A step ends once it has
-decoded `STEP_CHARS` characters. The grammar is JSON's (RFC 8259), like orjson's: no NaN/Infinity,
-no trailing commas, nothing after the value.
+alone); every value deeper than that, and every scalar, is decoded in one call of the standard
+library's C scanner. A step ends once it has decoded `STEP_CHARS` characters. The grammar is
+JSON's (RFC 8259), like orjson's: no NaN/Infinity, no trailing commas, nothing after the value.
 """
 
 from __future__ import annotations
