@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-import contextlib
+from collections.abc import Awaitable, Callable, Generator
 from datetime import UTC, datetime
 import logging
 import random
@@ -42,6 +41,7 @@ from .models import (
 )
 from .probe import Probe, ProbeResult, probe_target, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
+from .tasks import TaskFactory, cancel_and_wait, create_task
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ type EntitiesListener = Callable[[EntitiesUpdate], None]
 type EntitySteps = Generator[None, None, tuple[EntitiesUpdate, list[str]]]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
-type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
-
-
-def _create_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    return asyncio.create_task(coro, name=name)
 
 
 def _to_datetime(epoch: float | None) -> datetime | None:
@@ -90,7 +85,7 @@ class Supervisor:
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
         probe: Probe = tcp_probe,
-        task_factory: TaskFactory = _create_task,
+        task_factory: TaskFactory = create_task,
         logger: logging.Logger = _LOGGER,
     ) -> None:
         """Prepare the supervisor; `start()` begins connecting.
@@ -275,10 +270,7 @@ class Supervisor:
         """Stop: close the link and cancel every task this supervisor started."""
         self._closing = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._session is not None:
             await self._session.close()
             self._session = None
