@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 import logging
 import random
@@ -15,17 +15,12 @@ import aiohttp
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
-from .entities import EntitiesUpdate, EntityStates
 from .errors import (
     ErrorCategory,
     HaClientError,
     HaConnectionClosedError,
     HaConnectionRefusedError,
-    HaMessageTooBigError,
-    HaProtocolError,
     HaRemoteGoingAwayError,
-    HaSubscriptionError,
-    HaUnsupportedCommandError,
     sanitize,
 )
 from .models import (
@@ -35,20 +30,17 @@ from .models import (
     LinkSnapshot,
     LinkState,
     RemoteInfo,
-    SubscriptionStatus,
     SupervisorConfig,
     WaitReason,
 )
 from .probe import Probe, ProbeResult, probe_target, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
+from .subscriptions import EntitiesListener, Subscriptions
 from .tasks import TaskFactory, cancel_and_wait, create_task
 
 _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
-type EntitiesListener = Callable[[EntitiesUpdate], None]
-# One subscribe_entities message being applied (`EntityStates.steps`).
-type EntitySteps = Generator[None, None, tuple[EntitiesUpdate, list[str]]]
 type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
 
@@ -105,7 +97,6 @@ class Supervisor:
         self._log = logger
         self._listeners: list[SnapshotListener] = []
         self._event_listeners: list[EventCallback] = []
-        self._entities_listeners: list[EntitiesListener] = []
         self._task: asyncio.Task[None] | None = None
         self._session: HaWebSocketSession | None = None
         self._wake = asyncio.Event()
@@ -113,6 +104,14 @@ class Supervisor:
         self._closing = False
         self._configure(config)
         self._reset_metrics()
+        self._subscriptions = Subscriptions(
+            config,
+            record=self._record,
+            on_unknown=self._on_unknown,
+            wall=self._wall,
+            target=self._target,
+            logger=logger,
+        )
 
     # ------------------------------------------------------------------ configuration
 
@@ -121,18 +120,6 @@ class Supervisor:
         self._backoff = Backoff(config.backoff, self._rng)
         self._breaker = CircuitBreaker(config.breaker, self._clock)
         self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
-        self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)
-        # Event types the remote refused on the current connection, with its answer.
-        self._refused: dict[str, str] = {}
-        # The subscribe_entities subscription: its id on this connection, the remote's refusal.
-        self._entities_id: int | None = None
-        self._entities_refused: str | None = None
-        self._entities_unsupported = False
-        self._entity_problems = 0
-        # The subscription's states of the current connection; and, once its first message was
-        # larger than max_msg_size (it ended the link), why it is not asked for again.
-        self._entity_states: EntityStates | None = None
-        self._entities_too_big: str | None = None
 
     @property
     def config(self) -> SupervisorConfig:
@@ -147,6 +134,7 @@ class Supervisor:
         errors = self._errors
         self._configure(config)
         self._errors.extend(errors)
+        self._subscriptions.configure(config)
 
     @property
     def running(self) -> bool:
@@ -205,8 +193,7 @@ class Supervisor:
 
         Each connection's first update is `initial` (every matching remote state at that moment).
         """
-        self._entities_listeners.append(listener)
-        return lambda: self._entities_listeners.remove(listener)
+        return self._subscriptions.add_entities_listener(listener)
 
     def _notify(self) -> None:
         if not self._listeners:
@@ -278,7 +265,7 @@ class Supervisor:
             self._connected_total += self._clock() - self._connected_since
             self._connected_since = None
             self._last_disconnected = self._wall()
-        self._mark_unconfirmed()
+        self._subscriptions.mark_unconfirmed()
         self._current_backoff = self._next_attempt = self._waiting_for = None
         self._set_state(LinkState.DISCONNECTED)
 
@@ -328,22 +315,12 @@ class Supervisor:
         self._session = session
         try:
             remote = await session.connect()
-            refused: dict[str, str] = {}
-            for event_type in self._subscriptions:
-                try:
-                    self._subscriptions[event_type] = await session.subscribe_events(event_type)
-                except HaSubscriptionError as err:
-                    # One refused type (e.g. admin-only for this token) degrades the link, it
-                    # does not take it down: the others keep flowing.
-                    refused[event_type] = self._record(err, self._wall()).message
-            self._report_refused(refused)
-            if self._config.entities is not None:
-                await self._subscribe_entities(session)
+            await self._subscriptions.subscribe(session)
         except HaClientError as err:
             await session.close()
             self._session = None
             self._attempt_started = None
-            self._mark_unconfirmed()
+            self._subscriptions.mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
             self._breaker.release()  # a cancelled probe must not hold the half-open breaker
@@ -354,7 +331,7 @@ class Supervisor:
         self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
-        self._check_entities_too_big(reason)
+        self._subscriptions.check_entities_too_big(reason)
         self._last_ping_rtt = session.last_ping_rtt
         self._session = None
         return self._lost(reason)
@@ -447,7 +424,7 @@ class Supervisor:
                 self._attempt = 0
         self._lost_at = now
         self._last_disconnected = self._wall()
-        self._mark_unconfirmed()
+        self._subscriptions.mark_unconfirmed()
         if self._closing:
             return None
         record = self._record(err, self._last_disconnected)
@@ -580,92 +557,6 @@ class Supervisor:
             )
         return True
 
-    async def _subscribe_entities(self, session: HaWebSocketSession) -> None:
-        """The entities subscription on a new connection; a refusal degrades, never fails, it."""
-        assert self._config.entities is not None  # noqa: S101 - only called when configured
-        fields = self._config.entities.server_filter()
-        refused: str | None = None
-        unsupported = False
-        self._entity_states = None
-        if self._entities_too_big is not None:
-            refused = self._entities_too_big
-        elif fields is None:
-            refused = "nothing matches the include/exclude filter"
-        else:
-            states = self._entity_states = EntityStates()
-            try:
-                self._entities_id = await session.subscribe_entities(
-                    fields, lambda message: self._on_entities(states, message)
-                )
-            except HaSubscriptionError as err:
-                refused = self._record(err, self._wall()).message
-                unsupported = isinstance(err, HaUnsupportedCommandError)
-        if (refused, unsupported) != (self._entities_refused, self._entities_unsupported):
-            if refused is not None:
-                self._log.warning(
-                    "%s: no entity states to mirror (%s)%s",
-                    self._target(),
-                    refused,
-                    "; the remote lacks subscribe_entities" if unsupported else "",
-                )
-            elif self._entities_refused is not None:
-                self._log.info("%s accepts the entities subscription again", self._target())
-        self._entities_refused, self._entities_unsupported = refused, unsupported
-
-    def _check_entities_too_big(self, reason: HaClientError) -> None:
-        """A link ended by an oversize frame before the first entities message: it was that one.
-
-        Asking again would end every connection the same way: the link goes on without it (until
-        the configuration changes, e.g. a narrower filter).
-        """
-        states = self._entity_states
-        if not isinstance(reason, HaMessageTooBigError) or states is None or states.messages:
-            return
-        self._entities_too_big = (
-            "the remote's entity states exceed the message size limit "
-            f"({self._config.connection.max_msg_size} bytes): narrow the include filter"
-        )
-        self._log.warning(
-            "%s: the first message of the entities subscription was too large (%s); "
-            "reconnecting without it",
-            self._target(),
-            reason,
-        )
-
-    def _on_entities(self, states: EntityStates, message: Any) -> Awaitable[None] | None:
-        """Apply one message of the subscription; a big one in steps, the reader waiting for it.
-
-        Returned to the reader: the rest, when the message is too big for one step. The reader
-        reads on only once it is done, so messages still apply in their order.
-        """
-        steps = states.steps(message)
-        return None if self._entities_step(steps) else self._apply_in_steps(steps)
-
-    async def _apply_in_steps(self, steps: EntitySteps) -> None:
-        while True:
-            await asyncio.sleep(0)
-            if self._entities_step(steps):
-                return
-
-    def _entities_step(self, steps: EntitySteps) -> bool:
-        """One step of a message; True once it is applied (and its update told)."""
-        try:
-            next(steps)
-        except StopIteration as done:
-            self._entities_applied(*done.value)
-            return True
-        return False
-
-    def _entities_applied(self, update: EntitiesUpdate, problems: list[str]) -> None:
-        for problem in problems:
-            self._entity_problems += 1
-            self._on_unknown(HaProtocolError(f"entities message skipped in part: {problem}"))
-        for listener in tuple(self._entities_listeners):
-            try:
-                listener(update)
-            except Exception:  # noqa: BLE001 - a broken listener must not end the link
-                self._log.exception("Error in entities listener")
-
     # ------------------------------------------------------------------ events and errors
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -713,25 +604,6 @@ class Supervisor:
         if self._remote is not None:
             return self._remote.location_name
         return sanitize(self._config.connection.url)
-
-    def _mark_unconfirmed(self) -> None:
-        for event_type in self._subscriptions:
-            self._subscriptions[event_type] = None
-        self._entities_id = None
-
-    def _report_refused(self, refused: dict[str, str]) -> None:
-        """Log a change in the set of refused subscriptions (once, not on every reconnect)."""
-        if refused.keys() != self._refused.keys():
-            if refused:
-                self._log.warning(
-                    "%s refused the subscription to %s; the link stays up without it (%s)",
-                    self._target(),
-                    ", ".join(sorted(refused)),
-                    "; ".join(refused[t] for t in sorted(refused)),
-                )
-            else:
-                self._log.info("%s accepts every subscription again", self._target())
-        self._refused = refused
 
     # ------------------------------------------------------------------ metrics
 
@@ -791,15 +663,7 @@ class Supervisor:
             events_by_type=dict(self._events_by_type),
             last_event_time=_to_datetime(self._last_event),
             remote=self._remote,
-            subscriptions=tuple(
-                SubscriptionStatus(
-                    event_type=event_type,
-                    confirmed=sub_id is not None,
-                    subscription_id=sub_id,
-                    refused=self._refused.get(event_type),
-                )
-                for event_type, sub_id in self._subscriptions.items()
-            ),
+            subscriptions=self._subscriptions.statuses(),
             last_error=self._errors[-1] if self._errors else None,
             errors=tuple(self._errors),
             max_attempts=self._config.max_attempts,
@@ -812,14 +676,6 @@ class Supervisor:
             ),
             probes_total=self._probes_total,
             last_probe=self._last_probe,
-            entities=None
-            if self._config.entities is None
-            else SubscriptionStatus(
-                event_type="subscribe_entities",
-                confirmed=self._entities_id is not None,
-                subscription_id=self._entities_id,
-                refused=self._entities_refused,
-                unsupported=self._entities_unsupported,
-            ),
-            entity_problems=self._entity_problems,
+            entities=self._subscriptions.entities_status(),
+            entity_problems=self._subscriptions.entity_problems,
         )
