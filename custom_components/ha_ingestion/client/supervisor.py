@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 import logging
 import random
@@ -13,13 +13,10 @@ from typing import Any
 
 import aiohttp
 
-from .backoff import Backoff
-from .breaker import CircuitBreaker
 from .errors import (
     ErrorCategory,
     HaClientError,
     HaConnectionClosedError,
-    HaConnectionRefusedError,
     HaRemoteGoingAwayError,
     sanitize,
 )
@@ -33,15 +30,15 @@ from .models import (
     SupervisorConfig,
     WaitReason,
 )
-from .probe import Probe, ProbeResult, probe_target, tcp_probe
+from .probe import Probe, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
+from .retry import RetryPolicy, Sleep
 from .subscriptions import EntitiesListener, Subscriptions
 from .tasks import TaskFactory, cancel_and_wait, create_task
 
 _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
-type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
 
 
@@ -87,12 +84,9 @@ class Supervisor:
         """
         self.task_factory = task_factory
         self._http = http
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._probe = probe
         # Looked up at call time (not bound at import), so time-freezing tools reach them too.
         self._clock = clock or (lambda: time.monotonic())  # noqa: PLW0108
         self._wall = wall or (lambda: time.time())  # noqa: PLW0108
-        self._sleep = sleep
         self._session_factory = session_factory
         self._log = logger
         self._listeners: list[SnapshotListener] = []
@@ -100,10 +94,21 @@ class Supervisor:
         self._task: asyncio.Task[None] | None = None
         self._session: HaWebSocketSession | None = None
         self._wake = asyncio.Event()
-        self._skip_delay = False
         self._closing = False
         self._configure(config)
         self._reset_metrics()
+        self._retry = RetryPolicy(
+            config,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            clock=self._clock,
+            wall=self._wall,
+            sleep=sleep,
+            probe=probe,
+            wake=self._wake,
+            notify=self._notify,
+            target=self._target,
+            logger=logger,
+        )
         self._subscriptions = Subscriptions(
             config,
             record=self._record,
@@ -117,8 +122,6 @@ class Supervisor:
 
     def _configure(self, config: SupervisorConfig) -> None:
         self._config = config
-        self._backoff = Backoff(config.backoff, self._rng)
-        self._breaker = CircuitBreaker(config.breaker, self._clock)
         self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
 
     @property
@@ -134,6 +137,7 @@ class Supervisor:
         errors = self._errors
         self._configure(config)
         self._errors.extend(errors)
+        self._retry.configure(config)
         self._subscriptions.configure(config)
 
     @property
@@ -143,23 +147,12 @@ class Supervisor:
 
     def _reset_metrics(self) -> None:
         self._state = LinkState.DISCONNECTED
-        self._attempt = 0  # backoff exponent: reset only after a stable link
         self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
-        self._watch = False  # probe while waiting: the link was lost, or nothing listened
-        self._seen_down = False  # nothing listened (attempt or probe) since the last success
-        self._remote_back = False  # a probe found it listening again: the attempt is scheduled
-        self._waiting_for: WaitReason | None = None
-        self._deadline = 0.0
         self._attempt_started: float | None = None
-        self._probes_total = 0
-        self._last_probe: ProbeResult | None = None
-        self._probe_gap = 0.0  # between probes: the interval, doubled while the port stays open
         self._attempts_total = 0
         self._successful = 0
         self._failed = 0
         self._reconnect_count = 0
-        self._current_backoff: float | None = None
-        self._next_attempt: float | None = None
         self._last_connected: float | None = None
         self._last_disconnected: float | None = None
         self._last_failed: float | None = None
@@ -240,10 +233,8 @@ class Supervisor:
         """
         if self._closing:
             return
-        self._breaker.reset()
-        self._attempt = 0
+        self._retry.reset()
         self._consecutive = 0
-        self._skip_delay = True
         if self._state is LinkState.FAILED:
             self._set_state(LinkState.RECONNECTING)
         if not self.running:
@@ -266,7 +257,7 @@ class Supervisor:
             self._connected_since = None
             self._last_disconnected = self._wall()
         self._subscriptions.mark_unconfirmed()
-        self._current_backoff = self._next_attempt = self._waiting_for = None
+        self._retry.clear_schedule()
         self._set_state(LinkState.DISCONNECTED)
 
     async def command(self, payload: dict[str, Any], time_limit: float | None = None) -> Any:
@@ -279,25 +270,26 @@ class Supervisor:
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
+        retry = self._retry
         while not self._closing:
             if self._state is LinkState.FAILED:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if not self._breaker.try_acquire():
-                await self._pause(self._breaker.retry_in(), WaitReason.BREAKER)
+            if not retry.breaker.try_acquire():
+                await retry.pause(retry.breaker.retry_in(), WaitReason.BREAKER)
                 continue
-            self._skip_delay = False
+            retry.skip_delay = False
             delay = await self._attempt_once()
             if delay is not None and not self._closing:
-                await self._pause(delay, WaitReason.BACKOFF)
+                await retry.pause(delay, WaitReason.BACKOFF)
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
         self._attempts_total += 1
-        self._remote_back = False
+        self._retry.remote_back = False
         self._attempt_started = self._wall()
-        if self._breaker.state is BreakerState.HALF_OPEN:
+        if self._retry.breaker.state is BreakerState.HALF_OPEN:
             self._log.info("Circuit breaker for %s half-open: one probe attempt", self._target())
         # Published at once: an attempt in progress (up to the connect timeout) is visible.
         self._set_state(
@@ -323,7 +315,7 @@ class Supervisor:
             self._subscriptions.mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
-            self._breaker.release()  # a cancelled probe must not hold the half-open breaker
+            self._retry.breaker.release()  # a cancelled probe must not hold the half-open breaker
             self._attempt_started = None
             await session.close()
             self._session = None
@@ -341,29 +333,7 @@ class Supervisor:
         self._failed += 1
         self._consecutive += 1
         self._last_failed = now
-        if isinstance(err, HaConnectionRefusedError):
-            # Nothing listens: it cost the remote nothing, so it is no attempt against the breaker
-            # (a half-open probe stays available for when it listens again).
-            self._breaker.release()
-            self._seen_down = self._watch = True
-        else:
-            opened, was = self._breaker.times_opened, self._breaker.state
-            self._breaker.record_failure()
-            if self._breaker.times_opened != opened:
-                self._log.warning(
-                    "Circuit breaker for %s open %s: no attempt for %g s (earlier if it is seen "
-                    "restarting)",
-                    self._target(),
-                    "again, the probe attempt failed"
-                    if was is BreakerState.HALF_OPEN
-                    else f"after {self._breaker.consecutive_failures} failed attempts in a row",
-                    self._breaker.config.recovery_timeout,
-                )
-            # A reset or closed connection may be a remote going down: keep watching its port.
-            # Anything else (HTTP 502 from a proxy, timeouts, protocol errors) answered from an
-            # open port, where probes can tell nothing: the backoff alone decides.
-            self._watch = err.category is ErrorCategory.NETWORK
-            self._seen_down = False
+        self._retry.failed(err)
         record = self._record(err, now)
         if err.category is ErrorCategory.AUTHENTICATION:
             self._log.error(
@@ -384,20 +354,16 @@ class Supervisor:
             )
             self._set_state(LinkState.FAILED)
             return None
-        delay = self._next_delay()
+        delay = self._retry.next_delay()
         # The real next attempt: an open breaker holds it back beyond the backoff delay.
-        self._log_failure(record, failures, max(delay, self._breaker.retry_in()))
+        self._log_failure(record, failures, max(delay, self._retry.breaker.retry_in()))
         self._set_state(LinkState.RECONNECTING)
         return delay
 
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
-        if self._breaker.state is not BreakerState.CLOSED:
-            self._log.info("Circuit breaker for %s closed", self._target())
-        self._breaker.record_success()
+        self._retry.succeeded()
         self._consecutive = 0
-        self._watch = self._seen_down = False
-        self._probe_gap = self._config.probe_interval
         self._successful += 1
         self._remote = remote
         self._connected_since = now
@@ -421,15 +387,14 @@ class Supervisor:
         if since is not None:
             self._connected_total += now - since
             if now - since >= self._config.stability_window:
-                self._attempt = 0
+                self._retry.stable()
         self._lost_at = now
         self._last_disconnected = self._wall()
         self._subscriptions.mark_unconfirmed()
         if self._closing:
             return None
         record = self._record(err, self._last_disconnected)
-        delay = self._next_delay()
-        self._watch, self._seen_down = True, False
+        delay = self._retry.lost()
         self._log.info(
             "Link to %s lost (%s: %s); reconnecting%s",
             self._target(),
@@ -439,123 +404,6 @@ class Supervisor:
         )
         self._set_state(LinkState.RECONNECTING)
         return delay
-
-    def _next_delay(self) -> float:
-        if self._skip_delay:
-            return 0.0
-        delay = self._backoff.delay(self._attempt)
-        self._attempt += 1
-        return delay
-
-    async def _pause(self, delay: float, reason: WaitReason) -> None:
-        """Wait `delay` seconds (probing readiness if watching), or until `reconnect()` wakes us."""
-        if self._skip_delay:
-            self._skip_delay = False
-            return
-        self._wake.clear()
-        self._schedule(delay, reason)
-        interval = self._config.probe_interval
-        next_probe: float | None = None
-        probed_at: float | None = None
-        try:
-            while True:
-                now = self._clock()
-                remaining = self._deadline - now
-                probing = self._watch and interval > 0 and not self._remote_back
-                if remaining <= 0:
-                    if not (probing and self._seen_down and probed_at != now):
-                        return
-                    # Down at the last look: look once more before attempting. If it is back,
-                    # the attempt is jittered like everybody else's instead of made right now.
-                    probed_at = now
-                    if not await self._probe_once() or not self._remote_back:
-                        return
-                    continue
-                step = remaining
-                if probing:
-                    if next_probe is None:  # a random phase: a herd does not probe in step
-                        next_probe = now + self._rng.uniform(0.0, interval)
-                    if next_probe <= now:
-                        probed_at = now
-                        if not await self._probe_once():
-                            return
-                        next_probe = now + self._probe_gap
-                        continue
-                    step = min(remaining, next_probe - now)
-                done, _ = await self._wait(self._sleep(step))
-                if not done:
-                    return
-        finally:
-            self._current_backoff = self._next_attempt = self._waiting_for = None
-
-    def _schedule(self, delay: float, reason: WaitReason) -> None:
-        self._deadline = self._clock() + delay
-        self._current_backoff = delay
-        self._next_attempt = self._wall() + delay
-        self._waiting_for = reason
-        self._notify()
-
-    async def _wait[T](self, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
-        """Await `awaitable` unless `reconnect()` wakes us first: (done, its result)."""
-        work = asyncio.ensure_future(awaitable)
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait((work, waker), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            work.cancel()
-            waker.cancel()
-        if self._wake.is_set() or not work.done() or work.cancelled():
-            return False, None
-        return True, work.result()
-
-    async def _probe_once(self) -> bool:
-        """One readiness probe; False if woken meanwhile. Reschedules when the remote is back."""
-        host, port = probe_target(self._config.connection.url)
-        timeout = min(
-            self._config.connection.connect_timeout, max(1.0, self._config.probe_interval)
-        )
-        try:
-            done, result = await self._wait(self._probe(host, port, timeout))
-        except Exception:  # noqa: BLE001 - a broken probe must not end the loop: no answer
-            self._log.debug("Readiness probe of %s failed", self._target(), exc_info=True)
-            done, result = True, ProbeResult.SILENT
-        if not done or result is None:
-            return False
-        self._probes_total += 1
-        self._last_probe = result
-        interval = self._config.probe_interval
-        if result is ProbeResult.OPEN and not self._seen_down:
-            # Listening, yet the link failed or is lost: probe less often (a remote in trouble
-            # pays for each accept) until it stops listening, then every interval again.
-            cap = max(interval, self._config.backoff.max_delay)
-            self._probe_gap = min(cap, max(interval, self._probe_gap * 2))
-        else:
-            self._probe_gap = interval
-        if result is ProbeResult.DOWN:
-            if not self._seen_down:
-                self._log.info(
-                    "%s is not listening (restarting?): checking every %g s, attempting once it is",
-                    self._target(),
-                    self._config.probe_interval,
-                )
-            self._seen_down = True
-        elif result is ProbeResult.OPEN and self._seen_down:
-            self._seen_down = False
-            self._remote_back = True  # no more probes until the attempt
-            spread = self._config.reconnect_spread
-            # Without jitter nothing spreads a herd anyway: attempt at once.
-            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else 0.0
-            reopened = self._breaker.expedite()
-            # Even when the planned attempt would come sooner: a herd stays flat only if every
-            # member draws from the same window once the remote is back.
-            self._schedule(delay, WaitReason.REMOTE_BACK)
-            self._log.info(
-                "%s is listening again: attempting in %.1f s%s",
-                self._target(),
-                self._deadline - self._clock(),
-                " (circuit breaker half-open)" if reopened else "",
-            )
-        return True
 
     # ------------------------------------------------------------------ events and errors
 
@@ -610,7 +458,7 @@ class Supervisor:
     def snapshot(self) -> LinkSnapshot:
         """An immutable view of the link and every metric."""
         now = self._clock()
-        breaker = self._breaker
+        breaker = self._retry.breaker
         opened = breaker.opened_at
         wall_offset = self._wall() - now
         uptime: float | None = None
@@ -644,8 +492,8 @@ class Supervisor:
             failed_connections=self._failed,
             consecutive_failures=self._consecutive,
             reconnect_count=self._reconnect_count,
-            current_backoff=self._current_backoff,
-            next_attempt=_to_datetime(self._next_attempt),
+            current_backoff=self._retry.current_backoff,
+            next_attempt=_to_datetime(self._retry.next_attempt),
             last_connected=_to_datetime(self._last_connected),
             last_disconnected=_to_datetime(self._last_disconnected),
             last_failed=_to_datetime(self._last_failed),
@@ -667,15 +515,15 @@ class Supervisor:
             last_error=self._errors[-1] if self._errors else None,
             errors=tuple(self._errors),
             max_attempts=self._config.max_attempts,
-            waiting_for=self._waiting_for,
+            waiting_for=self._retry.waiting_for,
             attempt_started=_to_datetime(self._attempt_started),
             attempt_deadline=_to_datetime(
                 None
                 if self._attempt_started is None
                 else self._attempt_started + self._config.connection.connect_timeout
             ),
-            probes_total=self._probes_total,
-            last_probe=self._last_probe,
+            probes_total=self._retry.probes_total,
+            last_probe=self._retry.last_probe,
             entities=self._subscriptions.entities_status(),
             entity_problems=self._subscriptions.entity_problems,
         )
