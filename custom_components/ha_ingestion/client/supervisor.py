@@ -1,11 +1,14 @@
-"""The reconnect loop: keeps one link alive with backoff, a circuit breaker and confirmed resubscription."""
+"""The reconnect loop: keeps one link alive with backoff, a circuit breaker and confirmed resubscription.
+
+Over 400 lines: the public API and the state machine it drives (states, attempts, their outcomes)
+read as one. Delegated: when to try again (`retry.py`), what to subscribe to on each connection
+(`subscriptions.py`), the accounting and the snapshot built from it (`metrics.py`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 import logging
 import random
 import time
@@ -20,8 +23,8 @@ from .errors import (
     HaRemoteGoingAwayError,
     sanitize,
 )
+from .metrics import LinkMetrics, build_snapshot
 from .models import (
-    BreakerSnapshot,
     BreakerState,
     ErrorRecord,
     LinkSnapshot,
@@ -40,10 +43,6 @@ _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
 type SessionFactory = Callable[..., HaWebSocketSession]
-
-
-def _to_datetime(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 class Supervisor:
@@ -95,8 +94,12 @@ class Supervisor:
         self._session: HaWebSocketSession | None = None
         self._wake = asyncio.Event()
         self._closing = False
-        self._configure(config)
-        self._reset_metrics()
+        self._config = config
+        self._state = LinkState.DISCONNECTED
+        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
+        self._attempt_started: float | None = None
+        self._last_logged: tuple[str, str] | None = None
+        self._metrics = LinkMetrics(config)
         self._retry = RetryPolicy(
             config,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
@@ -111,7 +114,7 @@ class Supervisor:
         )
         self._subscriptions = Subscriptions(
             config,
-            record=self._record,
+            record=self._metrics.record,
             on_unknown=self._on_unknown,
             wall=self._wall,
             target=self._target,
@@ -119,10 +122,6 @@ class Supervisor:
         )
 
     # ------------------------------------------------------------------ configuration
-
-    def _configure(self, config: SupervisorConfig) -> None:
-        self._config = config
-        self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
 
     @property
     def config(self) -> SupervisorConfig:
@@ -134,40 +133,20 @@ class Supervisor:
         """Change the configuration between runs."""
         if self.running:
             raise RuntimeError("stop the supervisor before changing its configuration")
-        errors = self._errors
-        self._configure(config)
-        self._errors.extend(errors)
+        self._config = config
         self._retry.configure(config)
         self._subscriptions.configure(config)
+        self._metrics.configure(config)
 
     @property
     def running(self) -> bool:
         """The reconnect loop is running."""
         return self._task is not None and not self._task.done()
 
-    def _reset_metrics(self) -> None:
-        self._state = LinkState.DISCONNECTED
-        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
-        self._attempt_started: float | None = None
-        self._attempts_total = 0
-        self._successful = 0
-        self._failed = 0
-        self._reconnect_count = 0
-        self._last_connected: float | None = None
-        self._last_disconnected: float | None = None
-        self._last_failed: float | None = None
-        self._started_at: float | None = None
-        self._connected_since: float | None = None
-        self._connected_total = 0.0
-        self._lost_at: float | None = None
-        self._reconnect_time_total = 0.0
-        self._reconnect_time_count = 0
-        self._events_total = 0
-        self._events_by_type: dict[str, int] = {}
-        self._last_event: float | None = None
-        self._remote: RemoteInfo | None = None
-        self._last_ping_rtt: float | None = None
-        self._last_logged: tuple[str, str] | None = None
+    @property
+    def _attempts_total(self) -> int:
+        # Read by bench/cost.py, which counts attempts without building snapshots.
+        return self._metrics.attempts_total
 
     # ------------------------------------------------------------------ listeners
 
@@ -214,7 +193,7 @@ class Supervisor:
         if self.running:
             return
         self._closing = False
-        self._started_at = self._clock()
+        self._metrics.started_at = self._clock()
         self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
 
     def set_failed(self, error: HaClientError) -> None:
@@ -222,7 +201,7 @@ class Supervisor:
 
         The loop, once started, waits in `failed` for `reconnect()` like after a real failure.
         """
-        self._record(error, self._wall())
+        self._metrics.record(error, self._wall())
         self._log.warning("Not connecting to %s: %s", self._target(), sanitize(str(error)))
         self._set_state(LinkState.FAILED)
 
@@ -252,10 +231,11 @@ class Supervisor:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._connected_since is not None:
-            self._connected_total += self._clock() - self._connected_since
-            self._connected_since = None
-            self._last_disconnected = self._wall()
+        m = self._metrics
+        if m.connected_since is not None:
+            m.connected_total += self._clock() - m.connected_since
+            m.connected_since = None
+            m.last_disconnected = self._wall()
         self._subscriptions.mark_unconfirmed()
         self._retry.clear_schedule()
         self._set_state(LinkState.DISCONNECTED)
@@ -286,7 +266,7 @@ class Supervisor:
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
-        self._attempts_total += 1
+        self._metrics.attempts_total += 1
         self._retry.remote_back = False
         self._attempt_started = self._wall()
         if self._retry.breaker.state is BreakerState.HALF_OPEN:
@@ -294,7 +274,7 @@ class Supervisor:
         # Published at once: an attempt in progress (up to the connect timeout) is visible.
         self._set_state(
             LinkState.RECONNECTING
-            if self._successful or self._state is LinkState.RECONNECTING
+            if self._metrics.successful or self._state is LinkState.RECONNECTING
             else LinkState.CONNECTING
         )
         session = self._session_factory(
@@ -324,17 +304,17 @@ class Supervisor:
         self._connected(remote)
         reason = await session.wait_closed()
         self._subscriptions.check_entities_too_big(reason)
-        self._last_ping_rtt = session.last_ping_rtt
+        self._metrics.last_ping_rtt = session.last_ping_rtt
         self._session = None
         return self._lost(reason)
 
     def _attempt_failed(self, err: HaClientError) -> float | None:
         now = self._wall()
-        self._failed += 1
+        self._metrics.failed += 1
         self._consecutive += 1
-        self._last_failed = now
+        self._metrics.last_failed = now
         self._retry.failed(err)
-        record = self._record(err, now)
+        record = self._metrics.record(err, now)
         if err.category is ErrorCategory.AUTHENTICATION:
             self._log.error(
                 "Authentication to %s failed (%s): not retrying until the token is replaced",
@@ -362,18 +342,19 @@ class Supervisor:
 
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
+        m = self._metrics
         self._retry.succeeded()
         self._consecutive = 0
-        self._successful += 1
-        self._remote = remote
-        self._connected_since = now
-        self._last_connected = self._wall()
-        if self._lost_at is not None:
-            elapsed = now - self._lost_at
-            self._reconnect_time_total += elapsed
-            self._reconnect_time_count += 1
-            self._reconnect_count += 1
-            self._lost_at = None
+        m.successful += 1
+        m.remote = remote
+        m.connected_since = now
+        m.last_connected = self._wall()
+        if m.lost_at is not None:
+            elapsed = now - m.lost_at
+            m.reconnect_time_total += elapsed
+            m.reconnect_time_count += 1
+            m.reconnect_count += 1
+            m.lost_at = None
             self._log.info("Link to %s restored after %.1f s", self._target(), elapsed)
         else:
             self._log.info("Link to %s established", self._target())
@@ -382,18 +363,19 @@ class Supervisor:
 
     def _lost(self, err: HaClientError) -> float | None:
         now = self._clock()
-        since = self._connected_since
-        self._connected_since = None
+        m = self._metrics
+        since = m.connected_since
+        m.connected_since = None
         if since is not None:
-            self._connected_total += now - since
+            m.connected_total += now - since
             if now - since >= self._config.stability_window:
                 self._retry.stable()
-        self._lost_at = now
-        self._last_disconnected = self._wall()
+        m.lost_at = now
+        m.last_disconnected = wall = self._wall()
         self._subscriptions.mark_unconfirmed()
         if self._closing:
             return None
-        record = self._record(err, self._last_disconnected)
+        record = m.record(err, wall)
         delay = self._retry.lost()
         self._log.info(
             "Link to %s lost (%s: %s); reconnecting%s",
@@ -408,29 +390,13 @@ class Supervisor:
     # ------------------------------------------------------------------ events and errors
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        self._events_total += 1
-        event_type: str = event.get("event_type", "")
-        if type(event_type) is not str:  # an unhashable type must not end the reader
-            event_type = ""
-        by_type = self._events_by_type
-        by_type[event_type] = by_type.get(event_type, 0) + 1
-        self._last_event = self._wall()
+        self._metrics.count_event(event, self._wall())
         for listener in self._event_listeners:
             listener(event)
 
     def _on_unknown(self, err: HaClientError) -> None:
-        self._record(err, self._wall())
+        self._metrics.record(err, self._wall())
         self._log.debug("%s", err)
-
-    def _record(self, err: HaClientError, when: float) -> ErrorRecord:
-        record = ErrorRecord(
-            time=datetime.fromtimestamp(when, UTC),
-            category=err.category,
-            type=type(err).__name__,
-            message=sanitize(str(err), (self._config.connection.token,)),
-        )
-        self._errors.append(record)
-        return record
 
     def _log_failure(self, record: ErrorRecord, failures: int, delay: float) -> None:
         key = (record.type, record.message)
@@ -449,8 +415,8 @@ class Supervisor:
         )
 
     def _target(self) -> str:
-        if self._remote is not None:
-            return self._remote.location_name
+        if self._metrics.remote is not None:
+            return self._metrics.remote.location_name
         return sanitize(self._config.connection.url)
 
     # ------------------------------------------------------------------ metrics
@@ -458,72 +424,14 @@ class Supervisor:
     def snapshot(self) -> LinkSnapshot:
         """An immutable view of the link and every metric."""
         now = self._clock()
-        breaker = self._retry.breaker
-        opened = breaker.opened_at
-        wall_offset = self._wall() - now
-        uptime: float | None = None
-        if self._started_at is not None and now > self._started_at:
-            connected = self._connected_total
-            if self._connected_since is not None:
-                connected += now - self._connected_since
-            uptime = min(1.0, connected / (now - self._started_at))
-        rtt = self._last_ping_rtt
-        if self._session is not None and self._session.last_ping_rtt is not None:
-            rtt = self._session.last_ping_rtt
-        if self._state is not LinkState.CONNECTED:
-            rtt = None  # a dead link's last round trip says nothing about now
-        return LinkSnapshot(
+        return build_snapshot(
+            now=now,
+            wall=self._wall(),
             state=self._state,
-            breaker=BreakerSnapshot(
-                state=breaker.state,
-                consecutive_failures=breaker.consecutive_failures,
-                failure_threshold=breaker.config.failure_threshold,
-                recovery_timeout=breaker.config.recovery_timeout,
-                opened_at=_to_datetime(None if opened is None else opened + wall_offset),
-                retry_at=_to_datetime(
-                    None
-                    if opened is None
-                    else opened + breaker.config.recovery_timeout + wall_offset
-                ),
-                times_opened=breaker.times_opened,
-            ),
-            attempts_total=self._attempts_total,
-            successful_connections=self._successful,
-            failed_connections=self._failed,
-            consecutive_failures=self._consecutive,
-            reconnect_count=self._reconnect_count,
-            current_backoff=self._retry.current_backoff,
-            next_attempt=_to_datetime(self._retry.next_attempt),
-            last_connected=_to_datetime(self._last_connected),
-            last_disconnected=_to_datetime(self._last_disconnected),
-            last_failed=_to_datetime(self._last_failed),
-            uptime_ratio=uptime,
-            average_reconnect_time=(
-                self._reconnect_time_total / self._reconnect_time_count
-                if self._reconnect_time_count
-                else None
-            ),
-            reconnect_success_rate=(
-                self._successful / self._attempts_total if self._attempts_total else None
-            ),
-            last_ping_rtt=rtt,
-            events_received=self._events_total,
-            events_by_type=dict(self._events_by_type),
-            last_event_time=_to_datetime(self._last_event),
-            remote=self._remote,
-            subscriptions=self._subscriptions.statuses(),
-            last_error=self._errors[-1] if self._errors else None,
-            errors=tuple(self._errors),
-            max_attempts=self._config.max_attempts,
-            waiting_for=self._retry.waiting_for,
-            attempt_started=_to_datetime(self._attempt_started),
-            attempt_deadline=_to_datetime(
-                None
-                if self._attempt_started is None
-                else self._attempt_started + self._config.connection.connect_timeout
-            ),
-            probes_total=self._retry.probes_total,
-            last_probe=self._retry.last_probe,
-            entities=self._subscriptions.entities_status(),
-            entity_problems=self._subscriptions.entity_problems,
+            metrics=self._metrics,
+            retry=self._retry,
+            subscriptions=self._subscriptions,
+            session=self._session,
+            consecutive=self._consecutive,
+            attempt_started=self._attempt_started,
         )
