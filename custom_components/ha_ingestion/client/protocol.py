@@ -2,6 +2,8 @@
 
 A session is one connection. It never reconnects: the supervisor does. Every way the link can end
 becomes one typed `HaClientError`, available from `wait_closed()`.
+
+Over 400 lines: connect, commands, reader, heartbeat and closing share one connection's state.
 """
 
 from __future__ import annotations
