@@ -33,7 +33,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 # Statistics import (mirror/statistics.py): `StatisticMetaData` needs `mean_type` and `unit_class` on
 # every supported release (2026.3 already; `has_mean` is deprecated), and `Recorder.async_import_statistics`
 # (metadata, rows, table) has the same signature on both: nothing to shim. A remote older than
-# mean_type (2025.x) answers `has_mean`; the engine reads either (client/statistics.py).
+# mean_type (2025.x) answers `has_mean`; the engine reads either (client/remote_statistics.py).
 
 # A config entry may hold at most so many enabled entities from 2026.x (entity_platform refuses the
 # next new one, logging once that this is a bug to report). None before. Can go when the floor has

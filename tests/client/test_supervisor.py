@@ -1467,6 +1467,14 @@ async def test_task_factory_starts_the_loop(
     assert started == ["ha_ingestion supervisor"]
 
 
+async def test_attempts_counted_without_a_snapshot(make_supervisor: MakeSupervisor) -> None:
+    # bench/cost.py reads the count this way: building snapshots would weigh on what it measures.
+    sup = make_supervisor()
+    await sup.start()
+    await connected(sup)
+    assert sup._attempts_total == sup.snapshot().attempts_total == 1
+
+
 # ---------------------------------------------------------------------------- partial subscriptions
 
 

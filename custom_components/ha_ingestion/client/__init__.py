@@ -43,7 +43,7 @@ from .models import (
 )
 from .probe import ProbeResult, tcp_probe
 from .protocol import HaWebSocketSession
-from .statistics import (
+from .remote_statistics import (
     FIVE_MINUTES,
     HOUR,
     MAX_IDS,

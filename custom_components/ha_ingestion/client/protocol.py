@@ -2,6 +2,8 @@
 
 A session is one connection. It never reconnects: the supervisor does. Every way the link can end
 becomes one typed `HaClientError`, available from `wait_closed()`.
+
+Over 400 lines: connect, commands, reader, heartbeat and closing share one connection's state.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .errors import (
 )
 from .models import ConnectionConfig, RemoteInfo
 from .probe import not_listening
+from .tasks import cancel, cancel_and_wait, create_task
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -155,8 +158,8 @@ class HaWebSocketSession:
             raise HaConnectionError(f"connection failed: {err}") from err
 
         self._last_rx = self._loop.time()
-        self._reader = asyncio.create_task(self._read_loop(self._ws), name="ha_ingestion reader")
-        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="ha_ingestion heartbeat")
+        self._reader = create_task(self._read_loop(self._ws), "ha_ingestion reader")
+        self._heartbeat = create_task(self._heartbeat_loop(), "ha_ingestion heartbeat")
         try:
             await self.command({"type": "supported_features", "features": {"coalesce_messages": 1}})
             config = await self.command({"type": "get_config"})
@@ -401,10 +404,7 @@ class HaWebSocketSession:
             if not future.done():
                 future.set_exception(err)
         self._pending.clear()
-        current = asyncio.current_task()
-        for task in (self._reader, self._heartbeat):
-            if task is not None and task is not current:
-                task.cancel()
+        cancel(self._reader, self._heartbeat)
 
     async def wait_closed(self) -> HaClientError:
         """Wait until the link ends and return the error that ended it; releases the socket."""
@@ -418,11 +418,7 @@ class HaWebSocketSession:
         await self._abort()
 
     async def _abort(self) -> None:
-        for task in (self._reader, self._heartbeat):
-            if task is not None and not task.done() and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._reader, self._heartbeat)
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(Exception):
                 await self._ws.close()

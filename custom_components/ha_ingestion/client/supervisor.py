@@ -1,12 +1,14 @@
-"""The reconnect loop: keeps one link alive with backoff, a circuit breaker and confirmed resubscription."""
+"""The reconnect loop: keeps one link alive with backoff, a circuit breaker and confirmed resubscription.
+
+Over 400 lines: the public API and the state machine it drives (states, attempts, their outcomes)
+read as one. Delegated: when to try again (`retry.py`), what to subscribe to on each connection
+(`subscriptions.py`), the accounting and the snapshot built from it (`metrics.py`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-import contextlib
-from datetime import UTC, datetime
+from collections.abc import Callable
 import logging
 import random
 import time
@@ -14,52 +16,33 @@ from typing import Any
 
 import aiohttp
 
-from .backoff import Backoff
-from .breaker import CircuitBreaker
-from .entities import EntitiesUpdate, EntityStates
 from .errors import (
     ErrorCategory,
     HaClientError,
     HaConnectionClosedError,
-    HaConnectionRefusedError,
-    HaMessageTooBigError,
-    HaProtocolError,
     HaRemoteGoingAwayError,
-    HaSubscriptionError,
-    HaUnsupportedCommandError,
     sanitize,
 )
+from .metrics import LinkMetrics, build_snapshot
 from .models import (
-    BreakerSnapshot,
     BreakerState,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
-    SubscriptionStatus,
     SupervisorConfig,
     WaitReason,
 )
-from .probe import Probe, ProbeResult, probe_target, tcp_probe
+from .probe import Probe, tcp_probe
 from .protocol import EventCallback, HaWebSocketSession
+from .retry import RetryPolicy, Sleep
+from .subscriptions import EntitiesListener, Subscriptions
+from .tasks import TaskFactory, cancel_and_wait, create_task
 
 _LOGGER = logging.getLogger(__name__)
 
 type SnapshotListener = Callable[[LinkSnapshot], None]
-type EntitiesListener = Callable[[EntitiesUpdate], None]
-# One subscribe_entities message being applied (`EntityStates.steps`).
-type EntitySteps = Generator[None, None, tuple[EntitiesUpdate, list[str]]]
-type Sleep = Callable[[float], Awaitable[None]]
 type SessionFactory = Callable[..., HaWebSocketSession]
-type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
-
-
-def _create_task(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    return asyncio.create_task(coro, name=name)
-
-
-def _to_datetime(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 class Supervisor:
@@ -90,7 +73,7 @@ class Supervisor:
         sleep: Sleep = asyncio.sleep,
         session_factory: SessionFactory = HaWebSocketSession,
         probe: Probe = tcp_probe,
-        task_factory: TaskFactory = _create_task,
+        task_factory: TaskFactory = create_task,
         logger: logging.Logger = _LOGGER,
     ) -> None:
         """Prepare the supervisor; `start()` begins connecting.
@@ -100,44 +83,45 @@ class Supervisor:
         """
         self.task_factory = task_factory
         self._http = http
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._probe = probe
         # Looked up at call time (not bound at import), so time-freezing tools reach them too.
         self._clock = clock or (lambda: time.monotonic())  # noqa: PLW0108
         self._wall = wall or (lambda: time.time())  # noqa: PLW0108
-        self._sleep = sleep
         self._session_factory = session_factory
         self._log = logger
         self._listeners: list[SnapshotListener] = []
         self._event_listeners: list[EventCallback] = []
-        self._entities_listeners: list[EntitiesListener] = []
         self._task: asyncio.Task[None] | None = None
         self._session: HaWebSocketSession | None = None
         self._wake = asyncio.Event()
-        self._skip_delay = False
         self._closing = False
-        self._configure(config)
-        self._reset_metrics()
+        self._config = config
+        self._state = LinkState.DISCONNECTED
+        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
+        self._attempt_started: float | None = None
+        self._last_logged: tuple[str, str] | None = None
+        self._metrics = LinkMetrics(config)
+        self._retry = RetryPolicy(
+            config,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            clock=self._clock,
+            wall=self._wall,
+            sleep=sleep,
+            probe=probe,
+            wake=self._wake,
+            notify=self._notify,
+            target=self._target,
+            logger=logger,
+        )
+        self._subscriptions = Subscriptions(
+            config,
+            record=self._metrics.record,
+            on_unknown=self._on_unknown,
+            wall=self._wall,
+            target=self._target,
+            logger=logger,
+        )
 
     # ------------------------------------------------------------------ configuration
-
-    def _configure(self, config: SupervisorConfig) -> None:
-        self._config = config
-        self._backoff = Backoff(config.backoff, self._rng)
-        self._breaker = CircuitBreaker(config.breaker, self._clock)
-        self._errors: deque[ErrorRecord] = deque(maxlen=config.error_history_size)
-        self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)
-        # Event types the remote refused on the current connection, with its answer.
-        self._refused: dict[str, str] = {}
-        # The subscribe_entities subscription: its id on this connection, the remote's refusal.
-        self._entities_id: int | None = None
-        self._entities_refused: str | None = None
-        self._entities_unsupported = False
-        self._entity_problems = 0
-        # The subscription's states of the current connection; and, once its first message was
-        # larger than max_msg_size (it ended the link), why it is not asked for again.
-        self._entity_states: EntityStates | None = None
-        self._entities_too_big: str | None = None
 
     @property
     def config(self) -> SupervisorConfig:
@@ -149,49 +133,20 @@ class Supervisor:
         """Change the configuration between runs."""
         if self.running:
             raise RuntimeError("stop the supervisor before changing its configuration")
-        errors = self._errors
-        self._configure(config)
-        self._errors.extend(errors)
+        self._config = config
+        self._retry.configure(config)
+        self._subscriptions.configure(config)
+        self._metrics.configure(config)
 
     @property
     def running(self) -> bool:
         """The reconnect loop is running."""
         return self._task is not None and not self._task.done()
 
-    def _reset_metrics(self) -> None:
-        self._state = LinkState.DISCONNECTED
-        self._attempt = 0  # backoff exponent: reset only after a stable link
-        self._consecutive = 0  # failed attempts in a row, refused ones included (max_attempts)
-        self._watch = False  # probe while waiting: the link was lost, or nothing listened
-        self._seen_down = False  # nothing listened (attempt or probe) since the last success
-        self._remote_back = False  # a probe found it listening again: the attempt is scheduled
-        self._waiting_for: WaitReason | None = None
-        self._deadline = 0.0
-        self._attempt_started: float | None = None
-        self._probes_total = 0
-        self._last_probe: ProbeResult | None = None
-        self._probe_gap = 0.0  # between probes: the interval, doubled while the port stays open
-        self._attempts_total = 0
-        self._successful = 0
-        self._failed = 0
-        self._reconnect_count = 0
-        self._current_backoff: float | None = None
-        self._next_attempt: float | None = None
-        self._last_connected: float | None = None
-        self._last_disconnected: float | None = None
-        self._last_failed: float | None = None
-        self._started_at: float | None = None
-        self._connected_since: float | None = None
-        self._connected_total = 0.0
-        self._lost_at: float | None = None
-        self._reconnect_time_total = 0.0
-        self._reconnect_time_count = 0
-        self._events_total = 0
-        self._events_by_type: dict[str, int] = {}
-        self._last_event: float | None = None
-        self._remote: RemoteInfo | None = None
-        self._last_ping_rtt: float | None = None
-        self._last_logged: tuple[str, str] | None = None
+    @property
+    def _attempts_total(self) -> int:
+        # Read by bench/cost.py, which counts attempts without building snapshots.
+        return self._metrics.attempts_total
 
     # ------------------------------------------------------------------ listeners
 
@@ -210,8 +165,7 @@ class Supervisor:
 
         Each connection's first update is `initial` (every matching remote state at that moment).
         """
-        self._entities_listeners.append(listener)
-        return lambda: self._entities_listeners.remove(listener)
+        return self._subscriptions.add_entities_listener(listener)
 
     def _notify(self) -> None:
         if not self._listeners:
@@ -239,7 +193,7 @@ class Supervisor:
         if self.running:
             return
         self._closing = False
-        self._started_at = self._clock()
+        self._metrics.started_at = self._clock()
         self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
 
     def set_failed(self, error: HaClientError) -> None:
@@ -247,7 +201,7 @@ class Supervisor:
 
         The loop, once started, waits in `failed` for `reconnect()` like after a real failure.
         """
-        self._record(error, self._wall())
+        self._metrics.record(error, self._wall())
         self._log.warning("Not connecting to %s: %s", self._target(), sanitize(str(error)))
         self._set_state(LinkState.FAILED)
 
@@ -258,10 +212,8 @@ class Supervisor:
         """
         if self._closing:
             return
-        self._breaker.reset()
-        self._attempt = 0
+        self._retry.reset()
         self._consecutive = 0
-        self._skip_delay = True
         if self._state is LinkState.FAILED:
             self._set_state(LinkState.RECONNECTING)
         if not self.running:
@@ -275,19 +227,17 @@ class Supervisor:
         """Stop: close the link and cancel every task this supervisor started."""
         self._closing = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._connected_since is not None:
-            self._connected_total += self._clock() - self._connected_since
-            self._connected_since = None
-            self._last_disconnected = self._wall()
-        self._mark_unconfirmed()
-        self._current_backoff = self._next_attempt = self._waiting_for = None
+        m = self._metrics
+        if m.connected_since is not None:
+            m.connected_total += self._clock() - m.connected_since
+            m.connected_since = None
+            m.last_disconnected = self._wall()
+        self._subscriptions.mark_unconfirmed()
+        self._retry.clear_schedule()
         self._set_state(LinkState.DISCONNECTED)
 
     async def command(self, payload: dict[str, Any], time_limit: float | None = None) -> Any:
@@ -300,30 +250,31 @@ class Supervisor:
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
+        retry = self._retry
         while not self._closing:
             if self._state is LinkState.FAILED:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if not self._breaker.try_acquire():
-                await self._pause(self._breaker.retry_in(), WaitReason.BREAKER)
+            if not retry.breaker.try_acquire():
+                await retry.pause(retry.breaker.retry_in(), WaitReason.BREAKER)
                 continue
-            self._skip_delay = False
+            retry.skip_delay = False
             delay = await self._attempt_once()
             if delay is not None and not self._closing:
-                await self._pause(delay, WaitReason.BACKOFF)
+                await retry.pause(delay, WaitReason.BACKOFF)
 
     async def _attempt_once(self) -> float | None:
         """One connection attempt, and the life of the link if it succeeds; return the next delay."""
-        self._attempts_total += 1
-        self._remote_back = False
+        self._metrics.attempts_total += 1
+        self._retry.remote_back = False
         self._attempt_started = self._wall()
-        if self._breaker.state is BreakerState.HALF_OPEN:
+        if self._retry.breaker.state is BreakerState.HALF_OPEN:
             self._log.info("Circuit breaker for %s half-open: one probe attempt", self._target())
         # Published at once: an attempt in progress (up to the connect timeout) is visible.
         self._set_state(
             LinkState.RECONNECTING
-            if self._successful or self._state is LinkState.RECONNECTING
+            if self._metrics.successful or self._state is LinkState.RECONNECTING
             else LinkState.CONNECTING
         )
         session = self._session_factory(
@@ -336,25 +287,15 @@ class Supervisor:
         self._session = session
         try:
             remote = await session.connect()
-            refused: dict[str, str] = {}
-            for event_type in self._subscriptions:
-                try:
-                    self._subscriptions[event_type] = await session.subscribe_events(event_type)
-                except HaSubscriptionError as err:
-                    # One refused type (e.g. admin-only for this token) degrades the link, it
-                    # does not take it down: the others keep flowing.
-                    refused[event_type] = self._record(err, self._wall()).message
-            self._report_refused(refused)
-            if self._config.entities is not None:
-                await self._subscribe_entities(session)
+            await self._subscriptions.subscribe(session)
         except HaClientError as err:
             await session.close()
             self._session = None
             self._attempt_started = None
-            self._mark_unconfirmed()
+            self._subscriptions.mark_unconfirmed()
             return self._attempt_failed(err)
         except BaseException:
-            self._breaker.release()  # a cancelled probe must not hold the half-open breaker
+            self._retry.breaker.release()  # a cancelled probe must not hold the half-open breaker
             self._attempt_started = None
             await session.close()
             self._session = None
@@ -362,40 +303,18 @@ class Supervisor:
         self._attempt_started = None
         self._connected(remote)
         reason = await session.wait_closed()
-        self._check_entities_too_big(reason)
-        self._last_ping_rtt = session.last_ping_rtt
+        self._subscriptions.check_entities_too_big(reason)
+        self._metrics.last_ping_rtt = session.last_ping_rtt
         self._session = None
         return self._lost(reason)
 
     def _attempt_failed(self, err: HaClientError) -> float | None:
         now = self._wall()
-        self._failed += 1
+        self._metrics.failed += 1
         self._consecutive += 1
-        self._last_failed = now
-        if isinstance(err, HaConnectionRefusedError):
-            # Nothing listens: it cost the remote nothing, so it is no attempt against the breaker
-            # (a half-open probe stays available for when it listens again).
-            self._breaker.release()
-            self._seen_down = self._watch = True
-        else:
-            opened, was = self._breaker.times_opened, self._breaker.state
-            self._breaker.record_failure()
-            if self._breaker.times_opened != opened:
-                self._log.warning(
-                    "Circuit breaker for %s open %s: no attempt for %g s (earlier if it is seen "
-                    "restarting)",
-                    self._target(),
-                    "again, the probe attempt failed"
-                    if was is BreakerState.HALF_OPEN
-                    else f"after {self._breaker.consecutive_failures} failed attempts in a row",
-                    self._breaker.config.recovery_timeout,
-                )
-            # A reset or closed connection may be a remote going down: keep watching its port.
-            # Anything else (HTTP 502 from a proxy, timeouts, protocol errors) answered from an
-            # open port, where probes can tell nothing: the backoff alone decides.
-            self._watch = err.category is ErrorCategory.NETWORK
-            self._seen_down = False
-        record = self._record(err, now)
+        self._metrics.last_failed = now
+        self._retry.failed(err)
+        record = self._metrics.record(err, now)
         if err.category is ErrorCategory.AUTHENTICATION:
             self._log.error(
                 "Authentication to %s failed (%s): not retrying until the token is replaced",
@@ -415,30 +334,27 @@ class Supervisor:
             )
             self._set_state(LinkState.FAILED)
             return None
-        delay = self._next_delay()
+        delay = self._retry.next_delay()
         # The real next attempt: an open breaker holds it back beyond the backoff delay.
-        self._log_failure(record, failures, max(delay, self._breaker.retry_in()))
+        self._log_failure(record, failures, max(delay, self._retry.breaker.retry_in()))
         self._set_state(LinkState.RECONNECTING)
         return delay
 
     def _connected(self, remote: RemoteInfo) -> None:
         now = self._clock()
-        if self._breaker.state is not BreakerState.CLOSED:
-            self._log.info("Circuit breaker for %s closed", self._target())
-        self._breaker.record_success()
+        m = self._metrics
+        self._retry.succeeded()
         self._consecutive = 0
-        self._watch = self._seen_down = False
-        self._probe_gap = self._config.probe_interval
-        self._successful += 1
-        self._remote = remote
-        self._connected_since = now
-        self._last_connected = self._wall()
-        if self._lost_at is not None:
-            elapsed = now - self._lost_at
-            self._reconnect_time_total += elapsed
-            self._reconnect_time_count += 1
-            self._reconnect_count += 1
-            self._lost_at = None
+        m.successful += 1
+        m.remote = remote
+        m.connected_since = now
+        m.last_connected = self._wall()
+        if m.lost_at is not None:
+            elapsed = now - m.lost_at
+            m.reconnect_time_total += elapsed
+            m.reconnect_time_count += 1
+            m.reconnect_count += 1
+            m.lost_at = None
             self._log.info("Link to %s restored after %.1f s", self._target(), elapsed)
         else:
             self._log.info("Link to %s established", self._target())
@@ -447,20 +363,20 @@ class Supervisor:
 
     def _lost(self, err: HaClientError) -> float | None:
         now = self._clock()
-        since = self._connected_since
-        self._connected_since = None
+        m = self._metrics
+        since = m.connected_since
+        m.connected_since = None
         if since is not None:
-            self._connected_total += now - since
+            m.connected_total += now - since
             if now - since >= self._config.stability_window:
-                self._attempt = 0
-        self._lost_at = now
-        self._last_disconnected = self._wall()
-        self._mark_unconfirmed()
+                self._retry.stable()
+        m.lost_at = now
+        m.last_disconnected = wall = self._wall()
+        self._subscriptions.mark_unconfirmed()
         if self._closing:
             return None
-        record = self._record(err, self._last_disconnected)
-        delay = self._next_delay()
-        self._watch, self._seen_down = True, False
+        record = m.record(err, wall)
+        delay = self._retry.lost()
         self._log.info(
             "Link to %s lost (%s: %s); reconnecting%s",
             self._target(),
@@ -471,235 +387,16 @@ class Supervisor:
         self._set_state(LinkState.RECONNECTING)
         return delay
 
-    def _next_delay(self) -> float:
-        if self._skip_delay:
-            return 0.0
-        delay = self._backoff.delay(self._attempt)
-        self._attempt += 1
-        return delay
-
-    async def _pause(self, delay: float, reason: WaitReason) -> None:
-        """Wait `delay` seconds (probing readiness if watching), or until `reconnect()` wakes us."""
-        if self._skip_delay:
-            self._skip_delay = False
-            return
-        self._wake.clear()
-        self._schedule(delay, reason)
-        interval = self._config.probe_interval
-        next_probe: float | None = None
-        probed_at: float | None = None
-        try:
-            while True:
-                now = self._clock()
-                remaining = self._deadline - now
-                probing = self._watch and interval > 0 and not self._remote_back
-                if remaining <= 0:
-                    if not (probing and self._seen_down and probed_at != now):
-                        return
-                    # Down at the last look: look once more before attempting. If it is back,
-                    # the attempt is jittered like everybody else's instead of made right now.
-                    probed_at = now
-                    if not await self._probe_once() or not self._remote_back:
-                        return
-                    continue
-                step = remaining
-                if probing:
-                    if next_probe is None:  # a random phase: a herd does not probe in step
-                        next_probe = now + self._rng.uniform(0.0, interval)
-                    if next_probe <= now:
-                        probed_at = now
-                        if not await self._probe_once():
-                            return
-                        next_probe = now + self._probe_gap
-                        continue
-                    step = min(remaining, next_probe - now)
-                done, _ = await self._wait(self._sleep(step))
-                if not done:
-                    return
-        finally:
-            self._current_backoff = self._next_attempt = self._waiting_for = None
-
-    def _schedule(self, delay: float, reason: WaitReason) -> None:
-        self._deadline = self._clock() + delay
-        self._current_backoff = delay
-        self._next_attempt = self._wall() + delay
-        self._waiting_for = reason
-        self._notify()
-
-    async def _wait[T](self, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
-        """Await `awaitable` unless `reconnect()` wakes us first: (done, its result)."""
-        work = asyncio.ensure_future(awaitable)
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait((work, waker), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            work.cancel()
-            waker.cancel()
-        if self._wake.is_set() or not work.done() or work.cancelled():
-            return False, None
-        return True, work.result()
-
-    async def _probe_once(self) -> bool:
-        """One readiness probe; False if woken meanwhile. Reschedules when the remote is back."""
-        host, port = probe_target(self._config.connection.url)
-        timeout = min(
-            self._config.connection.connect_timeout, max(1.0, self._config.probe_interval)
-        )
-        try:
-            done, result = await self._wait(self._probe(host, port, timeout))
-        except Exception:  # noqa: BLE001 - a broken probe must not end the loop: no answer
-            self._log.debug("Readiness probe of %s failed", self._target(), exc_info=True)
-            done, result = True, ProbeResult.SILENT
-        if not done or result is None:
-            return False
-        self._probes_total += 1
-        self._last_probe = result
-        interval = self._config.probe_interval
-        if result is ProbeResult.OPEN and not self._seen_down:
-            # Listening, yet the link failed or is lost: probe less often (a remote in trouble
-            # pays for each accept) until it stops listening, then every interval again.
-            cap = max(interval, self._config.backoff.max_delay)
-            self._probe_gap = min(cap, max(interval, self._probe_gap * 2))
-        else:
-            self._probe_gap = interval
-        if result is ProbeResult.DOWN:
-            if not self._seen_down:
-                self._log.info(
-                    "%s is not listening (restarting?): checking every %g s, attempting once it is",
-                    self._target(),
-                    self._config.probe_interval,
-                )
-            self._seen_down = True
-        elif result is ProbeResult.OPEN and self._seen_down:
-            self._seen_down = False
-            self._remote_back = True  # no more probes until the attempt
-            spread = self._config.reconnect_spread
-            # Without jitter nothing spreads a herd anyway: attempt at once.
-            delay = self._rng.uniform(0.0, spread) if self._config.backoff.jitter else 0.0
-            reopened = self._breaker.expedite()
-            # Even when the planned attempt would come sooner: a herd stays flat only if every
-            # member draws from the same window once the remote is back.
-            self._schedule(delay, WaitReason.REMOTE_BACK)
-            self._log.info(
-                "%s is listening again: attempting in %.1f s%s",
-                self._target(),
-                self._deadline - self._clock(),
-                " (circuit breaker half-open)" if reopened else "",
-            )
-        return True
-
-    async def _subscribe_entities(self, session: HaWebSocketSession) -> None:
-        """The entities subscription on a new connection; a refusal degrades, never fails, it."""
-        assert self._config.entities is not None  # noqa: S101 - only called when configured
-        fields = self._config.entities.server_filter()
-        refused: str | None = None
-        unsupported = False
-        self._entity_states = None
-        if self._entities_too_big is not None:
-            refused = self._entities_too_big
-        elif fields is None:
-            refused = "nothing matches the include/exclude filter"
-        else:
-            states = self._entity_states = EntityStates()
-            try:
-                self._entities_id = await session.subscribe_entities(
-                    fields, lambda message: self._on_entities(states, message)
-                )
-            except HaSubscriptionError as err:
-                refused = self._record(err, self._wall()).message
-                unsupported = isinstance(err, HaUnsupportedCommandError)
-        if (refused, unsupported) != (self._entities_refused, self._entities_unsupported):
-            if refused is not None:
-                self._log.warning(
-                    "%s: no entity states to mirror (%s)%s",
-                    self._target(),
-                    refused,
-                    "; the remote lacks subscribe_entities" if unsupported else "",
-                )
-            elif self._entities_refused is not None:
-                self._log.info("%s accepts the entities subscription again", self._target())
-        self._entities_refused, self._entities_unsupported = refused, unsupported
-
-    def _check_entities_too_big(self, reason: HaClientError) -> None:
-        """A link ended by an oversize frame before the first entities message: it was that one.
-
-        Asking again would end every connection the same way: the link goes on without it (until
-        the configuration changes, e.g. a narrower filter).
-        """
-        states = self._entity_states
-        if not isinstance(reason, HaMessageTooBigError) or states is None or states.messages:
-            return
-        self._entities_too_big = (
-            "the remote's entity states exceed the message size limit "
-            f"({self._config.connection.max_msg_size} bytes): narrow the include filter"
-        )
-        self._log.warning(
-            "%s: the first message of the entities subscription was too large (%s); "
-            "reconnecting without it",
-            self._target(),
-            reason,
-        )
-
-    def _on_entities(self, states: EntityStates, message: Any) -> Awaitable[None] | None:
-        """Apply one message of the subscription; a big one in steps, the reader waiting for it.
-
-        Returned to the reader: the rest, when the message is too big for one step. The reader
-        reads on only once it is done, so messages still apply in their order.
-        """
-        steps = states.steps(message)
-        return None if self._entities_step(steps) else self._apply_in_steps(steps)
-
-    async def _apply_in_steps(self, steps: EntitySteps) -> None:
-        while True:
-            await asyncio.sleep(0)
-            if self._entities_step(steps):
-                return
-
-    def _entities_step(self, steps: EntitySteps) -> bool:
-        """One step of a message; True once it is applied (and its update told)."""
-        try:
-            next(steps)
-        except StopIteration as done:
-            self._entities_applied(*done.value)
-            return True
-        return False
-
-    def _entities_applied(self, update: EntitiesUpdate, problems: list[str]) -> None:
-        for problem in problems:
-            self._entity_problems += 1
-            self._on_unknown(HaProtocolError(f"entities message skipped in part: {problem}"))
-        for listener in tuple(self._entities_listeners):
-            try:
-                listener(update)
-            except Exception:  # noqa: BLE001 - a broken listener must not end the link
-                self._log.exception("Error in entities listener")
-
     # ------------------------------------------------------------------ events and errors
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        self._events_total += 1
-        event_type: str = event.get("event_type", "")
-        if type(event_type) is not str:  # an unhashable type must not end the reader
-            event_type = ""
-        by_type = self._events_by_type
-        by_type[event_type] = by_type.get(event_type, 0) + 1
-        self._last_event = self._wall()
+        self._metrics.count_event(event, self._wall())
         for listener in self._event_listeners:
             listener(event)
 
     def _on_unknown(self, err: HaClientError) -> None:
-        self._record(err, self._wall())
+        self._metrics.record(err, self._wall())
         self._log.debug("%s", err)
-
-    def _record(self, err: HaClientError, when: float) -> ErrorRecord:
-        record = ErrorRecord(
-            time=datetime.fromtimestamp(when, UTC),
-            category=err.category,
-            type=type(err).__name__,
-            message=sanitize(str(err), (self._config.connection.token,)),
-        )
-        self._errors.append(record)
-        return record
 
     def _log_failure(self, record: ErrorRecord, failures: int, delay: float) -> None:
         key = (record.type, record.message)
@@ -718,116 +415,23 @@ class Supervisor:
         )
 
     def _target(self) -> str:
-        if self._remote is not None:
-            return self._remote.location_name
+        if self._metrics.remote is not None:
+            return self._metrics.remote.location_name
         return sanitize(self._config.connection.url)
-
-    def _mark_unconfirmed(self) -> None:
-        for event_type in self._subscriptions:
-            self._subscriptions[event_type] = None
-        self._entities_id = None
-
-    def _report_refused(self, refused: dict[str, str]) -> None:
-        """Log a change in the set of refused subscriptions (once, not on every reconnect)."""
-        if refused.keys() != self._refused.keys():
-            if refused:
-                self._log.warning(
-                    "%s refused the subscription to %s; the link stays up without it (%s)",
-                    self._target(),
-                    ", ".join(sorted(refused)),
-                    "; ".join(refused[t] for t in sorted(refused)),
-                )
-            else:
-                self._log.info("%s accepts every subscription again", self._target())
-        self._refused = refused
 
     # ------------------------------------------------------------------ metrics
 
     def snapshot(self) -> LinkSnapshot:
         """An immutable view of the link and every metric."""
         now = self._clock()
-        breaker = self._breaker
-        opened = breaker.opened_at
-        wall_offset = self._wall() - now
-        uptime: float | None = None
-        if self._started_at is not None and now > self._started_at:
-            connected = self._connected_total
-            if self._connected_since is not None:
-                connected += now - self._connected_since
-            uptime = min(1.0, connected / (now - self._started_at))
-        rtt = self._last_ping_rtt
-        if self._session is not None and self._session.last_ping_rtt is not None:
-            rtt = self._session.last_ping_rtt
-        if self._state is not LinkState.CONNECTED:
-            rtt = None  # a dead link's last round trip says nothing about now
-        return LinkSnapshot(
+        return build_snapshot(
+            now=now,
+            wall=self._wall(),
             state=self._state,
-            breaker=BreakerSnapshot(
-                state=breaker.state,
-                consecutive_failures=breaker.consecutive_failures,
-                failure_threshold=breaker.config.failure_threshold,
-                recovery_timeout=breaker.config.recovery_timeout,
-                opened_at=_to_datetime(None if opened is None else opened + wall_offset),
-                retry_at=_to_datetime(
-                    None
-                    if opened is None
-                    else opened + breaker.config.recovery_timeout + wall_offset
-                ),
-                times_opened=breaker.times_opened,
-            ),
-            attempts_total=self._attempts_total,
-            successful_connections=self._successful,
-            failed_connections=self._failed,
-            consecutive_failures=self._consecutive,
-            reconnect_count=self._reconnect_count,
-            current_backoff=self._current_backoff,
-            next_attempt=_to_datetime(self._next_attempt),
-            last_connected=_to_datetime(self._last_connected),
-            last_disconnected=_to_datetime(self._last_disconnected),
-            last_failed=_to_datetime(self._last_failed),
-            uptime_ratio=uptime,
-            average_reconnect_time=(
-                self._reconnect_time_total / self._reconnect_time_count
-                if self._reconnect_time_count
-                else None
-            ),
-            reconnect_success_rate=(
-                self._successful / self._attempts_total if self._attempts_total else None
-            ),
-            last_ping_rtt=rtt,
-            events_received=self._events_total,
-            events_by_type=dict(self._events_by_type),
-            last_event_time=_to_datetime(self._last_event),
-            remote=self._remote,
-            subscriptions=tuple(
-                SubscriptionStatus(
-                    event_type=event_type,
-                    confirmed=sub_id is not None,
-                    subscription_id=sub_id,
-                    refused=self._refused.get(event_type),
-                )
-                for event_type, sub_id in self._subscriptions.items()
-            ),
-            last_error=self._errors[-1] if self._errors else None,
-            errors=tuple(self._errors),
-            max_attempts=self._config.max_attempts,
-            waiting_for=self._waiting_for,
-            attempt_started=_to_datetime(self._attempt_started),
-            attempt_deadline=_to_datetime(
-                None
-                if self._attempt_started is None
-                else self._attempt_started + self._config.connection.connect_timeout
-            ),
-            probes_total=self._probes_total,
-            last_probe=self._last_probe,
-            entities=None
-            if self._config.entities is None
-            else SubscriptionStatus(
-                event_type="subscribe_entities",
-                confirmed=self._entities_id is not None,
-                subscription_id=self._entities_id,
-                refused=self._entities_refused,
-                unsupported=self._entities_unsupported,
-            ),
-            entity_problems=self._entity_problems,
+            metrics=self._metrics,
+            retry=self._retry,
+            subscriptions=self._subscriptions,
+            session=self._session,
+            consecutive=self._consecutive,
+            attempt_started=self._attempt_started,
         )
