@@ -1,7 +1,13 @@
-"""Options flow: the form, its checks (against the fake remote over sockets), saving."""
+"""Options flow: the sectioned form, its checks (against the fake remote over sockets), saving.
+
+The entry's options stay flat; the form's input is sectioned (`sectioned` builds it from flat
+options).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -12,7 +18,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestion.client import LinkState
-from custom_components.ha_ingestion.compat import vol
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -38,26 +43,61 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.helpers import options_with_defaults
 from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
-from custom_components.ha_ingestion.options_flow import OPTION_FIELDS, validate_options
+from custom_components.ha_ingestion.options_flow import (
+    OPTION_FIELDS,
+    SECTION_CAPTURE,
+    SECTION_CONNECTION,
+    SECTION_MIRRORING,
+    SECTION_RECONNECT,
+    SECTIONS,
+    flat_input,
+    section_errors,
+    sectioned,
+    validate_options,
+)
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
+from .flow_form import initial_data, serialized
 
 # ---------------------------------------------------------------------- helpers
 
 
-def _defaults(result: FlowResult) -> dict[str, Any]:
-    """The default of every field of a form."""
-    schema: vol.Schema = result["data_schema"]
-    return {
-        str(key): key.default()
-        for key in schema.schema
-        if getattr(key, "default", vol.UNDEFINED) is not vol.UNDEFINED
-    }
+def _shown(result: FlowResult) -> dict[str, Any]:
+    """The flat options the form shows (as the frontend fills it in)."""
+    data = initial_data(serialized(result))
+    return {key: value for name in SECTIONS for key, value in data[name].items()}
 
 
-def _fields(result: FlowResult) -> list[str]:
-    return [str(key) for key in result["data_schema"].schema]
+async def _configure(
+    hass: HomeAssistant, result: FlowResult, options: dict[str, Any]
+) -> FlowResult:
+    """Submit flat options through the sectioned form."""
+    return await hass.config_entries.options.async_configure(result["flow_id"], sectioned(options))
+
+
+async def _options_form(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+    return await hass.config_entries.options.async_init(entry.entry_id)
+
+
+def _valid_options(result: FlowResult, **changes: Any) -> dict[str, Any]:
+    # The fixture's fast retry delays are below the form's minimums: start from valid values.
+    return {**_shown(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0, **changes}
+
+
+def _unloaded_entry(
+    hass: HomeAssistant, fake_ha: FakeHA, options: dict[str, Any]
+) -> MockConfigEntry:
+    """An entry of the fake remote, not set up (its options are checked with its token)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=fake_ha.location_name,
+        unique_id=fake_ha.user_id,
+        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
+        options=options,
+    )
+    entry.add_to_hass(hass)
+    return entry
 
 
 async def _unload_all(hass: HomeAssistant) -> None:
@@ -78,28 +118,82 @@ async def test_options_form_shows_current_values(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     assert result["errors"] == {}
-    assert _fields(result) == list(OPTION_FIELDS)
-    assert _defaults(result) == {**DEFAULT_OPTIONS, **TEST_OPTIONS}
+    assert _shown(result) == {**DEFAULT_OPTIONS, **TEST_OPTIONS}
+
+
+async def test_options_form_sections(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Every option in exactly one section; the tuning knobs collapsed."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+
+    fields = serialized(result)
+    assert [(f["name"], f["type"], f["required"], f["expanded"]) for f in fields] == [
+        (SECTION_CAPTURE, "expandable", True, True),
+        (SECTION_MIRRORING, "expandable", True, True),
+        (SECTION_CONNECTION, "expandable", True, False),
+        (SECTION_RECONNECT, "expandable", True, False),
+    ]
+    inner = {f["name"]: [(g["name"], g["required"]) for g in f["schema"]] for f in fields}
+    assert inner == {name: [(key, True) for key in keys] for name, keys in SECTIONS.items()}
+    assert sorted(key for keys in SECTIONS.values() for key in keys) == sorted(OPTION_FIELDS)
 
 
 async def test_options_form_defaults_for_entry_without_options(
     hass: HomeAssistant, fake_ha: FakeHA
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
-    )
-    entry.add_to_hass(hass)
+    entry = _unloaded_entry(hass, fake_ha, {})
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
-    assert _defaults(result) == DEFAULT_OPTIONS
+    assert _shown(result) == DEFAULT_OPTIONS
     # Not loaded: the event types are still checked with the entry's token, then saved.
-    result = await hass.config_entries.options.async_configure(result["flow_id"], _defaults(result))
+    result = await _configure(hass, result, _shown(result))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert fake_ha.connections[0].subscriptions == ["state_changed"]
+    assert dict(entry.options) == DEFAULT_OPTIONS
     await _unload_all(hass)
+
+
+CUSTOM_OPTIONS: dict[str, Any] = {
+    CONF_EVENT_TYPES: ["state_changed", "call_service"],
+    CONF_BASE_DELAY: 0.5,
+    CONF_MAX_DELAY: 30.0,
+    CONF_MAX_ATTEMPTS: 7,
+    CONF_MIRROR_INCLUDE: ["sensor", "switch.pump"],
+    CONF_MIRROR_EXCLUDE: ["sensor.secret_*"],
+    CONF_MIRROR_PREFIX: "far",
+    CONF_FORWARD_STATE_CHANGES: True,
+}
+
+
+def test_flat_options_and_sections_round_trip() -> None:
+    options = options_with_defaults(CUSTOM_OPTIONS)
+    assert flat_input(sectioned(options)) == options
+    assert sectioned({CONF_MIRROR_PREFIX: "far", "unknown": 1}) == {
+        SECTION_CAPTURE: {},
+        SECTION_MIRRORING: {CONF_MIRROR_PREFIX: "far"},
+        SECTION_CONNECTION: {},
+        SECTION_RECONNECT: {},
+    }
+
+
+def test_section_errors() -> None:
+    """Shown at the section of the field (the frontend shows no error inside a section): one per
+    section, its first field's in the form's order."""
+    assert section_errors({}) == {}
+    assert section_errors(
+        {
+            "base": "check_unreachable",
+            CONF_MIRROR_PREFIX: "invalid_prefix",
+            CONF_MIRROR_EXCLUDE: "invalid_patterns",
+            CONF_BASE_DELAY: "base_greater_than_max",
+        }
+    ) == {
+        "base": "check_unreachable",
+        SECTION_MIRRORING: "invalid_patterns",
+        SECTION_RECONNECT: "base_greater_than_max",
+    }
 
 
 NEW_OPTIONS: dict[str, Any] = {
@@ -134,7 +228,7 @@ async def test_options_saved_and_applied(
     connections_before = len(fake_ha.connections)
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], NEW_OPTIONS)
+    result = await _configure(hass, result, NEW_OPTIONS)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     expected = {
@@ -190,17 +284,17 @@ async def test_options_saved_and_applied(
 @pytest.mark.parametrize(
     ("bad", "errors"),
     [
-        ({CONF_BASE_DELAY: 100, CONF_MAX_DELAY: 10}, {CONF_BASE_DELAY: "base_greater_than_max"}),
-        ({CONF_EVENT_TYPES: []}, {CONF_EVENT_TYPES: "invalid_event_types"}),
+        ({CONF_BASE_DELAY: 100, CONF_MAX_DELAY: 10}, {SECTION_RECONNECT: "base_greater_than_max"}),
+        ({CONF_EVENT_TYPES: []}, {SECTION_CAPTURE: "invalid_event_types"}),
         (
             {CONF_EVENT_TYPES: ["state_changed", "bad type!"]},
-            {CONF_EVENT_TYPES: "invalid_event_types"},
+            {SECTION_CAPTURE: "invalid_event_types"},
         ),
-        ({CONF_EVENT_TYPES: ["   "]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
-        ({CONF_EVENT_TYPES: ["x" * 65]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
+        ({CONF_EVENT_TYPES: ["   "]}, {SECTION_CAPTURE: "invalid_event_types"}),
+        ({CONF_EVENT_TYPES: ["x" * 65]}, {SECTION_CAPTURE: "invalid_event_types"}),
         (
             {CONF_HEARTBEAT_INTERVAL: 2, CONF_HEARTBEAT_TIMEOUT: 20},
-            {CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long"},
+            {SECTION_CONNECTION: "heartbeat_timeout_too_long"},
         ),
         (
             {
@@ -211,9 +305,9 @@ async def test_options_saved_and_applied(
                 CONF_HEARTBEAT_TIMEOUT: 10,
             },
             {
-                CONF_EVENT_TYPES: "invalid_event_types",
-                CONF_BASE_DELAY: "base_greater_than_max",
-                CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long",
+                SECTION_CAPTURE: "invalid_event_types",
+                SECTION_RECONNECT: "base_greater_than_max",
+                SECTION_CONNECTION: "heartbeat_timeout_too_long",
             },
         ),
     ],
@@ -228,18 +322,18 @@ async def test_options_errors_then_success(
     old_runtime = entry.runtime_data
     result = await hass.config_entries.options.async_init(entry.entry_id)
     # The fixture's fast retry delays are below the form's minimums: start from valid values.
-    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
+    valid = {**_shown(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
 
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {**valid, **bad})
+    result = await _configure(hass, result, {**valid, **bad})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     assert result["errors"] == errors
     assert dict(entry.options) == TEST_OPTIONS  # nothing saved
-    shown = _defaults(result)  # the form keeps what was typed
+    shown = _shown(result)  # the form keeps what was typed
     for key, value in bad.items():
         assert shown[key] == value
 
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    result = await _configure(hass, result, valid)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert dict(entry.options) == valid
     await hass.async_block_till_done()
@@ -253,14 +347,14 @@ async def test_options_saved_unchanged_keep_the_link(
     """Saving the form with nothing changed does not restart the link (OptionsFlowWithReload)."""
     entry = init_integration
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    valid = {**_shown(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
+    result = await _configure(hass, result, valid)
     await hass.async_block_till_done()
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     runtime = entry.runtime_data
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
+    result = await _configure(hass, result, valid)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.runtime_data is runtime
@@ -275,16 +369,7 @@ def test_validate_options_boundaries() -> None:
     assert validate_options({**good, CONF_EVENT_TYPES: ["a" * 64, "a.b:c-d_e"]}) == {}
 
 
-# ---------------------------------------------------------------------- event types checked
-
-
-async def _options_form(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
-    return await hass.config_entries.options.async_init(entry.entry_id)
-
-
-def _valid_options(result: FlowResult, **changes: Any) -> dict[str, Any]:
-    # The fixture's fast retry delays are below the form's minimums: start from valid values.
-    return {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0, **changes}
+# ---------------------------------------------------------------------- options: event types checked
 
 
 async def test_options_refused_event_type_is_a_field_error(
@@ -297,12 +382,10 @@ async def test_options_refused_event_type_is_a_field_error(
     before = len(fake_ha.connections)
 
     chosen = ["state_changed", "call_service", "automation_triggered"]
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
-    )
+    result = await _configure(hass, result, _valid_options(result, **{CONF_EVENT_TYPES: chosen}))
 
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+    assert result["errors"] == {SECTION_CAPTURE: "event_types_refused"}
     assert result["description_placeholders"] == {
         "refused": "call_service",
         "prefix": "remote_home",
@@ -315,13 +398,11 @@ async def test_options_refused_event_type_is_a_field_error(
     assert link_state(entry) is LinkState.CONNECTED  # the running link was not touched
 
     # Submitting the same again checks again (no way around a refusal the remote gave).
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
-    )
-    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
+    result = await _configure(hass, result, _valid_options(result, **{CONF_EVENT_TYPES: chosen}))
+    assert result["errors"] == {SECTION_CAPTURE: "event_types_refused"}
 
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: ["state_changed"]})
+    result = await _configure(
+        hass, result, _valid_options(result, **{CONF_EVENT_TYPES: ["state_changed"]})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -337,7 +418,7 @@ async def test_options_unreachable_remote_can_still_be_saved(
     result = await _options_form(hass, entry)
     wanted = _valid_options(result, **{CONF_HEARTBEAT_INTERVAL: 20})
 
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    result = await _configure(hass, result, wanted)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "check_unreachable"}
     assert "nothing listening" in result["description_placeholders"]["error"]
@@ -345,11 +426,11 @@ async def test_options_unreachable_remote_can_still_be_saved(
 
     # Changed values are checked again ...
     changed = {**wanted, CONF_HEARTBEAT_INTERVAL: 25}
-    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    result = await _configure(hass, result, changed)
     assert result["errors"] == {"base": "check_unreachable"}
 
     # ... the same values submitted again are saved unchecked.
-    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
+    result = await _configure(hass, result, changed)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_HEARTBEAT_INTERVAL] == 25
     await hass.async_block_till_done()
@@ -366,11 +447,11 @@ async def test_options_check_with_a_rejected_token(
     result = await _options_form(hass, entry)
     wanted = _valid_options(result)
 
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    result = await _configure(hass, result, wanted)
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == 1
 
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
+    result = await _configure(hass, result, wanted)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert fake_ha.auth_invalid_count == 1
     await hass.async_block_till_done()  # the reload (its link meets the revoked token itself)
@@ -391,9 +472,7 @@ async def test_options_link_already_rejected_the_token(
     assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
 
     result = await _options_form(hass, entry)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result)
-    )
+    result = await _configure(hass, result, _valid_options(result))
 
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == rejections
@@ -413,9 +492,7 @@ async def test_options_running_link_rejected_the_token(
     rejections = fake_ha.auth_invalid_count
 
     result = await _options_form(hass, entry)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result)
-    )
+    result = await _configure(hass, result, _valid_options(result))
 
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == rejections
@@ -427,18 +504,18 @@ async def test_options_running_link_rejected_the_token(
 @pytest.mark.parametrize(
     ("bad", "errors"),
     [
-        ({CONF_MIRROR_INCLUDE: ["Sensor"]}, {CONF_MIRROR_INCLUDE: "invalid_patterns"}),
-        ({CONF_MIRROR_EXCLUDE: ["sensor.a b"]}, {CONF_MIRROR_EXCLUDE: "invalid_patterns"}),
+        ({CONF_MIRROR_INCLUDE: ["Sensor"]}, {SECTION_MIRRORING: "invalid_patterns"}),
+        ({CONF_MIRROR_EXCLUDE: ["sensor.a b"]}, {SECTION_MIRRORING: "invalid_patterns"}),
         (
             {CONF_MIRROR_INCLUDE: ["sensor.a"], CONF_MIRROR_EXCLUDE: ["sensor"]},
-            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
+            {SECTION_MIRRORING: "mirror_nothing_matches"},
         ),
         (
             {CONF_MIRROR_EXCLUDE: list(MIRROR_DOMAINS)},
-            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
+            {SECTION_MIRRORING: "mirror_nothing_matches"},
         ),
-        ({CONF_MIRROR_PREFIX: "Far Away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
-        ({CONF_MIRROR_PREFIX: "far__away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
+        ({CONF_MIRROR_PREFIX: "Far Away"}, {SECTION_MIRRORING: "invalid_prefix"}),
+        ({CONF_MIRROR_PREFIX: "far__away"}, {SECTION_MIRRORING: "invalid_prefix"}),
     ],
 )
 async def test_mirror_options_are_validated(
@@ -448,8 +525,8 @@ async def test_mirror_options_are_validated(
     errors: dict[str, str],
 ) -> None:
     result = await _options_form(hass, init_integration)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True, **bad})
+    result = await _configure(
+        hass, result, _valid_options(result, **{CONF_MIRROR_ENTITIES: True, **bad})
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
@@ -490,15 +567,26 @@ async def test_mirroring_is_refused_for_a_link_to_this_instance(
     assert entry.runtime_data.coordinator.supervisor.config.entities is None
 
     result = await _options_form(hass, entry)
-    assert _defaults(result)[CONF_MIRROR_ENTITIES] is False  # shown off
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True})
-    )
-    assert result["errors"] == {CONF_MIRROR_ENTITIES: "mirror_self_link"}
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: False})
-    )
+    assert _shown(result)[CONF_MIRROR_ENTITIES] is False  # shown off
+    result = await _configure(hass, result, _valid_options(result, **{CONF_MIRROR_ENTITIES: True}))
+    assert result["errors"] == {SECTION_MIRRORING: "mirror_self_link"}
+    result = await _configure(hass, result, _valid_options(result, **{CONF_MIRROR_ENTITIES: False}))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_MIRROR_ENTITIES] is False
     assert entry.options[CONF_FORWARD_STATE_CHANGES] is False
     await _unload_all(hass)
+
+
+@pytest.mark.parametrize("name", ["strings.json", "translations/en.json"])
+def test_sections_are_translated(name: str) -> None:
+    """Each section is named and described, and labels and describes exactly its own fields."""
+    path = Path(__file__).parent.parent / "custom_components" / DOMAIN / name
+    step = json.loads(path.read_text(encoding="utf-8"))["options"]["step"]["init"]
+    assert "data" not in step  # every field is in a section
+    assert list(step["sections"]) == list(SECTIONS)
+    for section_name, keys in SECTIONS.items():
+        texts = step["sections"][section_name]
+        assert texts["name"]
+        assert texts["description"]
+        assert list(texts["data"]) == list(keys)
+        assert list(texts["data_description"]) == list(keys)

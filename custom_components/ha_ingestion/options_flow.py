@@ -1,10 +1,15 @@
-"""Options flow: every resilience, capture and mirroring parameter in one form."""
+"""Options flow: every resilience, capture and mirroring parameter, in sections of one form.
+
+The form groups the fields in sections; the entry's options stay flat (what the rest of the
+integration reads): sectioned input is flattened before it is checked and saved.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import logging
 import re
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
@@ -14,6 +19,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -105,6 +111,92 @@ OPTION_FIELDS: dict[str, Any] = {
 INTEGER_OPTIONS = {CONF_MAX_ATTEMPTS, CONF_FAILURE_THRESHOLD}
 PATTERN_OPTIONS = (CONF_MIRROR_INCLUDE, CONF_MIRROR_EXCLUDE)
 
+SECTION_CAPTURE: Final = "capture"
+SECTION_MIRRORING: Final = "mirroring"
+SECTION_CONNECTION: Final = "connection"
+SECTION_RECONNECT: Final = "reconnect"
+# The form's sections, in order, with their fields; the tuning knobs start collapsed.
+SECTIONS: Final[dict[str, tuple[str, ...]]] = {
+    SECTION_CAPTURE: (
+        CONF_EVENT_TYPES,
+        CONF_FORWARD_EVENTS,
+        CONF_BACKFILL,
+        CONF_BACKFILL_MAX_WINDOW,
+    ),
+    SECTION_MIRRORING: (
+        CONF_MIRROR_ENTITIES,
+        CONF_MIRROR_INCLUDE,
+        CONF_MIRROR_EXCLUDE,
+        CONF_MIRROR_PREFIX,
+        CONF_FORWARD_STATE_CHANGES,
+    ),
+    SECTION_CONNECTION: (CONF_HEARTBEAT_INTERVAL, CONF_HEARTBEAT_TIMEOUT, CONF_CONNECT_TIMEOUT),
+    SECTION_RECONNECT: (
+        CONF_BASE_DELAY,
+        CONF_MAX_DELAY,
+        CONF_MULTIPLIER,
+        CONF_JITTER,
+        CONF_MAX_ATTEMPTS,
+        CONF_FAILURE_THRESHOLD,
+        CONF_RECOVERY_TIMEOUT,
+    ),
+}
+COLLAPSED_SECTIONS: Final = frozenset({SECTION_CONNECTION, SECTION_RECONNECT})
+FIELD_SECTION: Final[dict[str, str]] = {
+    key: name for name, keys in SECTIONS.items() for key in keys
+}
+
+
+def options_schema(current: Mapping[str, Any]) -> vol.Schema:
+    """The sectioned form, showing the flat options `current` (every option present)."""
+    return vol.Schema(
+        {
+            vol.Required(name): section(
+                vol.Schema(
+                    {vol.Required(key, default=current[key]): OPTION_FIELDS[key] for key in keys}
+                ),
+                {"collapsed": name in COLLAPSED_SECTIONS},
+            )
+            for name, keys in SECTIONS.items()
+        }
+    )
+
+
+def sectioned(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flat options as the form's input: each option in its section (unknown keys dropped)."""
+    return {
+        name: {key: options[key] for key in keys if key in options}
+        for name, keys in SECTIONS.items()
+    }
+
+
+def flat_input(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's sectioned input as flat options."""
+    return {key: user_input[name][key] for name, keys in SECTIONS.items() for key in keys}
+
+
+def section_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """Field errors keyed by their section, where the frontend shows them; "base" stays.
+
+    One per section: the error of its first field in the form's order.
+    """
+    shown = {"base": errors["base"]} if "base" in errors else {}
+    for key, name in FIELD_SECTION.items():
+        if key in errors:
+            shown.setdefault(name, errors[key])
+    return shown
+
+
+def normalize_options(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat input as stored: whole counts as int, lists stripped and de-duplicated, prefix stripped."""
+    options: dict[str, Any] = {
+        key: int(value) if key in INTEGER_OPTIONS else value for key, value in raw.items()
+    }
+    for key in (CONF_EVENT_TYPES, *PATTERN_OPTIONS):
+        options[key] = list(dict.fromkeys(t.strip() for t in options[key]))
+    options[CONF_MIRROR_PREFIX] = options[CONF_MIRROR_PREFIX].strip()
+    return options
+
 
 def validate_options(options: dict[str, Any]) -> dict[str, str]:
     """Field-level errors for a set of options."""
@@ -145,35 +237,26 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            options: dict[str, Any] = {
-                key: int(value) if key in INTEGER_OPTIONS else value
-                for key, value in user_input.items()
-            }
-            for key in (CONF_EVENT_TYPES, *PATTERN_OPTIONS):
-                options[key] = list(dict.fromkeys(t.strip() for t in options[key]))
-            options[CONF_MIRROR_PREFIX] = options[CONF_MIRROR_PREFIX].strip()
-            errors = validate_options(options)
+            current = flat_input(user_input)  # shown again as typed when there are errors
+            options = normalize_options(current)
+            field_errors = validate_options(options)
             if options[CONF_MIRROR_ENTITIES] and self._self_link:
-                errors[CONF_MIRROR_ENTITIES] = "mirror_self_link"
-            if not errors and options != self._unchecked:
-                errors = await self._async_check_event_types(options, placeholders)
-            if not errors:
+                field_errors[CONF_MIRROR_ENTITIES] = "mirror_self_link"
+            if not field_errors and options != self._unchecked:
+                field_errors = await self._async_check_event_types(options, placeholders)
+            if not field_errors:
                 return self.async_create_entry(data=options)
-            if errors.get("base") in _UNCHECKED_SAVE_ALLOWED:
+            if field_errors.get("base") in _UNCHECKED_SAVE_ALLOWED:
                 self._unchecked = options
-        current = user_input or options_with_defaults(dict(self.config_entry.options))
-        if user_input is None and self._self_link:
-            current[CONF_MIRROR_ENTITIES] = False  # refused for a link to this instance
+            errors = section_errors(field_errors)
+        else:
+            current = options_with_defaults(dict(self.config_entry.options))
+            if self._self_link:
+                current[CONF_MIRROR_ENTITIES] = False  # refused for a link to this instance
         placeholders.setdefault("prefix", default_prefix(self.config_entry.title))
-        schema = vol.Schema(
-            {
-                vol.Required(key, default=current[key]): selector
-                for key, selector in OPTION_FIELDS.items()
-            }
-        )
         return self.async_show_form(
             step_id="init",
-            data_schema=schema,
+            data_schema=options_schema(current),
             errors=errors,
             description_placeholders=placeholders,
         )
