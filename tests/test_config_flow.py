@@ -28,7 +28,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestion import flow_remote
 from custom_components.ha_ingestion.client import HaSSLError, LinkState
-from custom_components.ha_ingestion.compat import vol
 from custom_components.ha_ingestion.const import (
     CONF_DISCOVERY_URL,
     CONF_REMOTE_USER_ID,
@@ -38,6 +37,7 @@ from custom_components.ha_ingestion.const import (
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
+from .flow_form import as_opened, empty_required, initial_data, serialized
 
 VALIDATE = "custom_components.ha_ingestion.config_flow.async_validate_remote"
 
@@ -45,14 +45,9 @@ VALIDATE = "custom_components.ha_ingestion.config_flow.async_validate_remote"
 # ---------------------------------------------------------------------- helpers
 
 
-def _defaults(result: FlowResult) -> dict[str, Any]:
-    """The default of every field of a form."""
-    schema: vol.Schema = result["data_schema"]
-    return {
-        str(key): key.default()
-        for key in schema.schema
-        if getattr(key, "default", vol.UNDEFINED) is not vol.UNDEFINED
-    }
+def _shown(result: FlowResult) -> dict[str, Any]:
+    """What a form opens with, as the frontend fills it in (a token field starts empty)."""
+    return initial_data(serialized(result))
 
 
 def _fields(result: FlowResult) -> list[str]:
@@ -125,7 +120,11 @@ async def test_user_form_prefills_own_url(hass: HomeAssistant) -> None:
     result = await _start_user_flow(hass)
 
     assert _fields(result) == [CONF_URL, CONF_ACCESS_TOKEN, CONF_VERIFY_SSL]
-    assert _defaults(result) == {CONF_URL: "http://192.168.1.20:8123", CONF_VERIFY_SSL: True}
+    assert _shown(result) == {
+        CONF_URL: "http://192.168.1.20:8123",
+        CONF_ACCESS_TOKEN: "",
+        CONF_VERIFY_SSL: True,
+    }
 
 
 async def test_user_form_url_empty_without_own_url(hass: HomeAssistant) -> None:
@@ -136,7 +135,9 @@ async def test_user_form_url_empty_without_own_url(hass: HomeAssistant) -> None:
 
     result = await _start_user_flow(hass)
 
-    assert _defaults(result) == {CONF_URL: "", CONF_VERIFY_SSL: True}
+    assert _shown(result) == {CONF_URL: "", CONF_ACCESS_TOKEN: "", CONF_VERIFY_SSL: True}
+    # The URL is required and empty: the frontend asks for it (and for the token).
+    assert empty_required(serialized(result), _shown(result)) == {CONF_URL, CONF_ACCESS_TOKEN}
 
 
 # ---------------------------------------------------------------------- user step: success
@@ -214,7 +215,11 @@ async def test_user_invalid_url_then_success(
     assert result["step_id"] == "user"
     assert result["errors"] == {CONF_URL: "invalid_url"}
     # What the user typed stays in the form; nothing was sent anywhere.
-    assert _defaults(result) == {CONF_URL: bad_url, CONF_VERIFY_SSL: False}
+    assert _shown(result) == {CONF_URL: bad_url, CONF_ACCESS_TOKEN: "", CONF_VERIFY_SSL: False}
+    # Suggested, never a default: a URL typed empty leaves the required field empty to fill in.
+    assert [f for f in serialized(result) if "default" in f] == [
+        {"name": CONF_VERIFY_SSL, "required": True, "default": False, "selector": {"boolean": {}}}
+    ]
     assert fake_ha.tcp_accept_count == 0
 
     await _finish_user_flow(hass, result["flow_id"], fake_ha)
@@ -259,7 +264,7 @@ async def test_user_cannot_connect_then_success(
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
-    assert _defaults(result)[CONF_URL] == f"127.0.0.1:{closed_port}"
+    assert _shown(result)[CONF_URL] == f"127.0.0.1:{closed_port}"
 
     await _finish_user_flow(hass, result["flow_id"], fake_ha)
     await _unload_all(hass)
@@ -470,7 +475,7 @@ async def test_reconfigure_form_and_success(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["description_placeholders"] == {"name": entry.title}
-    assert _defaults(result) == {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+    assert _shown(result) == {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: f"http://127.0.0.1:{fake_ha.port}/", CONF_VERIFY_SSL: False}
@@ -502,7 +507,7 @@ async def test_reconfigure_errors_then_success(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["errors"] == {CONF_URL: "invalid_url"}
-    assert _defaults(result) == {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
+    assert _shown(result) == {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: f"127.0.0.1:{closed_port}", CONF_VERIFY_SSL: True}
@@ -1005,3 +1010,66 @@ async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssist
     matchers = await async_get_zeroconf(hass)
 
     assert {"domain": DOMAIN} in matchers["_home-assistant._tcp.local."]
+
+
+# ---------------------------------------------------------------------- forms submitted as they open
+
+
+async def test_user_form_submits_as_it_opens(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    """The user types only what the form leaves empty (the token); the rest is as shown."""
+    await async_process_ha_core_config(hass, {"internal_url": fake_ha.http_url})
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: fake_ha.token})
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == _entry_data(fake_ha)
+    await hass.async_block_till_done()
+    await _unload_all(hass)
+
+
+async def test_zeroconf_form_submits_as_it_opens(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    result = await _discover(hass, _announcement(fake_ha.port))
+    assert result["step_id"] == "zeroconf_confirm"
+    assert empty_required(serialized(result), _shown(result)) == {CONF_ACCESS_TOKEN}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: fake_ha.token})
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await _unload_all(hass)
+
+
+async def test_reauth_form_submits_as_it_opens(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    fake_ha.token = "new-token"
+    result = await init_integration.start_reauth_flow(hass)
+    assert empty_required(serialized(result), _shown(result)) == {CONF_ACCESS_TOKEN}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: "new-token"})
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+
+async def test_reconfigure_form_submits_as_it_opens(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    data = dict(entry.data)
+    result = await entry.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], as_opened(result))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.data) == data
+    await hass.async_block_till_done()

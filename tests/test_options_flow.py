@@ -44,6 +44,7 @@ from custom_components.ha_ingestion.const import (
 from custom_components.ha_ingestion.helpers import options_with_defaults
 from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 from custom_components.ha_ingestion.options_flow import (
+    EMPTY_MEANS_DEFAULT,
     OPTION_FIELDS,
     SECTION_CAPTURE,
     SECTION_CONNECTION,
@@ -58,7 +59,7 @@ from custom_components.ha_ingestion.options_flow import (
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
-from .flow_form import initial_data, serialized
+from .flow_form import as_opened, initial_data, serialized
 
 # ---------------------------------------------------------------------- helpers
 
@@ -124,7 +125,8 @@ async def test_options_form_shows_current_values(
 async def test_options_form_sections(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """Every option in exactly one section; the tuning knobs collapsed."""
+    """Every option in exactly one section; the tuning knobs collapsed; only fields whose empty
+    value means the default are optional."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
 
     fields = serialized(result)
@@ -135,8 +137,16 @@ async def test_options_form_sections(
         (SECTION_RECONNECT, "expandable", True, False),
     ]
     inner = {f["name"]: [(g["name"], g["required"]) for g in f["schema"]] for f in fields}
-    assert inner == {name: [(key, True) for key in keys] for name, keys in SECTIONS.items()}
+    assert inner == {
+        name: [(key, key not in EMPTY_MEANS_DEFAULT) for key in keys]
+        for name, keys in SECTIONS.items()
+    }
     assert sorted(key for keys in SECTIONS.values() for key in keys) == sorted(OPTION_FIELDS)
+    assert set(EMPTY_MEANS_DEFAULT) == {
+        CONF_MIRROR_INCLUDE,
+        CONF_MIRROR_EXCLUDE,
+        CONF_MIRROR_PREFIX,
+    }
 
 
 async def test_options_form_defaults_for_entry_without_options(
@@ -148,7 +158,7 @@ async def test_options_form_defaults_for_entry_without_options(
 
     assert _shown(result) == DEFAULT_OPTIONS
     # Not loaded: the event types are still checked with the entry's token, then saved.
-    result = await _configure(hass, result, _shown(result))
+    result = await hass.config_entries.options.async_configure(result["flow_id"], as_opened(result))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert fake_ha.connections[0].subscriptions == ["state_changed"]
     assert dict(entry.options) == DEFAULT_OPTIONS
@@ -165,6 +175,58 @@ CUSTOM_OPTIONS: dict[str, Any] = {
     CONF_MIRROR_PREFIX: "far",
     CONF_FORWARD_STATE_CHANGES: True,
 }
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},
+        {CONF_MIRROR_PREFIX: ""},
+        {CONF_MIRROR_ENTITIES: False, CONF_MIRROR_PREFIX: "", CONF_MIRROR_INCLUDE: []},
+        CUSTOM_OPTIONS,
+    ],
+    ids=["no_options", "empty_prefix", "mirroring_off", "custom"],
+)
+async def test_options_form_submits_as_it_opens(
+    hass: HomeAssistant, fake_ha: FakeHA, stored: dict[str, Any]
+) -> None:
+    """Saving the form exactly as it opens (the frontend's defaults and suggested values, empty
+    optional fields left out) works and keeps the options as they were."""
+    entry = _unloaded_entry(hass, fake_ha, stored)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], as_opened(result))
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert dict(entry.options) == options_with_defaults(stored)
+    await _unload_all(hass)
+
+
+@pytest.mark.parametrize("left_out", [True, False], ids=["left_out", "sent_empty"])
+async def test_options_cleared_optional_fields_mean_the_default(
+    hass: HomeAssistant, fake_ha: FakeHA, left_out: bool
+) -> None:
+    """Cleared prefix and patterns: left out (as the frontend sends an empty optional field) or
+    sent empty, they are saved empty, which means the default; nothing old comes back."""
+    entry = _unloaded_entry(hass, fake_ha, CUSTOM_OPTIONS)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    user_input = sectioned(_shown(result))
+    for key, empty in EMPTY_MEANS_DEFAULT.items():
+        if left_out:
+            del user_input[SECTION_MIRRORING][key]
+        else:
+            user_input[SECTION_MIRRORING][key] = empty
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert dict(entry.options) == {
+        **options_with_defaults(CUSTOM_OPTIONS),
+        CONF_MIRROR_INCLUDE: [],
+        CONF_MIRROR_EXCLUDE: [],
+        CONF_MIRROR_PREFIX: "",
+    }
+    await _unload_all(hass)
 
 
 def test_flat_options_and_sections_round_trip() -> None:
@@ -590,3 +652,4 @@ def test_sections_are_translated(name: str) -> None:
         assert texts["description"]
         assert list(texts["data"]) == list(keys)
         assert list(texts["data_description"]) == list(keys)
+    assert "empty" in step["sections"][SECTION_MIRRORING]["data_description"][CONF_MIRROR_PREFIX]

@@ -184,9 +184,11 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
         defaults = user_input or {CONF_URL: _own_url(self.hass), CONF_VERIFY_SSL: True}
         schema = vol.Schema(
             {
-                vol.Required(CONF_URL, default=defaults.get(CONF_URL, "")): TextSelector(
-                    TextSelectorConfig(type=TextSelectorType.URL)
-                ),
+                # Suggested, not a default: without an own URL the field is empty and must be
+                # filled in (an empty default would make the backend take a left-out URL as "").
+                vol.Required(
+                    CONF_URL, description={"suggested_value": defaults[CONF_URL]}
+                ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
                 vol.Required(CONF_ACCESS_TOKEN): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.PASSWORD)
                 ),
@@ -351,9 +353,10 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_URL, default=current[CONF_URL]): TextSelector(
-                        TextSelectorConfig(type=TextSelectorType.URL)
-                    ),
+                    # Suggested, as in the user step: a URL typed empty is not kept as default.
+                    vol.Required(
+                        CONF_URL, description={"suggested_value": current[CONF_URL]}
+                    ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
                     vol.Required(
                         CONF_VERIFY_SSL, default=current.get(CONF_VERIFY_SSL, True)
                     ): BooleanSelector(),

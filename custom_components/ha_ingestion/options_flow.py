@@ -7,6 +7,7 @@ integration reads): sectioned input is flattened before it is checked and saved.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import copy
 import logging
 import re
 from typing import Any, Final
@@ -110,6 +111,15 @@ OPTION_FIELDS: dict[str, Any] = {
 }
 INTEGER_OPTIONS = {CONF_MAX_ATTEMPTS, CONF_FAILURE_THRESHOLD}
 PATTERN_OPTIONS = (CONF_MIRROR_INCLUDE, CONF_MIRROR_EXCLUDE)
+# Fields that may be left empty, which means their default ("" = the prefix from the remote's
+# name, no include = every mirrored domain, no exclude = nothing excluded). They are optional
+# with the current value suggested: the frontend leaves an empty optional field out, and a
+# default would bring the old value back when the user clears one.
+EMPTY_MEANS_DEFAULT: Final[dict[str, Any]] = {
+    CONF_MIRROR_INCLUDE: [],
+    CONF_MIRROR_EXCLUDE: [],
+    CONF_MIRROR_PREFIX: "",
+}
 
 SECTION_CAPTURE: Final = "capture"
 SECTION_MIRRORING: Final = "mirroring"
@@ -149,12 +159,16 @@ FIELD_SECTION: Final[dict[str, str]] = {
 
 def options_schema(current: Mapping[str, Any]) -> vol.Schema:
     """The sectioned form, showing the flat options `current` (every option present)."""
+
+    def marker(key: str) -> vol.Marker:
+        if key in EMPTY_MEANS_DEFAULT:
+            return vol.Optional(key, description={"suggested_value": current[key]})
+        return vol.Required(key, default=current[key])
+
     return vol.Schema(
         {
             vol.Required(name): section(
-                vol.Schema(
-                    {vol.Required(key, default=current[key]): OPTION_FIELDS[key] for key in keys}
-                ),
+                vol.Schema({marker(key): OPTION_FIELDS[key] for key in keys}),
                 {"collapsed": name in COLLAPSED_SECTIONS},
             )
             for name, keys in SECTIONS.items()
@@ -171,8 +185,16 @@ def sectioned(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def flat_input(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """The form's sectioned input as flat options."""
-    return {key: user_input[name][key] for name, keys in SECTIONS.items() for key in keys}
+    """The form's sectioned input as flat options; an optional field left out or empty is empty."""
+    flat: dict[str, Any] = {}
+    for name, keys in SECTIONS.items():
+        values: Mapping[str, Any] = user_input[name]
+        for key in keys:
+            value = values.get(key)
+            if key in EMPTY_MEANS_DEFAULT and not value:
+                value = copy(EMPTY_MEANS_DEFAULT[key])
+            flat[key] = value
+    return flat
 
 
 def section_errors(errors: Mapping[str, str]) -> dict[str, str]:
