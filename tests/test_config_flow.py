@@ -1,4 +1,4 @@
-"""Config flow, reauth, reconfigure and options flow, validated against the fake remote over sockets."""
+"""Config flow: user, zeroconf, reauth and reconfigure, validated against the fake remote over sockets."""
 
 from __future__ import annotations
 
@@ -26,41 +26,18 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestion import config_flow
+from custom_components.ha_ingestion import flow_remote
 from custom_components.ha_ingestion.client import HaSSLError, LinkState
-from custom_components.ha_ingestion.compat import vol
-from custom_components.ha_ingestion.config_flow import OPTION_FIELDS, validate_options
 from custom_components.ha_ingestion.const import (
-    CONF_BACKFILL,
-    CONF_BACKFILL_MAX_WINDOW,
-    CONF_BASE_DELAY,
-    CONF_CONNECT_TIMEOUT,
     CONF_DISCOVERY_URL,
-    CONF_EVENT_TYPES,
-    CONF_FAILURE_THRESHOLD,
-    CONF_FORWARD_EVENTS,
-    CONF_FORWARD_STATE_CHANGES,
-    CONF_HEARTBEAT_INTERVAL,
-    CONF_HEARTBEAT_TIMEOUT,
-    CONF_JITTER,
-    CONF_MAX_ATTEMPTS,
-    CONF_MAX_DELAY,
-    CONF_MIRROR_ENTITIES,
-    CONF_MIRROR_EXCLUDE,
-    CONF_MIRROR_INCLUDE,
-    CONF_MIRROR_PREFIX,
-    CONF_MULTIPLIER,
-    CONF_RECOVERY_TIMEOUT,
     CONF_REMOTE_USER_ID,
     CONF_VERIFY_SSL,
-    DEFAULT_OPTIONS,
     DOMAIN,
 )
-from custom_components.ha_ingestion.helpers import options_with_defaults
-from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
+from .flow_form import as_opened, empty_required, initial_data, serialized
 
 VALIDATE = "custom_components.ha_ingestion.config_flow.async_validate_remote"
 
@@ -68,14 +45,9 @@ VALIDATE = "custom_components.ha_ingestion.config_flow.async_validate_remote"
 # ---------------------------------------------------------------------- helpers
 
 
-def _defaults(result: FlowResult) -> dict[str, Any]:
-    """The default of every field of a form."""
-    schema: vol.Schema = result["data_schema"]
-    return {
-        str(key): key.default()
-        for key in schema.schema
-        if getattr(key, "default", vol.UNDEFINED) is not vol.UNDEFINED
-    }
+def _shown(result: FlowResult) -> dict[str, Any]:
+    """What a form opens with, as the frontend fills it in (a token field starts empty)."""
+    return initial_data(serialized(result))
 
 
 def _fields(result: FlowResult) -> list[str]:
@@ -148,7 +120,11 @@ async def test_user_form_prefills_own_url(hass: HomeAssistant) -> None:
     result = await _start_user_flow(hass)
 
     assert _fields(result) == [CONF_URL, CONF_ACCESS_TOKEN, CONF_VERIFY_SSL]
-    assert _defaults(result) == {CONF_URL: "http://192.168.1.20:8123", CONF_VERIFY_SSL: True}
+    assert _shown(result) == {
+        CONF_URL: "http://192.168.1.20:8123",
+        CONF_ACCESS_TOKEN: "",
+        CONF_VERIFY_SSL: True,
+    }
 
 
 async def test_user_form_url_empty_without_own_url(hass: HomeAssistant) -> None:
@@ -159,7 +135,9 @@ async def test_user_form_url_empty_without_own_url(hass: HomeAssistant) -> None:
 
     result = await _start_user_flow(hass)
 
-    assert _defaults(result) == {CONF_URL: "", CONF_VERIFY_SSL: True}
+    assert _shown(result) == {CONF_URL: "", CONF_ACCESS_TOKEN: "", CONF_VERIFY_SSL: True}
+    # The URL is required and empty: the frontend asks for it (and for the token).
+    assert empty_required(serialized(result), _shown(result)) == {CONF_URL, CONF_ACCESS_TOKEN}
 
 
 # ---------------------------------------------------------------------- user step: success
@@ -237,7 +215,11 @@ async def test_user_invalid_url_then_success(
     assert result["step_id"] == "user"
     assert result["errors"] == {CONF_URL: "invalid_url"}
     # What the user typed stays in the form; nothing was sent anywhere.
-    assert _defaults(result) == {CONF_URL: bad_url, CONF_VERIFY_SSL: False}
+    assert _shown(result) == {CONF_URL: bad_url, CONF_ACCESS_TOKEN: "", CONF_VERIFY_SSL: False}
+    # Suggested, never a default: a URL typed empty leaves the required field empty to fill in.
+    assert [f for f in serialized(result) if "default" in f] == [
+        {"name": CONF_VERIFY_SSL, "required": True, "default": False, "selector": {"boolean": {}}}
+    ]
     assert fake_ha.tcp_accept_count == 0
 
     await _finish_user_flow(hass, result["flow_id"], fake_ha)
@@ -282,7 +264,7 @@ async def test_user_cannot_connect_then_success(
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
-    assert _defaults(result)[CONF_URL] == f"127.0.0.1:{closed_port}"
+    assert _shown(result)[CONF_URL] == f"127.0.0.1:{closed_port}"
 
     await _finish_user_flow(hass, result["flow_id"], fake_ha)
     await _unload_all(hass)
@@ -310,7 +292,7 @@ async def test_user_timeout_then_success(hass: HomeAssistant, fake_ha: FakeHA) -
     fake_ha.hang_before_upgrade = True
     result = await _start_user_flow(hass)
 
-    with patch.object(config_flow, "VALIDATION_TIMEOUT", 0.3):
+    with patch.object(flow_remote, "VALIDATION_TIMEOUT", 0.3):
         started = time.monotonic()
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input(fake_ha.url, fake_ha.token)
@@ -493,7 +475,7 @@ async def test_reconfigure_form_and_success(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["description_placeholders"] == {"name": entry.title}
-    assert _defaults(result) == {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+    assert _shown(result) == {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: f"http://127.0.0.1:{fake_ha.port}/", CONF_VERIFY_SSL: False}
@@ -525,7 +507,7 @@ async def test_reconfigure_errors_then_success(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["errors"] == {CONF_URL: "invalid_url"}
-    assert _defaults(result) == {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
+    assert _shown(result) == {CONF_URL: "ftp://x", CONF_VERIFY_SSL: False}
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: f"127.0.0.1:{closed_port}", CONF_VERIFY_SSL: True}
@@ -561,234 +543,26 @@ async def test_reconfigure_different_instance(
     assert dict(entry.data) == old_data
 
 
-# ---------------------------------------------------------------------- options
-
-
-async def test_options_form_shows_current_values(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
-
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
-    assert result["errors"] == {}
-    assert _fields(result) == list(OPTION_FIELDS)
-    assert _defaults(result) == {**DEFAULT_OPTIONS, **TEST_OPTIONS}
-
-
-async def test_options_form_defaults_for_entry_without_options(
-    hass: HomeAssistant, fake_ha: FakeHA
-) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
-    )
-    entry.add_to_hass(hass)
-
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-
-    assert _defaults(result) == DEFAULT_OPTIONS
-    # Not loaded: the event types are still checked with the entry's token, then saved.
-    result = await hass.config_entries.options.async_configure(result["flow_id"], _defaults(result))
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert fake_ha.connections[0].subscriptions == ["state_changed"]
-    await _unload_all(hass)
-
-
-NEW_OPTIONS: dict[str, Any] = {
-    CONF_EVENT_TYPES: ["state_changed", " call_service ", "state_changed", "call_service"],
-    CONF_BASE_DELAY: 0.5,
-    CONF_MAX_DELAY: 30,
-    CONF_MULTIPLIER: 1.5,
-    CONF_JITTER: False,
-    CONF_MAX_ATTEMPTS: 7.0,
-    CONF_FAILURE_THRESHOLD: 3.0,
-    CONF_RECOVERY_TIMEOUT: 20,
-    CONF_HEARTBEAT_INTERVAL: 15,
-    CONF_HEARTBEAT_TIMEOUT: 5,
-    CONF_CONNECT_TIMEOUT: 8,
-    CONF_FORWARD_EVENTS: False,
-    CONF_BACKFILL: False,
-    CONF_BACKFILL_MAX_WINDOW: 2.5,
-    CONF_MIRROR_ENTITIES: True,
-    CONF_MIRROR_INCLUDE: [" sensor ", "switch.pump", "sensor"],
-    CONF_MIRROR_EXCLUDE: ["sensor.secret_*"],
-    CONF_MIRROR_PREFIX: " far ",
-    CONF_FORWARD_STATE_CHANGES: True,
-}
-
-
-async def test_options_saved_and_applied(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    entry = init_integration
-    old_runtime = entry.runtime_data
-    fake_ha.expected_subscriptions = 2
-    connections_before = len(fake_ha.connections)
-
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], NEW_OPTIONS)
-
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    expected = {
-        **NEW_OPTIONS,
-        CONF_EVENT_TYPES: ["state_changed", "call_service"],  # stripped, de-duplicated
-        CONF_MAX_ATTEMPTS: 7,
-        CONF_FAILURE_THRESHOLD: 3,
-        CONF_MIRROR_INCLUDE: ["sensor", "switch.pump"],  # stripped, de-duplicated
-        CONF_MIRROR_PREFIX: "far",
-    }
-    assert result["data"] == expected
-    assert dict(entry.options) == expected
-    assert type(entry.options[CONF_MAX_ATTEMPTS]) is int
-    assert type(entry.options[CONF_FAILURE_THRESHOLD]) is int
-
-    # Saving reloads the entry, whose link now runs with the new options.
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data is not old_runtime
-    config = entry.runtime_data.coordinator.supervisor.config
-    assert config.connection.heartbeat_interval == 15.0
-    assert config.connection.heartbeat_timeout == 5.0
-    assert config.connection.connect_timeout == 8.0
-    assert config.connection.event_types == ("state_changed", "call_service")
-    assert config.backoff.base == 0.5
-    assert config.backoff.max_delay == 30.0
-    assert config.backoff.multiplier == 1.5
-    assert config.backoff.jitter is False
-    assert config.breaker.failure_threshold == 3
-    assert config.breaker.recovery_timeout == 20.0
-    assert config.max_attempts == 7
-    assert config.entities is not None
-    assert config.entities.include == ("sensor", "switch.pump")
-    assert config.entities.exclude == ("sensor.secret_*",)
-    assert entry.runtime_data.mirror.prefix == "far"
-    assert entry.runtime_data.capture.not_forwarded is None  # state changes still fired
-    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-    # One connection checked the event types (subscribed, unsubscribed, closed) ...
-    check = fake_ha.connections[connections_before]
-    assert [c["type"] for c in check.commands][-4:] == [
-        "subscribe_events",
-        "unsubscribe_events",
-        "subscribe_events",
-        "unsubscribe_events",
-    ]
-    assert check.sub_ids == {}
-    await fake_ha.wait_for(lambda: check.closed)
-    # ... then the reloaded link subscribed to both.
-    await fake_ha.wait_for(lambda: len(fake_ha.ready_connections) > connections_before + 1)
-    assert fake_ha.ready_connections[-1].subscriptions == ["state_changed", "call_service"]
-
-
-@pytest.mark.parametrize(
-    ("bad", "errors"),
-    [
-        ({CONF_BASE_DELAY: 100, CONF_MAX_DELAY: 10}, {CONF_BASE_DELAY: "base_greater_than_max"}),
-        ({CONF_EVENT_TYPES: []}, {CONF_EVENT_TYPES: "invalid_event_types"}),
-        (
-            {CONF_EVENT_TYPES: ["state_changed", "bad type!"]},
-            {CONF_EVENT_TYPES: "invalid_event_types"},
-        ),
-        ({CONF_EVENT_TYPES: ["   "]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
-        ({CONF_EVENT_TYPES: ["x" * 65]}, {CONF_EVENT_TYPES: "invalid_event_types"}),
-        (
-            {CONF_HEARTBEAT_INTERVAL: 2, CONF_HEARTBEAT_TIMEOUT: 20},
-            {CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long"},
-        ),
-        (
-            {
-                CONF_EVENT_TYPES: [],
-                CONF_BASE_DELAY: 61,
-                CONF_MAX_DELAY: 60,
-                CONF_HEARTBEAT_INTERVAL: 1,
-                CONF_HEARTBEAT_TIMEOUT: 10,
-            },
-            {
-                CONF_EVENT_TYPES: "invalid_event_types",
-                CONF_BASE_DELAY: "base_greater_than_max",
-                CONF_HEARTBEAT_TIMEOUT: "heartbeat_timeout_too_long",
-            },
-        ),
-    ],
-)
-async def test_options_errors_then_success(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    bad: dict[str, Any],
-    errors: dict[str, str],
-) -> None:
-    entry = init_integration
-    old_runtime = entry.runtime_data
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    # The fixture's fast retry delays are below the form's minimums: start from valid values.
-    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
-
-    result = await hass.config_entries.options.async_configure(result["flow_id"], {**valid, **bad})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "init"
-    assert result["errors"] == errors
-    assert dict(entry.options) == TEST_OPTIONS  # nothing saved
-    shown = _defaults(result)  # the form keeps what was typed
-    for key, value in bad.items():
-        assert shown[key] == value
-
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert dict(entry.options) == valid
-    await hass.async_block_till_done()
-    assert entry.runtime_data is not old_runtime
-    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-
-
-async def test_options_saved_unchanged_keep_the_link(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    """Saving the form with nothing changed does not restart the link (OptionsFlowWithReload)."""
-    entry = init_integration
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    valid = {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0}
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
-    await hass.async_block_till_done()
-    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-    runtime = entry.runtime_data
-
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(result["flow_id"], valid)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
-    assert entry.runtime_data is runtime
-    assert link_state(entry) is LinkState.CONNECTED
-
-
-def test_validate_options_boundaries() -> None:
-    good = options_with_defaults({})
-    assert validate_options(good) == {}
-    assert validate_options({**good, CONF_BASE_DELAY: 60.0, CONF_MAX_DELAY: 60.0}) == {}
-    assert validate_options({**good, CONF_HEARTBEAT_INTERVAL: 1, CONF_HEARTBEAT_TIMEOUT: 9.9}) == {}
-    assert validate_options({**good, CONF_EVENT_TYPES: ["a" * 64, "a.b:c-d_e"]}) == {}
-
-
 # ---------------------------------------------------------------------- bare host: 8123, then 80
 
 
 def test_candidate_urls() -> None:
-    assert config_flow.candidate_urls("homeassistant.local") == [
+    assert flow_remote.candidate_urls("homeassistant.local") == [
         "ws://homeassistant.local:8123/api/websocket",
         "ws://homeassistant.local/api/websocket",
     ]
-    assert config_flow.candidate_urls(" 192.168.1.5/ ") == [
+    assert flow_remote.candidate_urls(" 192.168.1.5/ ") == [
         "ws://192.168.1.5:8123/api/websocket",
         "ws://192.168.1.5/api/websocket",
     ]
     # A port or a scheme is what the user asked for: exactly that address.
-    assert config_flow.candidate_urls("homeassistant.local:80") == [
+    assert flow_remote.candidate_urls("homeassistant.local:80") == [
         "ws://homeassistant.local/api/websocket"
     ]
-    assert config_flow.candidate_urls("http://homeassistant.local") == [
+    assert flow_remote.candidate_urls("http://homeassistant.local") == [
         "ws://homeassistant.local/api/websocket"
     ]
-    assert config_flow.candidate_urls("https://ha.example.com") == [
+    assert flow_remote.candidate_urls("https://ha.example.com") == [
         "wss://ha.example.com/api/websocket"
     ]
 
@@ -808,7 +582,7 @@ async def test_bare_host_falls_back_to_second_port(
     """Nothing listens on the first port (a Home Assistant OS on port 80): the second is used."""
     result = await _start_user_flow(hass)
 
-    with patch.object(config_flow, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
+    with patch.object(flow_remote, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
         )
@@ -826,7 +600,7 @@ async def test_bare_host_prefers_first_port(
     """Both ports answer: the first (8123, Home Assistant's own) wins, the second is not tried."""
     result = await _start_user_flow(hass)
 
-    with patch.object(config_flow, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
+    with patch.object(flow_remote, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
         )
@@ -844,7 +618,7 @@ async def test_bare_host_rejected_token_is_not_sent_again(
     """A Home Assistant on the first port rejects the token: the search ends there."""
     result = await _start_user_flow(hass)
 
-    with patch.object(config_flow, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
+    with patch.object(flow_remote, "BARE_HOST_PORTS", (fake_ha.port, other_ha.port)):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input("127.0.0.1", "wrong-token")
         )
@@ -862,7 +636,7 @@ async def test_bare_host_reports_the_most_telling_error(
     fake_ha.http_status = 404
     result = await _start_user_flow(hass)
 
-    with patch.object(config_flow, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
+    with patch.object(flow_remote, "BARE_HOST_PORTS", (closed_port, fake_ha.port)):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input("127.0.0.1", fake_ha.token)
         )
@@ -933,14 +707,14 @@ async def _discover(hass: HomeAssistant, info: ZeroconfServiceInfo) -> FlowResul
 
 
 def test_discovered_url() -> None:
-    assert config_flow.discovered_url(_announcement(8123, address="192.168.1.5")) == (
+    assert flow_remote.discovered_url(_announcement(8123, address="192.168.1.5")) == (
         "ws://192.168.1.5:8123/api/websocket"
     )
-    assert config_flow.discovered_url(_announcement(8123, address="fd00::5")) == (
+    assert flow_remote.discovered_url(_announcement(8123, address="fd00::5")) == (
         "ws://[fd00::5]:8123/api/websocket"
     )
     # TLS: the certificate is for the name in the internal URL, not for the address.
-    assert config_flow.discovered_url(
+    assert flow_remote.discovered_url(
         _announcement(8123, internal_url="https://ha.home.example:8123")
     ) == ("wss://ha.home.example:8123/api/websocket")
 
@@ -953,7 +727,7 @@ def test_announced_addresses() -> None:
         external_url="https://HA.example.com",
         base_url="not a url ftp://",
     )
-    assert config_flow.announced_addresses(info) == {
+    assert flow_remote.announced_addresses(info) == {
         ("192.168.1.5", 8123),
         ("homeassistant.local", 8123),
         ("ha.example.com", 443),
@@ -1183,152 +957,6 @@ async def test_user_refuses_remote_linked_through_discovery(
     assert result["reason"] == "already_configured"
 
 
-# ---------------------------------------------------------------------- options: event types checked
-
-
-async def _options_form(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
-    return await hass.config_entries.options.async_init(entry.entry_id)
-
-
-def _valid_options(result: FlowResult, **changes: Any) -> dict[str, Any]:
-    # The fixture's fast retry delays are below the form's minimums: start from valid values.
-    return {**_defaults(result), CONF_BASE_DELAY: 0.1, CONF_MAX_DELAY: 1.0, **changes}
-
-
-async def test_options_refused_event_type_is_a_field_error(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    """A type the token may not use (non-admin + call_service) is named in a field error."""
-    entry = init_integration
-    fake_ha.fail_subscriptions = {"call_service"}
-    result = await _options_form(hass, entry)
-    before = len(fake_ha.connections)
-
-    chosen = ["state_changed", "call_service", "automation_triggered"]
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
-    )
-
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
-    assert result["description_placeholders"] == {
-        "refused": "call_service",
-        "prefix": "remote_home",
-    }
-    assert dict(entry.options) == TEST_OPTIONS
-    check = fake_ha.connections[before]
-    assert check.subscriptions == ["state_changed", "automation_triggered"]
-    assert check.sub_ids == {}  # every confirmed subscription was ended again
-    await fake_ha.wait_for(lambda: check.closed)
-    assert link_state(entry) is LinkState.CONNECTED  # the running link was not touched
-
-    # Submitting the same again checks again (no way around a refusal the remote gave).
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: chosen})
-    )
-    assert result["errors"] == {CONF_EVENT_TYPES: "event_types_refused"}
-
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_EVENT_TYPES: ["state_changed"]})
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
-    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-
-
-async def test_options_unreachable_remote_can_still_be_saved(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    """During an outage the retry options matter most: a clear error, then save on resubmit."""
-    entry = init_integration
-    await fake_ha.go_down()
-    result = await _options_form(hass, entry)
-    wanted = _valid_options(result, **{CONF_HEARTBEAT_INTERVAL: 20})
-
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "check_unreachable"}
-    assert "nothing listening" in result["description_placeholders"]["error"]
-    assert dict(entry.options) == TEST_OPTIONS
-
-    # Changed values are checked again ...
-    changed = {**wanted, CONF_HEARTBEAT_INTERVAL: 25}
-    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
-    assert result["errors"] == {"base": "check_unreachable"}
-
-    # ... the same values submitted again are saved unchecked.
-    result = await hass.config_entries.options.async_configure(result["flow_id"], changed)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options[CONF_HEARTBEAT_INTERVAL] == 25
-    await hass.async_block_till_done()
-    await fake_ha.go_up()
-    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
-
-
-async def test_options_check_with_a_rejected_token(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    """The check itself meets a revoked token: said so, never sent again, saved on resubmit."""
-    entry = init_integration
-    fake_ha.token = "rotated-token"
-    result = await _options_form(hass, entry)
-    wanted = _valid_options(result)
-
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
-    assert result["errors"] == {"base": "check_token_rejected"}
-    assert fake_ha.auth_invalid_count == 1
-
-    result = await hass.config_entries.options.async_configure(result["flow_id"], wanted)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert fake_ha.auth_invalid_count == 1
-    await hass.async_block_till_done()  # the reload (its link meets the revoked token itself)
-
-
-async def test_options_link_already_rejected_the_token(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    """The link knows the token was rejected: the check does not send it once more."""
-    entry = mock_config_entry
-    fake_ha.token = "rotated-token"
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    rejections = fake_ha.auth_invalid_count
-    assert rejections == 1
-
-    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
-
-    result = await _options_form(hass, entry)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result)
-    )
-
-    assert result["errors"] == {"base": "check_token_rejected"}
-    assert fake_ha.auth_invalid_count == rejections
-    await _unload_all(hass)
-
-
-async def test_options_running_link_rejected_the_token(
-    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
-) -> None:
-    """The token was revoked while linked: the link failed; the check does not send it."""
-    entry = init_integration
-    fake_ha.token = "rotated-token"
-    await fake_ha.close_all(1000)
-    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
-    for flow in entry.async_get_active_flows(hass, {SOURCE_REAUTH}):
-        hass.config_entries.flow.async_abort(flow["flow_id"])  # dismissed by the user
-    rejections = fake_ha.auth_invalid_count
-
-    result = await _options_form(hass, entry)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result)
-    )
-
-    assert result["errors"] == {"base": "check_token_rejected"}
-    assert fake_ha.auth_invalid_count == rejections
-
-
 @pytest.mark.parametrize("credentials", ["", "user:secret@"])
 async def test_user_flow_takes_the_uuid_of_a_pending_discovery(
     hass: HomeAssistant, fake_ha: FakeHA, credentials: str
@@ -1384,84 +1012,64 @@ async def test_manifest_zeroconf_matcher_reaches_home_assistant(hass: HomeAssist
     assert {"domain": DOMAIN} in matchers["_home-assistant._tcp.local."]
 
 
-# ---------------------------------------------------------------------- mirror options
+# ---------------------------------------------------------------------- forms submitted as they open
 
 
-@pytest.mark.parametrize(
-    ("bad", "errors"),
-    [
-        ({CONF_MIRROR_INCLUDE: ["Sensor"]}, {CONF_MIRROR_INCLUDE: "invalid_patterns"}),
-        ({CONF_MIRROR_EXCLUDE: ["sensor.a b"]}, {CONF_MIRROR_EXCLUDE: "invalid_patterns"}),
-        (
-            {CONF_MIRROR_INCLUDE: ["sensor.a"], CONF_MIRROR_EXCLUDE: ["sensor"]},
-            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
-        ),
-        (
-            {CONF_MIRROR_EXCLUDE: list(MIRROR_DOMAINS)},
-            {CONF_MIRROR_INCLUDE: "mirror_nothing_matches"},
-        ),
-        ({CONF_MIRROR_PREFIX: "Far Away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
-        ({CONF_MIRROR_PREFIX: "far__away"}, {CONF_MIRROR_PREFIX: "invalid_prefix"}),
-    ],
-)
-async def test_mirror_options_are_validated(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    bad: dict[str, Any],
-    errors: dict[str, str],
-) -> None:
-    result = await _options_form(hass, init_integration)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True, **bad})
+async def test_user_form_submits_as_it_opens(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    """The user types only what the form leaves empty (the token); the rest is as shown."""
+    await async_process_ha_core_config(hass, {"internal_url": fake_ha.http_url})
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: fake_ha.token})
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == errors
-    assert dict(init_integration.options) == TEST_OPTIONS
 
-
-def test_nothing_matches_only_matters_while_mirroring() -> None:
-    options = {
-        **options_with_defaults({}),
-        CONF_MIRROR_ENTITIES: False,
-        CONF_MIRROR_INCLUDE: ["sensor.a"],
-        CONF_MIRROR_EXCLUDE: ["sensor"],
-    }
-    assert validate_options(options) == {}
-
-
-async def test_mirroring_is_refused_for_a_link_to_this_instance(
-    hass: HomeAssistant, fake_ha: FakeHA
-) -> None:
-    user = await hass.auth.async_create_user("Self link")
-    refresh = await hass.auth.async_create_refresh_token(
-        user, client_name="self", token_type="long_lived_access_token"
-    )
-    fake_ha.token = hass.auth.async_create_access_token(refresh)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
-        options={**TEST_OPTIONS, CONF_MIRROR_ENTITIES: True},
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    mirror = entry.runtime_data.mirror
-    assert not mirror.enabled  # the saved option cannot turn it on
-    assert mirror.refused == "self_link"
-    assert entry.runtime_data.coordinator.supervisor.config.entities is None
-
-    result = await _options_form(hass, entry)
-    assert _defaults(result)[CONF_MIRROR_ENTITIES] is False  # shown off
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: True})
-    )
-    assert result["errors"] == {CONF_MIRROR_ENTITIES: "mirror_self_link"}
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _valid_options(result, **{CONF_MIRROR_ENTITIES: False})
-    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options[CONF_MIRROR_ENTITIES] is False
-    assert entry.options[CONF_FORWARD_STATE_CHANGES] is False
+    assert result["data"] == _entry_data(fake_ha)
+    await hass.async_block_till_done()
     await _unload_all(hass)
+
+
+async def test_zeroconf_form_submits_as_it_opens(hass: HomeAssistant, fake_ha: FakeHA) -> None:
+    result = await _discover(hass, _announcement(fake_ha.port))
+    assert result["step_id"] == "zeroconf_confirm"
+    assert empty_required(serialized(result), _shown(result)) == {CONF_ACCESS_TOKEN}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: fake_ha.token})
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await _unload_all(hass)
+
+
+async def test_reauth_form_submits_as_it_opens(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    fake_ha.token = "new-token"
+    result = await init_integration.start_reauth_flow(hass)
+    assert empty_required(serialized(result), _shown(result)) == {CONF_ACCESS_TOKEN}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], as_opened(result, **{CONF_ACCESS_TOKEN: "new-token"})
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+
+async def test_reconfigure_form_submits_as_it_opens(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    data = dict(entry.data)
+    result = await entry.start_reconfigure_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], as_opened(result))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert dict(entry.data) == data
+    await hass.async_block_till_done()

@@ -1,156 +1,48 @@
-"""Config flow: link a remote Home Assistant; reauth, reconfigure and options."""
+"""Config flow: link a remote Home Assistant; discovery, reauth and reconfigure.
+
+The options flow is in options_flow.py; reaching a remote (addresses, checks) in flow_remote.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import logging
-import re
 from typing import Any
 
 from homeassistant.config_entries import (
-    SOURCE_REAUTH,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import entity_registry as er, instance_id
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
-    SelectSelector,
-    SelectSelectorConfig,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
-from homeassistant.util import slugify
-import yarl
 
-from .capture.selflink import remote_is_this_instance
-from .client import (
-    ConnectionConfig,
-    EntityFilter,
-    ErrorCategory,
-    HaClientError,
-    HaSubscriptionError,
-    HaWebSocketSession,
-    LinkState,
-    RemoteInfo,
-    sanitize,
-)
+from .client import HaClientError, RemoteInfo, sanitize
 from .compat import vol
-from .const import (
-    CONF_BACKFILL,
-    CONF_BACKFILL_MAX_WINDOW,
-    CONF_BASE_DELAY,
-    CONF_CONNECT_TIMEOUT,
-    CONF_DISCOVERY_URL,
-    CONF_EVENT_TYPES,
-    CONF_FAILURE_THRESHOLD,
-    CONF_FORWARD_EVENTS,
-    CONF_FORWARD_STATE_CHANGES,
-    CONF_HEARTBEAT_INTERVAL,
-    CONF_HEARTBEAT_TIMEOUT,
-    CONF_JITTER,
-    CONF_MAX_ATTEMPTS,
-    CONF_MAX_DELAY,
-    CONF_MIRROR_ENTITIES,
-    CONF_MIRROR_EXCLUDE,
-    CONF_MIRROR_INCLUDE,
-    CONF_MIRROR_PREFIX,
-    CONF_MULTIPLIER,
-    CONF_RECOVERY_TIMEOUT,
-    CONF_REMOTE_USER_ID,
-    CONF_VERIFY_SSL,
-    DOMAIN,
+from .const import CONF_DISCOVERY_URL, CONF_REMOTE_USER_ID, CONF_VERIFY_SSL, DOMAIN
+from .flow_remote import (
+    TRY_NEXT_PORT,
+    announced_addresses,
+    async_validate_remote,
+    candidate_urls,
+    discovered_url,
+    host_port,
 )
-from .helpers import (
-    InvalidURLError,
-    configuration_url,
-    error_key,
-    normalize_url,
-    options_with_defaults,
-    token_rejected,
-)
-from .mirror import MIRROR_DOMAINS
-from .mirror.mirror import default_prefix, mirror_filter
+from .helpers import InvalidURLError, configuration_url, error_key, normalize_url
+from .options_flow import HaIngestionOptionsFlow
 
 _LOGGER = logging.getLogger(__name__)
-
-VALIDATION_TIMEOUT = 10.0
-EVENT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9_.:-]{1,64}$")
-COMMON_EVENT_TYPES = [
-    "state_changed",
-    "call_service",
-    "automation_triggered",
-    "script_started",
-    "logbook_entry",
-    "homeassistant_start",
-    "homeassistant_stop",
-]
-
-
-async def async_validate_remote(
-    hass: HomeAssistant, url: str, token: str, verify_ssl: bool
-) -> RemoteInfo:
-    """Really connect: authenticate and read the remote's identity, then close."""
-    session = HaWebSocketSession(
-        async_get_clientsession(hass),
-        ConnectionConfig(
-            url=url,
-            token=token,
-            verify_ssl=verify_ssl,
-            connect_timeout=VALIDATION_TIMEOUT,
-            command_timeout=VALIDATION_TIMEOUT,
-        ),
-    )
-    try:
-        return await session.connect()
-    finally:
-        await session.close()
-
-
-async def async_refused_event_types(
-    hass: HomeAssistant, data: Mapping[str, Any], event_types: list[str]
-) -> list[str]:
-    """Subscribe to each event type with an entry's token, then unsubscribe; return the refused.
-
-    One short connection of its own (the running link is not touched); raises `HaClientError`
-    when the remote cannot be asked.
-    """
-    session = HaWebSocketSession(
-        async_get_clientsession(hass),
-        ConnectionConfig(
-            url=data[CONF_URL],
-            token=data[CONF_ACCESS_TOKEN],
-            verify_ssl=data.get(CONF_VERIFY_SSL, True),
-            connect_timeout=VALIDATION_TIMEOUT,
-            command_timeout=VALIDATION_TIMEOUT,
-        ),
-    )
-    refused: list[str] = []
-    try:
-        await session.connect()
-        for event_type in event_types:
-            try:
-                subscription = await session.subscribe_events(event_type)
-            except HaSubscriptionError:
-                refused.append(event_type)
-                continue
-            await session.command({"type": "unsubscribe_events", "subscription": subscription})
-    finally:
-        await session.close()
-    return refused
 
 
 def _own_url(hass: HomeAssistant) -> str:
@@ -171,56 +63,6 @@ def _entry_remote_id(entry: ConfigEntry) -> str | None:
     return stored or entry.unique_id
 
 
-# A bare host (no scheme, no port) is tried on Home Assistant's own port first, then on 80
-# (Home Assistant OS from 2026.8). The token is only sent after the server greeted with
-# auth_required, so trying a port where something else answers never hands it out.
-BARE_HOST_PORTS = (8123, 80)
-# Errors after which the next candidate port is tried; any other answer came from a Home
-# Assistant (rejected token, TLS) and ends the search: the token is not sent twice.
-_TRY_NEXT_PORT = frozenset({"cannot_connect", "timeout", "not_home_assistant"})
-
-
-def candidate_urls(text: str) -> list[str]:
-    """The WebSocket URLs to try, in order, for what the user typed."""
-    url = normalize_url(text)
-    stripped = text.strip()
-    if "://" in stripped or yarl.URL(f"http://{stripped}").explicit_port is not None:
-        return [url]
-    return [normalize_url(str(yarl.URL(url).with_port(port))) for port in BARE_HOST_PORTS]
-
-
-def discovered_url(info: ZeroconfServiceInfo) -> str:
-    """The address to link a discovered Home Assistant at.
-
-    The announcement's own address and port, over http; an https internal URL is used as it is,
-    since a certificate is issued for a name, not for the address.
-    """
-    internal = str(info.properties.get("internal_url") or "")
-    if internal.startswith("https://"):
-        return normalize_url(internal)
-    host = f"[{info.host}]" if info.ip_address.version == 6 else info.host
-    return normalize_url(f"http://{host}:{info.port or 8123}")
-
-
-def _host_port(url: str) -> tuple[str, int | None] | None:
-    try:
-        parsed = yarl.URL(normalize_url(url))
-    except InvalidURLError:
-        return None
-    return (parsed.host or "").lower(), parsed.port
-
-
-def announced_addresses(info: ZeroconfServiceInfo) -> set[tuple[str, int | None]]:
-    """Every (host, port) the announcement says the instance answers at."""
-    addresses: set[tuple[str, int | None]] = {
-        (address.lower(), info.port) for address in info.addresses
-    }
-    for key in ("internal_url", "external_url", "base_url"):
-        if (value := info.properties.get(key)) and (pair := _host_port(str(value))):
-            addresses.add(pair)
-    return addresses
-
-
 class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
     """Link to a remote Home Assistant."""
 
@@ -233,7 +75,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> tuple[str, RemoteInfo] | None:
         """Normalize and test; fill `errors` (field-level for the URL) on failure.
 
-        A bare host is tried on each of BARE_HOST_PORTS until one answers as Home Assistant; the
+        A bare host is tried on each of flow_remote.BARE_HOST_PORTS until one answers as Home Assistant; the
         error shown when none does is the most telling one (not "cannot connect" when a port
         answered at all).
         """
@@ -249,7 +91,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             except HaClientError as err:
                 failures.append(error_key(err))
                 _LOGGER.debug("Validation of %s failed: %s", sanitize(url), type(err).__name__)
-                if failures[-1] in _TRY_NEXT_PORT:
+                if failures[-1] in TRY_NEXT_PORT:
                     continue
                 break
             except Exception:
@@ -275,12 +117,12 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
 
         Matched on host and port of the address discovery offers (its configuration URL).
         """
-        address = _host_port(url)
+        address = host_port(url)
         for flow in self._async_in_progress(include_uninitialized=True):
             context = flow["context"]
             offered = context.get("configuration_url")
             unique_id = context.get("unique_id")
-            if offered and unique_id and _host_port(offered) == address:
+            if offered and unique_id and host_port(offered) == address:
                 return unique_id, normalize_url(offered)
         return None
 
@@ -342,9 +184,11 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
         defaults = user_input or {CONF_URL: _own_url(self.hass), CONF_VERIFY_SSL: True}
         schema = vol.Schema(
             {
-                vol.Required(CONF_URL, default=defaults.get(CONF_URL, "")): TextSelector(
-                    TextSelectorConfig(type=TextSelectorType.URL)
-                ),
+                # Suggested, not a default: without an own URL the field is empty and must be
+                # filled in (an empty default would make the backend take a left-out URL as "").
+                vol.Required(
+                    CONF_URL, description={"suggested_value": defaults[CONF_URL]}
+                ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
                 vol.Required(CONF_ACCESS_TOKEN): TextSelector(
                     TextSelectorConfig(type=TextSelectorType.PASSWORD)
                 ),
@@ -377,7 +221,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             self._abort_if_unique_id_configured(updates=updates)
         addresses = announced_addresses(discovery_info)
         for entry in self._async_current_entries(include_ignore=False):
-            if entry.unique_id != uuid and _host_port(entry.data[CONF_URL]) in addresses:
+            if entry.unique_id != uuid and host_port(entry.data[CONF_URL]) in addresses:
                 self._adopt(entry, uuid, url)
                 return self.async_abort(reason="already_configured")
         self._discovery = {
@@ -407,7 +251,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
                     new_unique_id=f"{uuid}_{registered.unique_id[len(old) + 1 :]}",
                 )
         data = {**entry.data, CONF_REMOTE_USER_ID: _entry_remote_id(entry)}
-        if _host_port(entry.data[CONF_URL]) == _host_port(url):
+        if host_port(entry.data[CONF_URL]) == host_port(url):
             data[CONF_DISCOVERY_URL] = url  # reached at the announced address: follow it
         self.hass.config_entries.async_update_entry(entry, unique_id=uuid, data=data)
         if entry.state is ConfigEntryState.LOADED:
@@ -509,9 +353,10 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=vol.Schema(
                 {
-                    vol.Required(CONF_URL, default=current[CONF_URL]): TextSelector(
-                        TextSelectorConfig(type=TextSelectorType.URL)
-                    ),
+                    # Suggested, as in the user step: a URL typed empty is not kept as default.
+                    vol.Required(
+                        CONF_URL, description={"suggested_value": current[CONF_URL]}
+                    ): TextSelector(TextSelectorConfig(type=TextSelectorType.URL)),
                     vol.Required(
                         CONF_VERIFY_SSL, default=current.get(CONF_VERIFY_SSL, True)
                     ): BooleanSelector(),
@@ -526,169 +371,3 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: ConfigEntry) -> HaIngestionOptionsFlow:
         """Options: every resilience and capture parameter."""
         return HaIngestionOptionsFlow()
-
-
-def _number(minimum: float, maximum: float, step: float, unit: str | None = None) -> NumberSelector:
-    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
-    if unit is not None:
-        config["unit_of_measurement"] = unit
-    return NumberSelector(config)
-
-
-OPTION_FIELDS: dict[str, Any] = {
-    CONF_EVENT_TYPES: SelectSelector(
-        SelectSelectorConfig(options=COMMON_EVENT_TYPES, multiple=True, custom_value=True)
-    ),
-    CONF_BASE_DELAY: _number(0.1, 3600, 0.1, "s"),
-    CONF_MAX_DELAY: _number(1, 86400, 1, "s"),
-    CONF_MULTIPLIER: _number(1, 10, 0.1),
-    CONF_JITTER: BooleanSelector(),
-    CONF_MAX_ATTEMPTS: _number(0, 100000, 1),
-    CONF_FAILURE_THRESHOLD: _number(1, 1000, 1),
-    CONF_RECOVERY_TIMEOUT: _number(1, 86400, 1, "s"),
-    CONF_HEARTBEAT_INTERVAL: _number(1, 3600, 1, "s"),
-    CONF_HEARTBEAT_TIMEOUT: _number(1, 600, 1, "s"),
-    CONF_CONNECT_TIMEOUT: _number(1, 300, 1, "s"),
-    CONF_FORWARD_EVENTS: BooleanSelector(),
-    CONF_BACKFILL: BooleanSelector(),
-    CONF_BACKFILL_MAX_WINDOW: _number(0.1, 168, 0.1, "h"),
-    CONF_MIRROR_ENTITIES: BooleanSelector(),
-    CONF_MIRROR_INCLUDE: SelectSelector(
-        SelectSelectorConfig(options=list(MIRROR_DOMAINS), multiple=True, custom_value=True)
-    ),
-    CONF_MIRROR_EXCLUDE: SelectSelector(
-        SelectSelectorConfig(options=list(MIRROR_DOMAINS), multiple=True, custom_value=True)
-    ),
-    CONF_MIRROR_PREFIX: TextSelector(),
-    CONF_FORWARD_STATE_CHANGES: BooleanSelector(),
-}
-INTEGER_OPTIONS = {CONF_MAX_ATTEMPTS, CONF_FAILURE_THRESHOLD}
-PATTERN_OPTIONS = (CONF_MIRROR_INCLUDE, CONF_MIRROR_EXCLUDE)
-
-
-def validate_options(options: dict[str, Any]) -> dict[str, str]:
-    """Field-level errors for a set of options."""
-    errors: dict[str, str] = {}
-    event_types = options[CONF_EVENT_TYPES]
-    if not event_types or not all(EVENT_TYPE_PATTERN.match(t) for t in event_types):
-        errors[CONF_EVENT_TYPES] = "invalid_event_types"
-    if options[CONF_BASE_DELAY] > options[CONF_MAX_DELAY]:
-        errors[CONF_BASE_DELAY] = "base_greater_than_max"
-    if options[CONF_HEARTBEAT_TIMEOUT] >= options[CONF_HEARTBEAT_INTERVAL] * 10:
-        errors[CONF_HEARTBEAT_TIMEOUT] = "heartbeat_timeout_too_long"
-    filters: dict[str, EntityFilter] = {}
-    for key in PATTERN_OPTIONS:
-        try:
-            filters[key] = EntityFilter(include=tuple(options[key]))
-        except ValueError:
-            errors[key] = "invalid_patterns"
-    if (
-        len(filters) == len(PATTERN_OPTIONS)
-        and options[CONF_MIRROR_ENTITIES]
-        and mirror_filter(options).server_filter() is None
-    ):
-        errors[CONF_MIRROR_INCLUDE] = "mirror_nothing_matches"
-    prefix = options[CONF_MIRROR_PREFIX]
-    if prefix and slugify(prefix) != prefix:
-        errors[CONF_MIRROR_PREFIX] = "invalid_prefix"
-    return errors
-
-
-class HaIngestionOptionsFlow(OptionsFlowWithReload):
-    """Tune the link; saving changed options reloads the entry (Home Assistant does it for us)."""
-
-    # Options the user submitted again after the remote could not be asked: saved unchecked.
-    _unchecked: dict[str, Any] | None = None
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form with every option; the event types are checked against the remote."""
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {}
-        if user_input is not None:
-            options: dict[str, Any] = {
-                key: int(value) if key in INTEGER_OPTIONS else value
-                for key, value in user_input.items()
-            }
-            for key in (CONF_EVENT_TYPES, *PATTERN_OPTIONS):
-                options[key] = list(dict.fromkeys(t.strip() for t in options[key]))
-            options[CONF_MIRROR_PREFIX] = options[CONF_MIRROR_PREFIX].strip()
-            errors = validate_options(options)
-            if options[CONF_MIRROR_ENTITIES] and self._self_link:
-                errors[CONF_MIRROR_ENTITIES] = "mirror_self_link"
-            if not errors and options != self._unchecked:
-                errors = await self._async_check_event_types(options, placeholders)
-            if not errors:
-                return self.async_create_entry(data=options)
-            if errors.get("base") in _UNCHECKED_SAVE_ALLOWED:
-                self._unchecked = options
-        current = user_input or options_with_defaults(dict(self.config_entry.options))
-        if user_input is None and self._self_link:
-            current[CONF_MIRROR_ENTITIES] = False  # refused for a link to this instance
-        placeholders.setdefault("prefix", default_prefix(self.config_entry.title))
-        schema = vol.Schema(
-            {
-                vol.Required(key, default=current[key]): selector
-                for key, selector in OPTION_FIELDS.items()
-            }
-        )
-        return self.async_show_form(
-            step_id="init",
-            data_schema=schema,
-            errors=errors,
-            description_placeholders=placeholders,
-        )
-
-    @property
-    def _self_link(self) -> bool:
-        """This entry links this very instance (its token was issued here)."""
-        return remote_is_this_instance(self.hass, self.config_entry.data[CONF_ACCESS_TOKEN])
-
-    async def _async_check_event_types(
-        self, options: dict[str, Any], placeholders: dict[str, str]
-    ) -> dict[str, str]:
-        """Ask the remote whether this entry's token may subscribe to each chosen type.
-
-        A remote that cannot be asked (down, or it already rejected the token, which is not sent
-        again) does not block saving: the options matter most during an outage, and the link
-        reports a refused subscription at runtime anyway. Submitting again saves unchecked.
-        """
-        entry = self.config_entry
-        if _token_rejected(self.hass, entry):
-            return {"base": "check_token_rejected"}
-        try:
-            refused = await async_refused_event_types(
-                self.hass, entry.data, options[CONF_EVENT_TYPES]
-            )
-        except HaClientError as err:
-            _LOGGER.debug("Event types of %s not checked: %s", entry.title, type(err).__name__)
-            placeholders["error"] = sanitize(str(err))
-            if error_key(err) == "invalid_auth":
-                return {"base": "check_token_rejected"}
-            return {"base": "check_unreachable"}
-        if refused:
-            placeholders["refused"] = ", ".join(refused)
-            return {CONF_EVENT_TYPES: "event_types_refused"}
-        return {}
-
-
-_UNCHECKED_SAVE_ALLOWED = frozenset({"check_unreachable", "check_token_rejected"})
-
-
-def _token_rejected(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """The remote already rejected this entry's token (sending it again risks a ban).
-
-    Known durably (the rejection is remembered in the entry), from a re-authentication in progress,
-    or from the running link.
-    """
-    if token_rejected(dict(entry.data)) or any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})):
-        return True
-    runtime = getattr(entry, "runtime_data", None)
-    if runtime is None:
-        return False
-    snapshot = runtime.coordinator.supervisor.snapshot()
-    error = snapshot.last_error
-    return (
-        snapshot.state is LinkState.FAILED
-        and error is not None
-        and error.category is ErrorCategory.AUTHENTICATION
-    )

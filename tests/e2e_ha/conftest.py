@@ -46,6 +46,8 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.data import HaIngestionConfigEntry
+from custom_components.ha_ingestion.helpers import options_with_defaults
+from custom_components.ha_ingestion.options_flow import sectioned
 from tests.e2e.helpers import PING_EVENT
 from tests.harness import RemoteHass
 
@@ -215,8 +217,10 @@ async def _configure_options(
     options = {**E2E_OPTIONS, **(extra or {})}
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM, result
+    # The form is sectioned and shows every option: the current ones, with these changed.
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], user_input=options
+        result["flow_id"],
+        user_input=sectioned(options_with_defaults({**entry.options, **options})),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
