@@ -27,7 +27,7 @@ if [ -n "$venv" ]; then
 fi
 envs+=("PATH=$path")
 # Pass through what a test run or its caller may set.
-for name in CI COLUMNS PYTEST_ADDOPTS HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy \
+for name in CI COLUMNS COVERAGE_FILE PYTEST_ADDOPTS HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy \
   PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST $(compgen -e | grep '^HA_INGESTION_' || true); do
   if [ -n "${!name+x}" ]; then envs+=("$name=${!name}"); fi
 done

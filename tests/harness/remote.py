@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from pathlib import Path
+import random
 import shutil
 import signal
 import socket
@@ -78,7 +79,23 @@ class RemoteHassError(RuntimeError):
 
 
 def free_port(host: str = HOST) -> int:
-    """A TCP port that was free a moment ago."""
+    """A TCP port that was free a moment ago.
+
+    With `HA_INGESTION_TEST_PORTS=LOW-HIGH` (scripts/test gives each release's run its own range,
+    below the kernel's ephemeral ports) it comes from that range: a remote restarting on its port
+    is never raced for it by the other run, nor by an outgoing connection's local port.
+    """
+    wanted = os.environ.get("HA_INGESTION_TEST_PORTS", "")
+    if wanted:
+        low, high = (int(part) for part in wanted.split("-"))
+        for port in random.sample(range(low, high + 1), min(200, high - low + 1)):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
+        raise RemoteHassError(f"no free port in HA_INGESTION_TEST_PORTS={wanted}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -838,13 +855,18 @@ class RemoteHass:
         if not token:
             raise RemoteHassError("no token yet: call setup() first")
         async with aiohttp.ClientSession() as http:
+            raw: aiohttp.ClientWebSocketResponse | None = None
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     raw = await http.ws_connect(self.ws_url, max_msg_size=0)
                     first = await raw.receive_json()
                     await raw.send_json({"type": "auth", "access_token": token})
                     answer = await raw.receive_json()
-            except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
+                # A WebSocket left open here would be released only by the garbage collector:
+                # aiohttp then reports "Unclosed connection" to whichever test's loop runs.
+                if raw is not None:
+                    await raw.close()
                 raise RemoteHassError(f"cannot open a WebSocket to {self.ws_url}: {err!r}") from err
             if first.get("type") != "auth_required" or answer.get("type") != "auth_ok":
                 await raw.close()
