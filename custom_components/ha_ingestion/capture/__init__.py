@@ -6,7 +6,7 @@ One responsibility per module:
 - `selflink.py`: when the remote is this instance, what must never be captured;
 - `gaps.py`: the open gap and the closed gap records;
 - `backfill.py`: bounded, adaptive history requests; exactly-once selection;
-- `link.py`: the backfill's own connection (an oversize reply never costs the live link);
+- `history_session.py`: the backfill's own connection (an oversize reply never costs the live link);
 - `checkpoint.py`: the durable "complete up to" state (Home Assistant's `Store`);
 - `capture.py`: the orchestrator tying them to the supervisor.
 """

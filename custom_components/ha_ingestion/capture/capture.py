@@ -71,7 +71,7 @@ from .events import (
     us_to_iso,
 )
 from .gaps import GapRecord, OpenGap
-from .link import BackfillLink, ReplyTooLargeError
+from .history_session import HistorySession, ReplyTooLargeError
 from .selflink import OwnEntities, remote_is_this_instance
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class EventCapture:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         supervisor = coordinator.supervisor
-        self._link = BackfillLink(
+        self._link = HistorySession(
             async_get_clientsession(hass), supervisor.config.connection, REPLY_LIMIT
         )
 
