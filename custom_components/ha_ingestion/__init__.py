@@ -11,8 +11,7 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .capture import EventCapture
-from .capture.capture import ISSUE_BACKFILL
+from .capture import ISSUE_BACKFILL, EventCapture
 from .capture.checkpoint import Checkpoint
 from .client import HaAuthenticationError, LinkSnapshot, LinkState, Supervisor
 from .const import DOMAIN
@@ -60,10 +59,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     capture = EventCapture(hass, entry, coordinator, options)
     if mirror.enabled and not mirror.forward_state_changes:
         # mirror: a mirrored entity's changes are its local states, not also events
-        capture.not_forwarded = mirror.is_mirrored
+        capture.live.not_forwarded = mirror.is_mirrored
     if mirror.enabled:
         # mirror: the long-term statistics of mirrored sensors for every closed gap
-        capture.on_gap_closed = mirror.statistics.async_gap_closed
+        capture.recovery.on_gap_closed = mirror.statistics.async_gap_closed
     entry.runtime_data = HaIngestionRuntimeData(
         coordinator=coordinator, capture=capture, mirror=mirror
     )
