@@ -93,7 +93,7 @@ async def async_get_config_entry_diagnostics(
     """Everything needed to understand a link's health, without its secrets."""
     coordinator = entry.runtime_data.coordinator
     capture = entry.runtime_data.capture
-    supervisor = coordinator.supervisor
+    supervisor = entry.runtime_data.engine
     config = supervisor.config
     integration = await async_get_integration(hass, DOMAIN)
     snapshot = asdict(supervisor.snapshot())

@@ -358,8 +358,8 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
     assert len(warnings) == 1
     assert any("15 events dropped" in r.message for r in caplog.records)
     # The dropped_events sensor's data.
-    assert coordinator.extra["overflow"] == 15
-    await wait_for(lambda: coordinator.data.extra.get("overflow") == 15)
+    assert capture.stats.overflow == 15
+    await wait_for(lambda: coordinator.data.capture.overflow == 15)
 
     # The reader kept going: same connection, later events still arrive.
     await fake_ha.fire_state_changed("sensor.after", "ok")
@@ -457,7 +457,7 @@ async def test_backfill_recovers_missed_changes(
     assert gap.backfill_error is None
     assert capture.state.backfilled == 12
     assert not capture.recovery.backfill_running
-    assert entry.runtime_data.coordinator.data.extra["backfilled"] == 12
+    assert entry.runtime_data.coordinator.data.capture.backfilled == 12
     await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == "12")
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
     assert float(sensor_state(hass, entry, "last_gap") or "nan") == pytest.approx(
@@ -645,9 +645,9 @@ async def test_gap_recorded_without_backfill(
     assert gap.event_types == event_types
     assert gap.backfilled == 0
     assert gap.backfill_error is None
-    extra = entry.runtime_data.coordinator.data.extra
-    assert extra["backfilled"] == 0
-    assert extra["last_gap"] == gap.duration
+    stats = entry.runtime_data.coordinator.data.capture
+    assert stats.backfilled == 0
+    assert stats.last_gap == gap.duration
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
 
 
@@ -852,7 +852,7 @@ async def test_forwarding_off_means_no_event_and_no_history_query(
     assert HISTORY not in commands
     assert "config/entity_registry/list_for_display" not in commands
     assert capture_of(entry).settings.backfill_enabled is False
-    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+    assert entry.runtime_data.capture.stats.backfill_available is False
 
 
 # ---------------------------------------------------------------------------------- self-link
@@ -1114,7 +1114,7 @@ async def test_remote_without_history_is_detected_once(
     assert capture.recovery.history_available is False
     assert capture.state.gaps[0].backfill_error == "remote has no history"
     assert capture.state.gaps[0].unrecoverable
-    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+    assert entry.runtime_data.capture.stats.backfill_available is False
     asked = len(history_requests(fake_ha))
     assert asked == 1
     await drop_link(fake_ha, entry)

@@ -11,11 +11,13 @@ One responsibility per module:
 - `history_session.py`: the backfill's own connection (an oversize reply never costs the live link);
 - `state.py`: what the live and gap paths share (settings, progress, totals);
 - `checkpoint.py`: the durable "complete up to" state (Home Assistant's `Store`), (de)serialised;
+- `stats.py`: the frozen totals capture publishes (the coordinator reads them);
 - `capture.py`: the orchestrator: builds the paths, owns their lifecycle.
 """
 
 from .capture import EventCapture
 from .gaps import GapRecord
 from .recovery import ISSUE_BACKFILL
+from .stats import CaptureStats
 
-__all__ = ["ISSUE_BACKFILL", "EventCapture", "GapRecord"]
+__all__ = ["ISSUE_BACKFILL", "CaptureStats", "EventCapture", "GapRecord"]

@@ -3,30 +3,36 @@
 What each part does: `live.py` (per event: check, self-link filter, bounded queue, drain),
 `recovery.py` (the open gap, its backfill, the commit wait, repairs), `checkpoint.py` (the
 durable state and its (de)serialisation), `state.py` (what the two paths share). Here: start
-(restore the checkpoint, attach to the link, start the drain), stop (detach, cancel, write the
-checkpoint), and what the rest of the integration reads.
+(restore the checkpoint, attach to the engine, start the drain), stop (detach, cancel, write the
+checkpoint), and what the rest of the integration reads: `stats` (a frozen `CaptureStats`, with
+listeners told when a gap closed) and, for a self-link, `own_event_filter`.
+
+Data flows one way: capture gets the engine (`Supervisor`) and its hooks (`not_forwarded`,
+`on_gap_closed`) at construction; it knows nothing of the coordinator that reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN
-from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 
+from ..client import Supervisor  # noqa: TID252 - the package's engine
 from . import checkpoint as checkpoint_module
 from .checkpoint import Checkpoint
 from .events import SkipCounter
 from .live import LivePath
-from .recovery import GapRecovery
+from .recovery import GapClosedListener, GapRecovery
 from .selflink import OwnEntities, remote_is_this_instance
 from .state import CaptureSettings, CaptureState
+from .stats import CaptureStats
 
 if TYPE_CHECKING:
-    from ..coordinator import HaIngestionCoordinator  # noqa: TID252
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
 _LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
@@ -42,14 +48,22 @@ class EventCapture:
         self,
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
-        coordinator: HaIngestionCoordinator,
+        engine: Supervisor,
         options: dict[str, Any],
+        *,
+        not_forwarded: Callable[[str], bool] | None = None,
+        on_gap_closed: GapClosedListener | None = None,
     ) -> None:
-        """Read the capture options; nothing runs until `async_start()`."""
+        """Read the capture options; nothing runs until `async_start()`.
+
+        `not_forwarded` (mirror/): state changes of these entities are not fired as events (their
+        local entity carries them). `on_gap_closed` (mirror/): told each closed gap's span
+        (start, end) on the remote's clock (µs).
+        """
         self.hass = hass
         self.entry = entry
-        self.coordinator = coordinator
-        connection = coordinator.supervisor.config.connection
+        self.engine = engine
+        connection = engine.config.connection
         self.settings = CaptureSettings.from_options(tuple(connection.event_types), options)
         self.state = CaptureState()
         self.self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
@@ -65,7 +79,7 @@ class EventCapture:
             checkpoint=self.checkpoint,
             skips=self.skips,
             own=self.own,
-            not_forwarded=None,
+            not_forwarded=not_forwarded,
             on_overflow=self._on_overflow,
         )
         self.recovery = GapRecovery(
@@ -79,9 +93,11 @@ class EventCapture:
             live=self.live,
             own=self.own,
             spawn=self._spawn,
-            on_gap_closed=None,
+            on_gap_closed=on_gap_closed,
             on_closed=self._on_gap_closed,
         )
+        self._stats = CaptureStats()
+        self._stats_listeners: list[Callable[[], None]] = []
         self._stopped_cleanly = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -100,18 +116,15 @@ class EventCapture:
         )
         if self.own is not None:
             self.own.async_start()
-            self.coordinator.ignore_event = self.is_own_event
-        supervisor = self.coordinator.supervisor
-        self._unsubs.append(supervisor.add_event_listener(self.live.on_event))
-        self._unsubs.append(supervisor.add_listener(self.recovery.on_snapshot))
+        self._unsubs.append(self.engine.add_event_listener(self.live.on_event))
+        self._unsubs.append(self.engine.add_listener(self.recovery.on_snapshot))
         self._spawn(self.live.drain(), "drain")
-        self._publish_extra()
+        self._publish_stats()
 
     async def async_stop(self) -> None:
         """Detach, cancel the drain and any backfill, write the checkpoint (idempotent)."""
         while self._unsubs:
             self._unsubs.pop()()
-        self.coordinator.ignore_event = None
         if self.own is not None:
             self.own.async_stop()
         tasks = tuple(self._tasks)
@@ -136,7 +149,7 @@ class EventCapture:
         task.add_done_callback(self._tasks.discard)
 
     def _to_store(self) -> dict[str, Any]:
-        snapshot = self.coordinator.supervisor.snapshot()
+        snapshot = self.engine.snapshot()
         return checkpoint_module.to_store(
             self.state,
             self.settings,
@@ -145,6 +158,22 @@ class EventCapture:
         )
 
     # ------------------------------------------------------------------ what others read
+
+    @property
+    def stats(self) -> CaptureStats:
+        """The totals as last published."""
+        return self._stats
+
+    @callback
+    def add_stats_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call `listener()` when a gap closed (the totals changed); returns its remover."""
+        self._stats_listeners.append(listener)
+        return lambda: self._stats_listeners.remove(listener)
+
+    @property
+    def own_event_filter(self) -> Callable[[dict[str, Any]], bool] | None:
+        """Self-link: what tells an event of this integration's own doing; None otherwise."""
+        return self.is_own_event if self.self_link else None
 
     def is_own_event(self, event: dict[str, Any]) -> bool:
         """Self-link: an event of this integration's own doing (never raises on bad input)."""
@@ -156,16 +185,18 @@ class EventCapture:
         return self.state.gap is not None
 
     def _on_overflow(self) -> None:
-        # The coordinator's throttled publish (scheduled for this event) carries it.
-        self.coordinator.extra["overflow"] = self.state.overflow
+        # No listener is told: a dropped event is a received one, published with the event
+        # counters (throttled).
+        self._stats = dataclasses.replace(self._stats, overflow=self.state.overflow)
 
     def _on_gap_closed(self) -> None:
-        self._publish_extra()
-        self.coordinator.async_publish()
+        self._publish_stats()
+        for listener in tuple(self._stats_listeners):
+            listener()
 
-    def _publish_extra(self) -> None:
+    def _publish_stats(self) -> None:
         state = self.state
-        self.coordinator.extra.update(
+        self._stats = CaptureStats(
             backfilled=state.backfilled,
             last_gap=state.gaps[-1].duration if state.gaps else None,
             overflow=state.overflow,
