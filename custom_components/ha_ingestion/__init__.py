@@ -25,7 +25,7 @@ from .helpers import (
     set_entry_issue,
     token_rejected,
 )
-from .mirror import EntityMirror
+from .mirror import EntityMirror, MirrorChoice
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -46,11 +46,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Start the link; entities exist (and report it) even while the remote is down."""
     options = options_with_defaults(dict(entry.options))
-    mirror = EntityMirror(hass, entry, options)
+    # Which entities to mirror is decided first: the engine subscribes to them.
+    choice = MirrorChoice.from_options(hass, entry, options)
     config = build_supervisor_config(
-        dict(entry.data), dict(entry.options), entities=mirror.filter if mirror.enabled else None
+        dict(entry.data), dict(entry.options), entities=choice.entities
     )
     engine = Supervisor(async_get_clientsession(hass), config)
+    mirror = EntityMirror(hass, entry, options, engine, choice)
     capture = EventCapture(
         hass,
         entry,
@@ -81,7 +83,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     remove_first = engine.add_listener(_first)
     _first(engine.snapshot())  # failed already (a rejected token): nothing to wait for
     await capture.async_start()  # capture: restores its checkpoint first
-    mirror.async_start(engine)
+    mirror.async_start()
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):
