@@ -137,7 +137,7 @@ class EventCapture:
                 pass
             except Exception:  # noqa: BLE001 - stopping must finish
                 _LOGGER.debug("Capture task ended with an error", exc_info=True)
-        await self.recovery.session.close()
+        await self.recovery.async_close()
         self._stopped_cleanly = True
         await self.checkpoint.async_flush()
 

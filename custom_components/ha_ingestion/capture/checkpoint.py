@@ -21,10 +21,9 @@ says what a start after a crash may fire again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -85,6 +84,13 @@ class Checkpoint:
         await self._store.async_remove()
 
 
+class GapOpener(Protocol):
+    """Opens the gap since `lost_at` (`recovery.GapRecovery.open_gap`)."""
+
+    def __call__(self, lost_at: float, *, margin: bool = ...) -> OpenGap:
+        """The gap opened."""
+
+
 def to_store(
     state: CaptureState, settings: CaptureSettings, *, clean: bool, reconnects: int
 ) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def restore(
     settings: CaptureSettings,
     stored: dict[str, Any] | None,
     *,
-    open_gap: Callable[..., OpenGap],
+    open_gap: GapOpener,
     title: str,
 ) -> None:
     """Restore `state` from what was stored; what happened since it was written is a gap.

@@ -120,6 +120,10 @@ class GapRecovery:
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.session = HistorySession(async_get_clientsession(hass), connection, REPLY_LIMIT)
 
+    async def async_close(self) -> None:
+        """Close the history session (idempotent; a backfill opens it again when needed)."""
+        await self.session.close()
+
     # ------------------------------------------------------------------ gaps
 
     @callback
@@ -206,11 +210,6 @@ class GapRecovery:
             )
         self.checkpoint.schedule()
         self._on_closed()
-
-    @property
-    def recovering(self) -> bool:
-        """A gap is open (live events wait until the changes before them are fired)."""
-        return self.state.gap is not None
 
     @property
     def link_up(self) -> bool:
