@@ -312,8 +312,8 @@ async def run(quick: bool) -> Result:
             log(f"backfill: outage; making {rounds * entities:,} changes on the remote")
             sent = await send_changes(remote.url, token, entities, 1, rounds, 3600)
             log(f"backfill: {sent['sent']:,} changes in {sent['seconds']:.1f} s; restoring")
-            requests_before = capture.requests
-            sessions_before = capture._link.sessions_opened
+            requests_before = capture.recovery.requests
+            sessions_before = capture.recovery.session.sessions_opened
             gc.collect()
             # What a full collection walks: every object the process keeps (after a full one).
             long_lived = len(gc.get_objects(2))
@@ -330,10 +330,10 @@ async def run(quick: bool) -> Result:
             closed = time.perf_counter()
             await samplers.stop()
             stats_after = await proxy.do("stats")
-            requests = capture.requests - requests_before
-            sessions = capture._link.sessions_opened - sessions_before
-            gap = capture.gaps[-1] if capture.gaps else None
-            backlog_max = capture.recorder_backlog_max
+            requests = capture.recovery.requests - requests_before
+            sessions = capture.recovery.session.sessions_opened - sessions_before
+            gap = capture.state.gaps[-1] if capture.state.gaps else None
+            backlog_max = capture.recovery.recorder_backlog_max
         finally:
             unsubscribe()
 

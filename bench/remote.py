@@ -90,11 +90,11 @@ async def run(quick: bool) -> Result:
                 fired_s = time.perf_counter() - started
             log(f"remote: remote accepted {accepted} in {fired_s:.2f} s; waiting for arrivals")
             done = await wait_for(
-                lambda: arrived["count"] + capture.overflow >= n, max(60.0, n / 200), 0.01
+                lambda: arrived["count"] + capture.state.overflow >= n, max(60.0, n / 200), 0.01
             )
             await wait_for(lambda: False, SETTLE)  # late drops/reconnects would show up here
             after = supervisor.snapshot()
-            dropped = capture.overflow
+            dropped = capture.state.overflow
         finally:
             unsubscribe()
         unable = remote.log_count(CANNOT_KEEP_UP_LOG, mark)

@@ -227,12 +227,12 @@ async def run_integration(
         if profiler is not None:
             profiler.enable()
         done = await wait_for(
-            lambda: arrivals.count + capture.overflow >= n, max(60.0, n / 500), 0.01
+            lambda: arrivals.count + capture.state.overflow >= n, max(60.0, n / 500), 0.01
         )
         finished = time.perf_counter()
         if profiler is not None:
             profiler.disable()
-        dropped = capture.overflow
+        dropped = capture.state.overflow
     finally:
         unsubscribe()
         if entry is not None:

@@ -326,7 +326,7 @@ async def test_options_saved_and_applied(
     assert config.entities.include == ("sensor", "switch.pump")
     assert config.entities.exclude == ("sensor.secret_*",)
     assert entry.runtime_data.mirror.prefix == "far"
-    assert entry.runtime_data.capture.not_forwarded is None  # state changes still fired
+    assert entry.runtime_data.capture.live.not_forwarded is None  # state changes still fired
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     # One connection checked the event types (subscribed, unsubscribed, closed) ...
     check = fake_ha.connections[connections_before]

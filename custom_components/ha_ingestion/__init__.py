@@ -11,8 +11,7 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .capture import EventCapture
-from .capture.capture import ISSUE_BACKFILL
+from .capture import ISSUE_BACKFILL, EventCapture
 from .capture.checkpoint import Checkpoint
 from .client import HaAuthenticationError, LinkSnapshot, LinkState, Supervisor
 from .const import DOMAIN
@@ -26,7 +25,7 @@ from .helpers import (
     set_entry_issue,
     token_rejected,
 )
-from .mirror import EntityMirror
+from .mirror import EntityMirror, MirrorChoice
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -47,25 +46,32 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Start the link; entities exist (and report it) even while the remote is down."""
     options = options_with_defaults(dict(entry.options))
-    mirror = EntityMirror(hass, entry, options)
+    # Which entities to mirror is decided first: the engine subscribes to them.
+    choice = MirrorChoice.from_options(hass, entry, options)
     config = build_supervisor_config(
-        dict(entry.data), dict(entry.options), entities=mirror.filter if mirror.enabled else None
+        dict(entry.data), dict(entry.options), entities=choice.entities
     )
-    supervisor = Supervisor(async_get_clientsession(hass), config)
-    coordinator = HaIngestionCoordinator(hass, entry, supervisor)
+    engine = Supervisor(async_get_clientsession(hass), config)
+    mirror = EntityMirror(hass, entry, options, engine, choice)
+    capture = EventCapture(
+        hass,
+        entry,
+        engine,
+        options,
+        # mirror: a mirrored entity's changes are its local states, not also events
+        not_forwarded=(
+            mirror.is_mirrored if mirror.enabled and not mirror.forward_state_changes else None
+        ),
+        # mirror: the long-term statistics of mirrored sensors for every closed gap
+        on_gap_closed=mirror.statistics.async_gap_closed if mirror.enabled else None,
+    )
+    coordinator = HaIngestionCoordinator(hass, entry, engine, capture)
     if token_rejected(dict(entry.data)):
         # Sending it again would be one more failed login on the remote (towards an IP ban):
         # the entry loads, its entities say failed/authentication, and reauth is offered.
-        supervisor.set_failed(HaAuthenticationError("the remote rejected this token before"))
-    capture = EventCapture(hass, entry, coordinator, options)
-    if mirror.enabled and not mirror.forward_state_changes:
-        # mirror: a mirrored entity's changes are its local states, not also events
-        capture.not_forwarded = mirror.is_mirrored
-    if mirror.enabled:
-        # mirror: the long-term statistics of mirrored sensors for every closed gap
-        capture.on_gap_closed = mirror.statistics.async_gap_closed
+        engine.set_failed(HaAuthenticationError("the remote rejected this token before"))
     entry.runtime_data = HaIngestionRuntimeData(
-        coordinator=coordinator, capture=capture, mirror=mirror
+        engine=engine, capture=capture, mirror=mirror, coordinator=coordinator
     )
 
     first_outcome = asyncio.Event()
@@ -74,10 +80,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         if snapshot.state in _ATTEMPT_DONE:
             first_outcome.set()
 
-    remove_first = supervisor.add_listener(_first)
-    _first(supervisor.snapshot())  # failed already (a rejected token): nothing to wait for
+    remove_first = engine.add_listener(_first)
+    _first(engine.snapshot())  # failed already (a rejected token): nothing to wait for
     await capture.async_start()  # capture: restores its checkpoint first
-    mirror.async_start(supervisor)
+    mirror.async_start()
     await coordinator.async_start()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(FIRST_ATTEMPT_WAIT):

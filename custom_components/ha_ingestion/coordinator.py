@@ -1,4 +1,4 @@
-"""Push coordinator: owns the supervisor, publishes link snapshots to entities, forwards events."""
+"""Push coordinator: owns the supervisor's run; publishes link snapshots and capture's totals."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
+from .capture import CaptureStats
 from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
 from .const import CONF_REJECTED_TOKEN, DOMAIN, THROTTLE_SECONDS
 from .helpers import set_entry_issue, token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
+    from .capture import EventCapture
     from .data import HaIngestionConfigEntry
 
 _LOGGER = logging.getLogger(__package__)
@@ -35,7 +37,7 @@ ISSUE_MIRROR_REFUSED = "mirror_refused"
 
 @dataclass(frozen=True, kw_only=True)
 class IngestionData:
-    """What entities read: the engine snapshot plus what the HA layer derives from it."""
+    """What entities read: the engine snapshot, capture's totals, what the HA layer derives."""
 
     snapshot: LinkSnapshot
     event_rate: float | None = None
@@ -43,13 +45,17 @@ class IngestionData:
     # counting those would change the counters again, a loop.
     events_received: int = 0
     last_event_time: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    capture: CaptureStats = field(default_factory=CaptureStats)
     # True when only the event counters moved: entities that do not follow events skip the write.
     counters_only: bool = False
 
 
 class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
-    """Fed by the supervisor: link changes are published at once, event counters at most 1/s."""
+    """Fed by the supervisor: link changes are published at once, event counters at most 1/s.
+
+    Capture's totals are read from `capture.stats` at each build, and published at once when
+    capture says a gap closed.
+    """
 
     config_entry: HaIngestionConfigEntry
 
@@ -58,10 +64,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
         supervisor: Supervisor,
+        capture: EventCapture,
     ) -> None:
-        """Wrap `supervisor`; nothing runs until `async_start()`."""
+        """Wrap `supervisor` and read `capture`; nothing runs until `async_start()`."""
         super().__init__(hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.supervisor = supervisor
+        self._capture = capture
         # The reconnect loop runs as the entry's background task: tracked (and, if it ever
         # outlives an unload, cancelled) by Home Assistant.
         supervisor.task_factory = lambda coro, name: entry.async_create_background_task(
@@ -75,9 +83,8 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._last_state: LinkState | None = None
         self._reauth_started = False
-        self.extra: dict[str, Any] = {}
-        # Set by the capture of a self-link: events that are this integration's own doing.
-        self.ignore_event: Callable[[dict[str, Any]], bool] | None = None
+        # Self-link: events that are this integration's own doing (capture tells them).
+        self._ignore_event: Callable[[dict[str, Any]], bool] | None = capture.own_event_filter
         self.ignored = 0
         self._ignored_last: datetime | None = None
         self.data = self._build(supervisor.snapshot())
@@ -88,6 +95,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         """Attach to the supervisor and start the link (or stay `failed` if it already is)."""
         self._unsubs.append(self.supervisor.add_listener(self._on_snapshot))
         self._unsubs.append(self.supervisor.add_event_listener(self._on_event))
+        self._unsubs.append(self._capture.add_stats_listener(self.async_publish))
         self._unsubs.append(
             async_track_time_interval(
                 self.hass,
@@ -152,7 +160,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             event_rate=rate,
             events_received=received,
             last_event_time=last,
-            extra=dict(self.extra),
+            capture=self._capture.stats,
             counters_only=counters_only,
         )
 
@@ -179,7 +187,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     @callback
     def _on_event(self, event: dict[str, Any]) -> None:
         """One remote event (hot path): publish the counters at most once per second."""
-        if self.ignore_event is not None and self.ignore_event(event):
+        if self._ignore_event is not None and self._ignore_event(event):
             self.ignored += 1
             self._ignored_last = self.supervisor.snapshot().last_event_time
             return

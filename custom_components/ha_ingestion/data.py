@@ -9,17 +9,23 @@ from homeassistant.config_entries import ConfigEntry
 
 if TYPE_CHECKING:
     from .capture import EventCapture
+    from .client import Supervisor
     from .coordinator import HaIngestionCoordinator
     from .mirror import EntityMirror
 
 
 @dataclass(kw_only=True)
 class HaIngestionRuntimeData:
-    """What a loaded entry owns."""
+    """What a loaded entry owns: the engine, the paths fed by it, and the entities' coordinator.
 
-    coordinator: HaIngestionCoordinator
+    Data flows one way: the engine feeds capture and mirror (each given it at construction);
+    the coordinator reads the engine's snapshots and capture's totals for the entities.
+    """
+
+    engine: Supervisor
     capture: EventCapture
     mirror: EntityMirror
+    coordinator: HaIngestionCoordinator
 
 
 type HaIngestionConfigEntry = ConfigEntry[HaIngestionRuntimeData]

@@ -93,7 +93,7 @@ async def async_get_config_entry_diagnostics(
     """Everything needed to understand a link's health, without its secrets."""
     coordinator = entry.runtime_data.coordinator
     capture = entry.runtime_data.capture
-    supervisor = coordinator.supervisor
+    supervisor = entry.runtime_data.engine
     config = supervisor.config
     integration = await async_get_integration(hass, DOMAIN)
     snapshot = asdict(supervisor.snapshot())
@@ -115,14 +115,14 @@ async def async_get_config_entry_diagnostics(
     event_types = {
         event_type: {
             "count": counts.get(event_type, 0),
-            "last_time_fired": capture.last_by_type.get(event_type, {}).get("time_fired"),
+            "last_time_fired": capture.live.last_by_type.get(event_type, {}).get("time_fired"),
             "last_size_bytes": (
                 len(orjson.dumps(event))
-                if (event := capture.last_by_type.get(event_type))
+                if (event := capture.live.last_by_type.get(event_type))
                 else None
             ),
         }
-        for event_type in sorted(set(counts) | set(capture.last_by_type))
+        for event_type in sorted(set(counts) | set(capture.live.last_by_type))
     }
     diagnostics = {
         "versions": {
@@ -144,17 +144,17 @@ async def async_get_config_entry_diagnostics(
         "snapshot": snapshot,
         "event_rate_per_minute": coordinator.data.event_rate,
         "capture": {
-            "forward_events": capture.forward,
-            "backfill": capture.backfill_enabled,
-            "forwarded": capture.forwarded,
-            "backfilled": capture.backfilled,
+            "forward_events": capture.settings.forward,
+            "backfill": capture.settings.backfill_enabled,
+            "forwarded": capture.live.forwarded,
+            "backfilled": capture.state.backfilled,
             # Of those, fired again after a crash and possibly already fired before it.
-            "possible_duplicates_after_crash": capture.possible_duplicates,
-            "queue_length": len(capture.queue),
-            "queue_size": capture.queue_size,
-            "overflow": capture.overflow,
+            "possible_duplicates_after_crash": capture.state.possible_duplicates,
+            "queue_length": len(capture.live.queue),
+            "queue_size": capture.live.queue_size,
+            "overflow": capture.state.overflow,
             "event_types": event_types,
-            "gaps": [gap.as_dict() for gap in capture.gaps],
+            "gaps": [gap.as_dict() for gap in capture.state.gaps],
         },
         "mirror": entry.runtime_data.mirror.as_dict(),
     }

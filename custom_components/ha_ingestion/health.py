@@ -30,7 +30,7 @@ def entry_health(entry: HaIngestionConfigEntry) -> dict[str, Any]:
             "connected": False,
             "state": f"entry_{entry.state.value}",
         }
-    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    snapshot = entry.runtime_data.engine.snapshot()
     return {
         "entry_id": entry.entry_id,
         "title": entry.title,

@@ -101,7 +101,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
         # Reconnects before the last reload or restart come from the capture checkpoint.
-        value_fn=lambda data: data.snapshot.reconnect_count + data.extra.get("reconnects_base", 0),
+        value_fn=lambda data: data.snapshot.reconnect_count + data.capture.reconnects_base,
     ),
     HaIngestionSensorDescription(
         key="consecutive_failures",
@@ -211,8 +211,8 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         translation_key="backfilled_changes",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.extra.get("backfilled", 0),
-        attributes_fn=lambda data: {"backfill_available": data.extra.get("backfill_available")},
+        value_fn=lambda data: data.capture.backfilled,
+        attributes_fn=lambda data: {"backfill_available": data.capture.backfill_available},
     ),
     HaIngestionSensorDescription(
         key="last_gap",
@@ -221,7 +221,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: _rounded(data.extra.get("last_gap"), 3),
+        value_fn=lambda data: _rounded(data.capture.last_gap, 3),
     ),
     HaIngestionSensorDescription(
         key="dropped_events",
@@ -230,7 +230,7 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         throttled=True,
-        value_fn=lambda data: data.extra.get("overflow", 0),
+        value_fn=lambda data: data.capture.overflow,
     ),
 )
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ha_ingestion.capture import capture as capture_module
+from custom_components.ha_ingestion.capture import recovery as recovery_module
 
 
 @pytest.fixture(autouse=True)
 def _no_commit_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 0.0)
-    monkeypatch.setattr(capture_module, "RETRY_DELAY", 0.0)
-    monkeypatch.setattr(capture_module, "BACKLOG_POLL", 0.0)
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 0.0)
+    monkeypatch.setattr(recovery_module, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(recovery_module, "BACKLOG_POLL", 0.0)

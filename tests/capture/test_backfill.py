@@ -18,7 +18,7 @@ from custom_components.ha_ingestion.capture.backfill import (
     fire_in_batches,
 )
 from custom_components.ha_ingestion.capture.events import iso_to_us, us_to_iso
-from custom_components.ha_ingestion.capture.link import ReplyTooLargeError
+from custom_components.ha_ingestion.capture.history_session import ReplyTooLargeError
 from custom_components.ha_ingestion.client import (
     HaCommandError,
     HaConnectionClosedError,

@@ -24,7 +24,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.ha_ingestion.capture import (
     EventCapture,
     backfill as backfill_module,
-    capture as capture_module,
+    live as live_module,
+    recovery as recovery_module,
 )
 from custom_components.ha_ingestion.client import LinkSnapshot, LinkState
 from custom_components.ha_ingestion.const import (
@@ -107,8 +108,8 @@ async def drop_link(fake_ha: FakeHA, entry: MockConfigEntry) -> datetime:
 async def restore_link(fake_ha: FakeHA, entry: MockConfigEntry, gaps: int) -> None:
     """End the outage and wait until the backfill has recorded gap number `gaps`."""
     fake_ha.refuse = False
-    await wait_for(lambda: len(capture_of(entry).gaps) >= gaps)
-    assert len(capture_of(entry).gaps) == gaps
+    await wait_for(lambda: len(capture_of(entry).state.gaps) >= gaps)
+    assert len(capture_of(entry).state.gaps) == gaps
 
 
 def inside(start: datetime, count: int) -> list[datetime]:
@@ -257,8 +258,8 @@ async def test_events_forwarded_with_fields_and_fresh_context(
     assert second.data["time_fired"] == remote_state["last_updated"]
     assert second.context.id != remote_state["context"]["id"]
     capture = capture_of(init_integration)
-    assert capture.forwarded == 2
-    assert capture.overflow == 0
+    assert capture.live.forwarded == 2
+    assert capture.state.overflow == 0
 
 
 async def test_forwarding_off_fires_nothing_but_counts(
@@ -275,8 +276,8 @@ async def test_forwarding_off_fires_nothing_but_counts(
 
     assert events == []
     capture = capture_of(entry)
-    assert capture.forwarded == 0
-    assert not capture.queue
+    assert capture.live.forwarded == 0
+    assert not capture.live.queue
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["forward_events"] is False
     last = diagnostics["capture"]["event_types"]["state_changed"]
@@ -292,7 +293,7 @@ async def test_diagnostics_counts_and_last_event_per_type(
 ) -> None:
     """Per-type counts, time and size of the last event appear in diagnostics (no payload)."""
     # Small drain batches: the drain yields to the reader inside a burst and still loses nothing.
-    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)
+    monkeypatch.setattr(live_module, "DRAIN_BATCH", 3)
     fake_ha.expected_subscriptions = 2
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link(**{CONF_EVENT_TYPES: ["state_changed", "call_service"]})
@@ -341,13 +342,13 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
     capture = capture_of(entry)
-    capture.queue_size = 5
+    capture.live.queue_size = 5
     coordinator = entry.runtime_data.coordinator
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
 
     # One coalesced frame: the reader hands all 20 events over before the drain can run once.
     await fake_ha.fire_events([("state_changed", {"entity_id": f"sensor.s{n}"}) for n in range(20)])
-    await wait_for(lambda: capture.overflow == 15 and not capture.queue)
+    await wait_for(lambda: capture.state.overflow == 15 and not capture.live.queue)
     await hass.async_block_till_done()
 
     assert [e.data["data"]["entity_id"] for e in events] == [f"sensor.s{n}" for n in range(5)]
@@ -357,8 +358,8 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
     assert len(warnings) == 1
     assert any("15 events dropped" in r.message for r in caplog.records)
     # The dropped_events sensor's data.
-    assert coordinator.extra["overflow"] == 15
-    await wait_for(lambda: coordinator.data.extra.get("overflow") == 15)
+    assert capture.stats.overflow == 15
+    await wait_for(lambda: coordinator.data.capture.overflow == 15)
 
     # The reader kept going: same connection, later events still arrive.
     await fake_ha.fire_state_changed("sensor.after", "ok")
@@ -367,7 +368,7 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
     assert link_state(entry) is LinkState.CONNECTED
     assert len(fake_ha.connections) == 1
     assert coordinator.supervisor.snapshot().events_received == 21
-    assert capture.overflow == 15
+    assert capture.state.overflow == 15
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["overflow"] == 15
     assert diagnostics["capture"]["queue_size"] == 5
@@ -391,7 +392,7 @@ async def test_backfill_recovers_missed_changes(
     still not be fired again.
     """
     fake_ha.history_sub_microsecond = sub_microsecond
-    monkeypatch.setattr(capture_module, "DRAIN_BATCH", 3)  # the backfill yields while firing
+    monkeypatch.setattr(live_module, "DRAIN_BATCH", 3)  # the backfill yields while firing
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     # sensor.b: known to the remote only from long before the window (start-time placeholder).
     fake_ha.record_state("sensor.b", "b0", long_ago)
@@ -447,16 +448,16 @@ async def test_backfill_recovers_missed_changes(
     assert len(live(events)) == 1
 
     capture = capture_of(entry)
-    (gap,) = capture.gaps
+    (gap,) = capture.state.gaps
     assert gap.start == lost
     assert gap.end > gap.start
     assert gap.duration == pytest.approx((gap.end - gap.start).total_seconds(), abs=1e-5)
     assert gap.event_types == ("state_changed",)
     assert gap.backfilled == 12
     assert gap.backfill_error is None
-    assert capture.backfilled == 12
-    assert not capture.backfill_running
-    assert entry.runtime_data.coordinator.data.extra["backfilled"] == 12
+    assert capture.state.backfilled == 12
+    assert not capture.recovery.backfill_running
+    assert entry.runtime_data.coordinator.data.capture.backfilled == 12
     await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == "12")
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
     assert float(sensor_state(hass, entry, "last_gap") or "nan") == pytest.approx(
@@ -505,7 +506,7 @@ async def test_change_arriving_live_after_reconnect_is_not_fired_twice(
     assert fake_ha.history_during_period(request)["sensor.door"][-1]["lu"] == (
         live_moment.timestamp()
     )
-    assert capture_of(entry).gaps[0].backfilled == 2
+    assert capture_of(entry).state.gaps[0].backfilled == 2
 
 
 async def test_two_outages_with_overlapping_windows(
@@ -542,7 +543,7 @@ async def test_two_outages_with_overlapping_windows(
     assert sorted(every) == sorted(set(every))  # nothing twice, live or backfilled
     a4 = next(d for d in fired if d["data"]["new_state"]["state"] == "a4")
     assert a4["data"]["old_state"]["state"] == "a3"  # chained on the live change
-    gaps = capture_of(entry).gaps
+    gaps = capture_of(entry).state.gaps
     assert [gap.backfilled for gap in gaps] == [3, 2]
 
     # A third outage in which nothing changed: its window covers both others, nothing fires.
@@ -551,7 +552,7 @@ async def test_two_outages_with_overlapping_windows(
     assert len(history_requests(fake_ha)) == 6
     assert gaps[-1].backfilled == 0
     assert len(backfilled(events)) == 5
-    assert capture_of(entry).backfilled == 5
+    assert capture_of(entry).state.backfilled == 5
 
 
 async def test_history_is_chunked_by_entity(
@@ -603,7 +604,7 @@ async def test_change_older_than_the_max_window_is_not_fired(
     assert datetime.now(UTC) - start >= timedelta(hours=hours)
     assert start > too_old
     # The part of the gap older than the window is recorded as not recovered, never invented.
-    (gap,) = capture_of(entry).gaps
+    (gap,) = capture_of(entry).state.gaps
     ((old_start, old_end),) = gap.unrecoverable
     assert datetime.fromisoformat(old_start) < datetime.fromisoformat(old_end) <= start
     fired = backfilled(events)
@@ -638,15 +639,15 @@ async def test_gap_recorded_without_backfill(
     assert history_requests(fake_ha) == []
     assert all(cmd["type"] != "get_states" for c in fake_ha.connections for cmd in c.commands)
     assert backfilled(events) == []
-    (gap,) = capture_of(entry).gaps
+    (gap,) = capture_of(entry).state.gaps
     assert gap.start == lost
     assert gap.duration > 0
     assert gap.event_types == event_types
     assert gap.backfilled == 0
     assert gap.backfill_error is None
-    extra = entry.runtime_data.coordinator.data.extra
-    assert extra["backfilled"] == 0
-    assert extra["last_gap"] == gap.duration
+    stats = entry.runtime_data.coordinator.data.capture
+    assert stats.backfilled == 0
+    assert stats.last_gap == gap.duration
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
 
 
@@ -700,7 +701,7 @@ async def test_malformed_history_and_events_are_skipped(
     assert fired[0]["data"]["new_state"]["state"] == "ok"
     assert fired[0]["data"]["old_state"] is None
     capture = capture_of(entry)
-    assert capture.gaps[0].backfilled == 1
+    assert capture.state.gaps[0].backfilled == 1
     assert capture.skips.counts["bad_history_row"] >= 4  # each read: 2 rows, 1 text, 1 list
     assert link_state(entry) is LinkState.CONNECTED
 
@@ -736,27 +737,27 @@ async def test_outage_during_backfill_does_not_duplicate(
 
     def note_loss(snapshot: LinkSnapshot) -> None:
         if snapshot.state is LinkState.RECONNECTING and dropped and not seen_lost_while:
-            seen_lost_while.append((capture.backfill_running, capture.backfilled))
+            seen_lost_while.append((capture.recovery.backfill_running, capture.state.backfilled))
 
     remove = entry.runtime_data.coordinator.supervisor.add_listener(note_loss)
     fake_ha.refuse = False
     await wait_for(lambda: bool(dropped) and link_state(entry) is not LinkState.CONNECTED)
-    await wait_for(lambda: not capture.backfill_running)
+    await wait_for(lambda: not capture.recovery.backfill_running)
     remove()
     # The loss was seen while the backfill was still firing; the fetched slice was still fired,
     # and the gap stays open (no record yet) for the next connection.
     ((running, fired_then),) = seen_lost_while
     assert running
     assert 0 < fired_then < 40
-    assert capture.backfilled == 40
-    assert not capture.gaps
+    assert capture.state.backfilled == 40
+    assert not capture.state.gaps
     lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
     assert lost is not None
     await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
     (later,) = inside(lost, 1)
     fake_ha.record_state("sensor.busy", "last", later)
     await restore_link(fake_ha, entry, gaps=1)
-    assert capture.gaps[0].backfilled == 41
+    assert capture.state.gaps[0].backfilled == 41
 
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(40)] + ["last"]
@@ -807,7 +808,7 @@ async def test_malformed_events_never_cost_the_link(
     for _bad, reason in BAD_EVENTS:
         expected[reason] = expected.get(reason, 0) + 1
     assert capture.skips.counts == expected
-    assert list(capture.last_by_type) == ["state_changed"]  # only subscribed types are kept
+    assert list(capture.live.last_by_type) == ["state_changed"]  # only subscribed types are kept
     assert link_state(entry) is LinkState.CONNECTED
     assert len(fake_ha.connections) == 1
     assert events[0].data["data"]["entity_id"] == "sensor.after"
@@ -820,15 +821,15 @@ async def test_queue_is_bounded_in_bytes(
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
     capture = capture_of(entry)
-    capture.queue_bytes_limit = 50_000
+    capture.live.queue_bytes_limit = 50_000
     big = {"entity_id": "sensor.big", "blob": "x" * 10_000}
     await fake_ha.fire_events([("state_changed", dict(big)) for _ in range(20)])
-    await wait_for(lambda: capture.overflow > 0 and not capture.queue)
-    assert len(capture.queue) == 0
-    assert capture.queue_bytes == 0
+    await wait_for(lambda: capture.state.overflow > 0 and not capture.live.queue)
+    assert len(capture.live.queue) == 0
+    assert capture.live.queue_bytes == 0
     # The first event goes into an empty queue unmeasured; the next ones fill 50 kB.
     assert 4 <= len(events) <= 6
-    assert capture.overflow == 20 - len(events)
+    assert capture.state.overflow == 20 - len(events)
 
 
 # ---------------------------------------------------------------------------------- switches
@@ -850,8 +851,8 @@ async def test_forwarding_off_means_no_event_and_no_history_query(
     commands = {cmd["type"] for conn in fake_ha.connections for cmd in conn.commands}
     assert HISTORY not in commands
     assert "config/entity_registry/list_for_display" not in commands
-    assert capture_of(entry).backfill_enabled is False
-    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+    assert capture_of(entry).settings.backfill_enabled is False
+    assert entry.runtime_data.capture.stats.backfill_available is False
 
 
 # ---------------------------------------------------------------------------------- self-link
@@ -883,7 +884,7 @@ async def test_self_link_never_captures_its_own_entities_or_events(
     await wait_for(lambda: len(events) == 1)
     await hass.async_block_till_done()
     assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
-    assert capture.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
+    assert capture.live.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
     # Its own changes do not move its counters either (they would change them again: a loop).
     coordinator = entry.runtime_data.coordinator
     snapshot = coordinator.supervisor.snapshot()
@@ -946,8 +947,8 @@ async def test_commit_race_closes_the_gap_only_once_history_covers_it(
             fake_ha.recorder_backlog = 0
             fake_ha.commit()
 
-    capture._sleep = fake_sleep
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
+    capture.recovery._sleep = fake_sleep
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
     lost = await drop_link(fake_ha, entry)
     early, late1, late2 = inside(lost, 3)
     fake_ha.record_state("sensor.t", "early", early)
@@ -964,7 +965,7 @@ async def test_commit_race_closes_the_gap_only_once_history_covers_it(
     assert fake_ha.recorder_info_requests >= 2
     first, *_, last = history_requests(fake_ha)
     assert last["start_time"] == first["start_time"]  # the second read covers the whole gap
-    assert capture.gaps[0].backfilled == 3
+    assert capture.state.gaps[0].backfilled == 3
 
 
 @pytest.mark.parametrize("skew", [30.0, -30.0], ids=["remote_ahead", "remote_behind"])
@@ -1031,7 +1032,7 @@ async def test_reconnect_while_firing_fires_everything_once(
     assert len(fake_ha.ready_connections) >= 3  # first link, restored, reconnected
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(30)]
-    assert len(capture_of(entry).gaps) == 1
+    assert len(capture_of(entry).state.gaps) == 1
 
 
 async def test_reload_mid_backfill_goes_on_without_repeating(
@@ -1059,10 +1060,10 @@ async def test_reload_mid_backfill_goes_on_without_repeating(
     fake_ha.refuse = False
     await wait_for(lambda: bool(reloads))
     await reloads[0]
-    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 1)
     states = [d["data"]["new_state"]["state"] for d in backfilled(events)]
     assert states == [f"v{n}" for n in range(30)]
-    assert capture_of(entry).backfilled == 30  # the total survived the reload
+    assert capture_of(entry).state.backfilled == 30  # the total survived the reload
 
 
 async def test_restart_recovers_changes_made_while_stopped(
@@ -1087,7 +1088,7 @@ async def test_restart_recovers_changes_made_while_stopped(
     await hass.async_block_till_done()
     assert link_state(entry) is not LinkState.CONNECTED
     fake_ha.refuse = False
-    await wait_for(lambda: len(capture_of(entry).gaps) >= 1)
+    await wait_for(lambda: len(capture_of(entry).state.gaps) >= 1)
     fired = backfilled(events)
     assert changes_of(fired, "sensor.r") == [
         (f"v{n}", moment.isoformat()) for n, moment in enumerate(times)
@@ -1110,10 +1111,10 @@ async def test_remote_without_history_is_detected_once(
     await drop_link(fake_ha, entry)
     await restore_link(fake_ha, entry, gaps=1)
     capture = capture_of(entry)
-    assert capture.history_available is False
-    assert capture.gaps[0].backfill_error == "remote has no history"
-    assert capture.gaps[0].unrecoverable
-    assert entry.runtime_data.coordinator.extra["backfill_available"] is False
+    assert capture.recovery.history_available is False
+    assert capture.state.gaps[0].backfill_error == "remote has no history"
+    assert capture.state.gaps[0].unrecoverable
+    assert entry.runtime_data.capture.stats.backfill_available is False
     asked = len(history_requests(fake_ha))
     assert asked == 1
     await drop_link(fake_ha, entry)
@@ -1142,7 +1143,7 @@ async def test_window_that_keeps_failing_becomes_unrecoverable_with_a_repair(
     lost = await drop_link(fake_ha, entry)
     main = len(fake_ha.ready_connections)
     await restore_link(fake_ha, entry, gaps=1)
-    (gap,) = capture_of(entry).gaps
+    (gap,) = capture_of(entry).state.gaps
     assert gap.unrecoverable
     assert "database locked" in (gap.backfill_error or "")
     assert gap.start == lost
@@ -1163,7 +1164,7 @@ async def test_oversize_reply_never_closes_the_live_link(
 ) -> None:
     """History replies above the reply budget end only the backfill's own session; requests are
     split until they fit and every change is recovered; the live connection is the same."""
-    monkeypatch.setattr(capture_module, "REPLY_LIMIT", 6_000)
+    monkeypatch.setattr(recovery_module, "REPLY_LIMIT", 6_000)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
     lost = await drop_link(fake_ha, entry)
@@ -1179,8 +1180,8 @@ async def test_oversize_reply_never_closes_the_live_link(
     fired = backfilled(events)
     assert [d["data"]["new_state"]["state"] for d in fired] == [f"v{n}" for n in range(40)]
     capture = capture_of(entry)
-    assert capture._link.sessions_opened > 1  # oversize replies ended backfill sessions
-    assert capture.gaps[0].unrecoverable == ()
+    assert capture.recovery.session.sessions_opened > 1  # oversize replies ended backfill sessions
+    assert capture.state.gaps[0].unrecoverable == ()
 
 
 async def test_backfill_session_lost_while_the_link_stays_up_is_retried(
@@ -1210,7 +1211,7 @@ async def test_backfill_session_lost_while_the_link_stays_up_is_retried(
 
     patch_history(monkeypatch, drop_first)
     await restore_link(fake_ha, entry, gaps=1)
-    (gap,) = capture_of(entry).gaps
+    (gap,) = capture_of(entry).state.gaps
     assert gap.backfill_error is None
     assert gap.unrecoverable == ()
     assert changes_of(backfilled(events), "sensor.x") == [("x1", missed.isoformat())]
@@ -1236,8 +1237,8 @@ async def test_unreadable_checkpoint_starts_fresh(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     capture = capture_of(entry)
-    assert capture._gap is None
-    assert not capture.gaps
+    assert capture.state.gap is None
+    assert not capture.state.gaps
     await fake_ha.fire_state_changed("sensor.a", "1")
     await wait_for(lambda: len(events) == 1)
 
@@ -1250,7 +1251,7 @@ async def test_registry_list_too_large_or_missing_falls_back_to_seen_entities(
 ) -> None:
     """An entity registry list above the reply budget (or no such command, or no recorder/info):
     the entities seen here are still recovered."""
-    monkeypatch.setattr(capture_module, "REPLY_LIMIT", 20_000)
+    monkeypatch.setattr(recovery_module, "REPLY_LIMIT", 20_000)
 
     async def huge(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
         rows = [{"ei": f"sensor.n{n}", "pl": "x" * 50} for n in range(2_000)]
@@ -1288,17 +1289,17 @@ async def test_totals_survive_a_reload(
     await fake_ha.fire_state_changed("sensor.t", "0")  # nobody connected: only recorded
     await restore_link(fake_ha, entry, gaps=1)
     capture = capture_of(entry)
-    capture.overflow = 7
-    before = (capture.backfilled, capture.gaps[-1])
+    capture.state.overflow = 7
+    before = (capture.state.backfilled, capture.state.gaps[-1])
     await wait_for(lambda: sensor_state(hass, entry, "reconnect_count") == "1")
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     capture = capture_of(entry)
-    await wait_for(lambda: len(capture.gaps) == 2)  # the reload's own short gap
-    assert capture.backfilled == before[0]
-    assert capture.gaps[0] == before[1]
-    assert capture.overflow == 7
+    await wait_for(lambda: len(capture.state.gaps) == 2)  # the reload's own short gap
+    assert capture.state.backfilled == before[0]
+    assert capture.state.gaps[0] == before[1]
+    assert capture.state.overflow == 7
     await wait_for(lambda: sensor_state(hass, entry, "reconnect_count") == "1")
     await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == str(before[0]))
     entity_id = er.async_get(hass).async_get_entity_id(
@@ -1329,8 +1330,8 @@ async def test_live_changes_wait_for_the_gap_other_events_do_not(
         waiting.set()
         await release.wait()
 
-    capture._sleep = held_sleep
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # slept by held_sleep
+    capture.recovery._sleep = held_sleep
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 3600.0)  # slept by held_sleep
     lost = await drop_link(fake_ha, entry)
     (moment,) = inside(lost, 1)
     fake_ha.record_state("sensor.o", "missed", moment)
@@ -1366,13 +1367,13 @@ async def test_start_after_a_crash_is_flagged(
     stored = hass_storage[storage_key(entry.entry_id)]
     assert stored["data"]["clean"] is True
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
-    assert capture_of(entry).gaps[-1].after_crash is False
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 1)
+    assert capture_of(entry).state.gaps[-1].after_crash is False
     await hass.config_entries.async_unload(entry.entry_id)
     hass_storage[storage_key(entry.entry_id)]["data"]["clean"] = False  # as a kill leaves it
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: len(capture_of(entry).gaps) == 2)
-    assert capture_of(entry).gaps[-1].after_crash is True
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 2)
+    assert capture_of(entry).state.gaps[-1].after_crash is True
 
 
 async def test_possible_duplicates_after_a_crash_are_counted(
@@ -1406,7 +1407,7 @@ async def test_possible_duplicates_after_a_crash_are_counted(
     late = datetime.now(UTC) + timedelta(seconds=600)  # far outside the window (10 s + 45 s)
     fake_ha.record_state("sensor.a", "late", late)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 1)
     capture = capture_of(entry)
     assert [
         (e["data"]["entity_id"], e["data"]["new_state"]["state"]) for e in backfilled(events)
@@ -1415,9 +1416,9 @@ async def test_possible_duplicates_after_a_crash_are_counted(
         ("sensor.b", "x"),
         ("sensor.a", "late"),
     ]
-    (gap,) = capture.gaps
+    (gap,) = capture.state.gaps
     assert (gap.after_crash, gap.backfilled, gap.possible_duplicates) == (True, 3, 2)
-    assert capture.possible_duplicates == 2
+    assert capture.state.possible_duplicates == 2
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["possible_duplicates_after_crash"] == 2
     assert diagnostics["capture"]["gaps"][-1]["possible_duplicates"] == 2
@@ -1425,9 +1426,9 @@ async def test_possible_duplicates_after_a_crash_are_counted(
     await hass.config_entries.async_unload(entry.entry_id)
     assert hass_storage[key]["data"]["totals"]["possible_duplicates"] == 2
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: len(capture_of(entry).gaps) == 2)
-    assert capture_of(entry).possible_duplicates == 2
-    assert capture_of(entry).gaps[-1].possible_duplicates == 0
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 2)
+    assert capture_of(entry).state.possible_duplicates == 2
+    assert capture_of(entry).state.gaps[-1].possible_duplicates == 0
 
 
 async def test_crash_while_a_gap_was_open_counts_every_change_fired_for_it(
@@ -1454,8 +1455,8 @@ async def test_crash_while_a_gap_was_open_counts_every_change_fired_for_it(
     stored["clean"] = False  # as a kill during the outage leaves it
     fake_ha.refuse = False
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: len(capture_of(entry).gaps) == 1)
-    (gap,) = capture_of(entry).gaps
+    await wait_for(lambda: len(capture_of(entry).state.gaps) == 1)
+    (gap,) = capture_of(entry).state.gaps
     assert changes_of(backfilled(events), "sensor.a") == [
         ("2", first.isoformat()),
         ("3", (second + timedelta(seconds=600)).isoformat()),
@@ -1478,7 +1479,7 @@ async def test_a_span_captured_without_state_changed_is_not_owed_after_it_is_tur
         entry, options={**entry.options, CONF_EVENT_TYPES: ["call_service"]}
     )
     assert await hass.config_entries.async_reload(entry.entry_id)  # as the options flow does
-    assert not capture_of(entry).captures_state_changes
+    assert not capture_of(entry).settings.captures_state_changes
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     off = datetime.now(UTC) - timedelta(seconds=1)  # within the detection margin
     fake_ha.record_state("sensor.b", "while off", off)
@@ -1489,7 +1490,7 @@ async def test_a_span_captured_without_state_changed_is_not_owed_after_it_is_tur
         entry, options={**entry.options, CONF_EVENT_TYPES: ["state_changed"]}
     )
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(lambda: bool(capture_of(entry).gaps) and not capture_of(entry).recovering)
+    await wait_for(lambda: bool(capture_of(entry).state.gaps) and not capture_of(entry).recovering)
     assert changes_of(backfilled(events), "sensor.b") == [
         ("while reloading", reloading.isoformat())
     ]
@@ -1503,7 +1504,7 @@ async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
 ) -> None:
     """A backlog that never empties: the gap is not closed short; it is retried, then recorded
     unrecoverable with a repair (never silently lost)."""
-    monkeypatch.setattr(capture_module, "BACKLOG_POLLS", 3)
+    monkeypatch.setattr(recovery_module, "BACKLOG_POLLS", 3)
     fake_ha.recorder_backlog = 5000
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
@@ -1514,12 +1515,12 @@ async def test_recorder_that_does_not_catch_up_keeps_the_gap_open(
     fake_ha.record_state("sensor.a", "2", moment)
     await restore_link(fake_ha, entry, gaps=1)
     capture = capture_of(entry)
-    (gap,) = capture.gaps
+    (gap,) = capture.state.gaps
     assert "backlog" in (gap.backfill_error or "")
     assert gap.unrecoverable
-    assert capture.recorder_backlog_max == 5000
+    assert capture.recovery.recorder_backlog_max == 5000
     # Per try: one look when the link is back, then the first poll, then BACKLOG_POLLS more.
-    assert fake_ha.recorder_info_requests == (1 + 1 + 3) * capture_module.MAX_PASS_FAILURES
+    assert fake_ha.recorder_info_requests == (1 + 1 + 3) * recovery_module.MAX_PASS_FAILURES
     assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]
 
 
@@ -1532,7 +1533,7 @@ async def test_a_backlog_that_gets_shorter_is_waited_for_however_long(
     """After a big outage a busy remote's recorder may take minutes to work through its queue:
     while the queue gets shorter it is no failure (more polls than BACKLOG_POLLS, one stall
     among them), and the gap closes complete, without a retry."""
-    monkeypatch.setattr(capture_module, "BACKLOG_POLLS", 3)
+    monkeypatch.setattr(recovery_module, "BACKLOG_POLLS", 3)
     backlogs = [900, 800, 800, 700, 600, 500, 400, 300, 200, 100, 0]
     backlogs_asked = list(backlogs)
     events = async_capture_events(hass, EVENT_INGESTED)
@@ -1544,11 +1545,11 @@ async def test_a_backlog_that_gets_shorter_is_waited_for_however_long(
     fake_ha.record_state("sensor.a", "2", moment)
     fake_ha.recorder_backlogs = backlogs
     await restore_link(fake_ha, entry, gaps=1)
-    (gap,) = capture_of(entry).gaps
+    (gap,) = capture_of(entry).state.gaps
     assert (gap.backfill_error, gap.unrecoverable) == (None, ())
     assert fake_ha.recorder_info_requests == len(backlogs_asked)  # one try: no retry
     assert backlogs == []
-    assert capture_of(entry).recorder_backlog_max == 900
+    assert capture_of(entry).recovery.recorder_backlog_max == 900
     assert changes_of(backfilled(events), "sensor.a") == [("2", moment.isoformat())]
 
 
@@ -1572,8 +1573,8 @@ async def test_recorder_behind_at_the_reconnect_waits_one_more_commit_interval(
         if len(sleeps) == 2:
             fake_ha.commit()  # ...and written only an interval later
 
-    capture._sleep = fake_sleep
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)
+    capture.recovery._sleep = fake_sleep
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 3600.0)
     lost = await drop_link(fake_ha, entry)
     (moment,) = inside(lost, 1)
     fake_ha.record_state("sensor.slow", "late", moment, committed=False)
@@ -1582,7 +1583,7 @@ async def test_recorder_behind_at_the_reconnect_waits_one_more_commit_interval(
     assert changes_of(backfilled(events), "sensor.slow") == [("late", moment.isoformat())]
     assert len(sleeps) == 2
     assert sleeps[1] == 3600.0
-    assert capture.recorder_backlog_max == 40
+    assert capture.recovery.recorder_backlog_max == 40
 
 
 async def test_gap_closes_only_once_history_shows_a_change_sent_after_the_reconnect(
@@ -1609,19 +1610,19 @@ async def test_gap_closes_only_once_history_shows_a_change_sent_after_the_reconn
         if len(polls) == 4:
             fake_ha.commit()
 
-    capture._sleep = slow_recorder
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)
+    capture.recovery._sleep = slow_recorder
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 3600.0)
     lost = await drop_link(fake_ha, entry)
     (moment,) = inside(lost, 1)
     fake_ha.record_state("sensor.busy", "just before", moment, committed=False)
     fake_ha.refuse = False
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     await fake_ha.fire_state_changed("sensor.busy", "after", committed=False)
-    await wait_for(lambda: bool(capture._after_connect))
+    await wait_for(lambda: bool(capture.state.after_connect))
     live_seen.set()
     # The held live change is fired by the drain task after the gap closes, not by the close.
-    await wait_for(lambda: len(capture.gaps) == 1 and len(events) == 3)
-    assert capture.sentinel_polls == 4  # three misses, then the row is there
+    await wait_for(lambda: len(capture.state.gaps) == 1 and len(events) == 3)
+    assert capture.recovery.sentinel_polls == 4  # three misses, then the row is there
     states = [(e.data["data"]["new_state"]["state"], e.data["backfilled"]) for e in events]
     assert states == [("0", False), ("just before", True), ("after", False)]
 
@@ -1647,20 +1648,20 @@ async def test_an_attribute_only_change_after_the_reconnect_proves_the_commit_to
     async def commit_wait(_delay: float) -> None:  # the live change arrives meanwhile
         await live_seen.wait()
 
-    capture._sleep = commit_wait
-    monkeypatch.setattr(capture_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
+    capture.recovery._sleep = commit_wait
+    monkeypatch.setattr(recovery_module, "COMMIT_WAIT", 3600.0)  # it is slept, never waited
     lost = await drop_link(fake_ha, entry)
     (moment,) = inside(lost, 1)
     fake_ha.record_state("sensor.level", "7", moment)
     fake_ha.refuse = False
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     await fake_ha.fire_state_changed("automation.tick", "on", {"current": 1})
-    await wait_for(lambda: bool(capture._after_connect))
+    await wait_for(lambda: bool(capture.state.after_connect))
     live_seen.set()
-    await wait_for(lambda: len(capture.gaps) == 1)
-    assert capture.gaps[-1].backfill_error is None
-    assert capture.gaps[-1].unrecoverable == ()
-    assert capture.sentinel_polls == 1
+    await wait_for(lambda: len(capture.state.gaps) == 1)
+    assert capture.state.gaps[-1].backfill_error is None
+    assert capture.state.gaps[-1].unrecoverable == ()
+    assert capture.recovery.sentinel_polls == 1
     assert changes_of(backfilled(events), "sensor.level") == [("7", moment.isoformat())]
 
 

@@ -314,7 +314,7 @@ async def test_changes_during_twenty_outages_arrive_exactly_once(
         context = f"outage {outage} ({kind})"
         linked = await changer.change_all(backfilled=False, outage=outage, kind=kind)
         await ledger.wait_all(linked, ARRIVAL_TIMEOUT, f"{context}: changes made while linked")
-        gap_before = capture.gaps[-1] if capture.gaps else None
+        gap_before = capture.state.gaps[-1] if capture.state.gaps else None
         during: list[Change] = []
         start = time.monotonic()
 
@@ -366,10 +366,10 @@ async def test_changes_during_twenty_outages_arrive_exactly_once(
         assert connected is not None, f"{context}: no 'on' after the link was restored"
 
         def backfill_done(previous: object = gap_before) -> bool:
-            return bool(capture.gaps) and capture.gaps[-1] is not previous
+            return bool(capture.state.gaps) and capture.state.gaps[-1] is not previous
 
         await link.wait_until(backfill_done, BACKFILL_TIMEOUT, f"{context}: backfill done")
-        gap = capture.gaps[-1]
+        gap = capture.state.gaps[-1]
         assert gap.backfill_error is None, f"{context}: backfill failed: {gap.backfill_error}"
         last = await ledger.wait_all(during, ARRIVAL_TIMEOUT, f"{context}: backfilled changes")
         figures.append(
@@ -390,7 +390,7 @@ async def test_changes_during_twenty_outages_arrive_exactly_once(
     result = _analyse(changer.changes, ledger, restart_windows, linked_at)
     backfilled_sensor = link.state_of(f"sensor.{link.slug}_backfilled_state_changes")
     snap = link.snapshot()
-    gaps = [(g.duration, g.backfilled, g.backfill_error) for g in capture.gaps]
+    gaps = [(g.duration, g.backfilled, g.backfill_error) for g in capture.state.gaps]
     await link.unload()
 
     by_kind: dict[str, dict[str, Any]] = {}
@@ -424,7 +424,7 @@ async def test_changes_during_twenty_outages_arrive_exactly_once(
         attempts_total=snap.attempts_total,
         heartbeat_s=[HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT],
         remote_commit_interval="default (5 s)",
-        history_requests=capture.requests,
+        history_requests=capture.recovery.requests,
         max_backoff_s=MAX_DELAY,
         by_kind=by_kind,
         total_s=time.monotonic() - began,

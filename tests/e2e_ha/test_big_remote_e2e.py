@@ -108,8 +108,8 @@ async def test_twenty_thousand_entities_recover_a_gap(
         await _wait(lambda: supervisor.state is not LinkState.CONNECTED, 10, "link down")
         changed = list(range(0, ENTITIES, ENTITIES // CHANGED))
         await _set_states(big, changed, "1")
-        requests_before = capture.requests
-        sessions_before = capture._link.sessions_opened
+        requests_before = capture.recovery.requests
+        sessions_before = capture.recovery.session.sessions_opened
         restored = time.monotonic()
         await proxy.refuse(False)  # restored the moment the outage ends
         await _wait(lambda: supervisor.state is LinkState.CONNECTED, 60, "link back")
@@ -119,7 +119,7 @@ async def test_twenty_thousand_entities_recover_a_gap(
         counts = Counter(e["data"]["entity_id"] for e in backfilled)
         wanted = {f"sensor.big_{n}" for n in changed}
         snap = supervisor.snapshot()
-        gap = capture.gaps[-1]
+        gap = capture.state.gaps[-1]
         record(
             "ha_11_big_remote",
             entities=ENTITIES,
@@ -131,9 +131,10 @@ async def test_twenty_thousand_entities_recover_a_gap(
             duplicated=sum(c - 1 for c in counts.values()),
             unexpected=len(set(counts) - wanted),
             recovered_after_restore_s=round(recovered_s, 1),
-            requests_for_the_gap=capture.requests - requests_before,
-            backfill_sessions_for_the_gap=capture._link.sessions_opened - sessions_before,
-            remote_recorder_backlog_max=capture.recorder_backlog_max,
+            requests_for_the_gap=capture.recovery.requests - requests_before,
+            backfill_sessions_for_the_gap=capture.recovery.session.sessions_opened
+            - sessions_before,
+            remote_recorder_backlog_max=capture.recovery.recorder_backlog_max,
             gap_error=gap.backfill_error,
             live_reconnects=snap.reconnect_count,
             unrecoverable=list(gap.unrecoverable),

@@ -150,7 +150,7 @@ async def test_crash_without_a_final_write(
     duplicates = {key for key, count in counts.items() if count > 1}
     allowed = {key for key, _ in after_write}
     repeats = sum(count - 1 for count in counts.values())
-    (gap,) = [gap for gap in link.entry.runtime_data.capture.gaps if gap.after_crash]
+    (gap,) = [gap for gap in link.entry.runtime_data.capture.state.gaps if gap.after_crash]
     record(
         "ha_11_local_crash",
         **figures,

@@ -181,7 +181,7 @@ async def test_statistics_of_a_mirrored_power_sensor_cover_the_outage(
             lambda: filler.runs >= 1 and not filler._tasks, 90, "statistics filled"
         )
         await async_wait_recording_done(hass)
-        gap = link.entry.runtime_data.capture.gaps[-1]
+        gap = link.entry.runtime_data.capture.state.gaps[-1]
         assert filler.last_span is not None
         start, end = (datetime.fromisoformat(moment) for moment in filler.last_span)
         assert start <= cut

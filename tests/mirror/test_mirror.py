@@ -24,7 +24,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.ha_ingestion.capture import capture as capture_module
+from custom_components.ha_ingestion.capture import recovery as recovery_module
 from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, RemoteState
 from custom_components.ha_ingestion.compat import enabled_entities
 from custom_components.ha_ingestion.const import (
@@ -718,7 +718,7 @@ async def test_outage_changes_stay_events_and_live_mirrored_ones_are_never_backf
     """Capture's exactly-once bookkeeping holds for mirrored entities, whose live changes are
     local states, not events: a live change during the recovery is not fired as backfilled."""
     for name in ("COMMIT_WAIT", "RETRY_DELAY", "BACKLOG_POLL"):
-        monkeypatch.setattr(capture_module, name, 0.0)
+        monkeypatch.setattr(recovery_module, name, 0.0)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link(**{CONF_BACKFILL: True})
     await fake_ha.fire_state_changed("sensor.door", "closed")  # live: bookkept, not fired

@@ -442,7 +442,7 @@ async def test_a_gap_closed_by_capture_is_filled(
     assert await _rows(hass, LOCAL_POWER, "hour") == _expected(
         remote[HOUR], ("mean", "min", "max"), _at(60), _at(180)
     )
-    gap = entry.runtime_data.capture.gaps[-1]
+    gap = entry.runtime_data.capture.state.gaps[-1]
     assert filler.last_span is not None
     assert datetime.fromisoformat(filler.last_span[0]) <= gap.start + timedelta(seconds=1)
     await _unload(hass, entry)
@@ -464,7 +464,7 @@ async def test_nothing_to_do_without_a_local_recorder_or_mirrors(
 
     # Mirroring off: no filler hook at all.
     entry2 = await _link(hass, fake_ha, mirrored=False, **{CONF_MIRROR_ENTITIES: False})
-    assert entry2.runtime_data.capture.on_gap_closed is None
+    assert entry2.runtime_data.capture.recovery.on_gap_closed is None
     _filler(entry2).async_gap_closed(0, 1)
     assert not _filler(entry2)._tasks
     await _unload(hass, entry2)

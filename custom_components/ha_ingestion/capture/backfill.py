@@ -12,7 +12,7 @@ already delivered (`seen`, which only grows) are dropped while the reply is read
 state is built for them: the second read of a gap costs almost no memory.
 
 Adapting. A reply larger than the reply budget ends only the backfill's own session
-(`link.py`); the request is then split: first its entities in halves (and later requests use the
+(`history_session.py`); the request is then split: first its entities in halves (and later requests use the
 smaller chunk), a single entity's slice in time halves, down to `MIN_SLICE_US`. A request that
 still cannot be answered, or fails `MAX_TRIES` times, is recorded as an unrecoverable span and
 the rest goes on.
@@ -40,7 +40,7 @@ from ..client import (  # noqa: TID252 - the package's engine
 )
 from ..slices import SLICE_ITEMS, SLICE_SECONDS, Slices  # noqa: TID252 - shared by the mirrors
 from .events import STATE_CHANGED, ts_to_us, us_to_iso
-from .link import ReplyTooLargeError
+from .history_session import ReplyTooLargeError
 
 _LOGGER = logging.getLogger(__package__)
 

@@ -11,6 +11,6 @@ One responsibility per module:
 Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
 """
 
-from .mirror import MIRROR_DOMAINS, EntityMirror
+from .mirror import MIRROR_DOMAINS, EntityMirror, MirrorChoice
 
-__all__ = ["MIRROR_DOMAINS", "EntityMirror"]
+__all__ = ["MIRROR_DOMAINS", "EntityMirror", "MirrorChoice"]

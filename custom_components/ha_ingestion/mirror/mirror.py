@@ -20,7 +20,7 @@
   then the `state_changed` events of the link (when subscribed), an older change never
   overwriting a newer one.
 - Long-term statistics for an outage: `statistics.py` fills them from the remote's when capture
-  closes a gap (capture's `on_gap_closed` hook).
+  closes a gap (given to capture as its `on_gap_closed` listener).
 - Bad input (an entity id invalid here, an unsupported domain, attributes the recorder would not
   store, an entity id taken by a local entity) is a counted skip, logged once per entity, listed
   in diagnostics; never a crash, never an overwrite.
@@ -32,6 +32,7 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 import contextlib
+from dataclasses import dataclass
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,46 @@ def default_prefix(title: str) -> str:
     return slugify(title) or "remote"
 
 
+@dataclass(frozen=True, kw_only=True)
+class MirrorChoice:
+    """Whether to mirror, and which entities: decided before the engine exists (it asks for them)."""
+
+    enabled: bool
+    refused: str | None
+    filter: EntityFilter
+    self_link: bool
+
+    @classmethod
+    def from_options(
+        cls, hass: HomeAssistant, entry: HaIngestionConfigEntry, options: Mapping[str, Any]
+    ) -> MirrorChoice:
+        """Decide from the entry's options (and whether the remote is this instance)."""
+        wanted = bool(options[CONF_MIRROR_ENTITIES])
+        self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
+        try:
+            entity_filter = mirror_filter(options)
+        except ValueError as err:  # options edited by hand: the flow never saves such patterns
+            _LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
+            return cls(
+                enabled=False,
+                refused="invalid_patterns",
+                filter=EntityFilter(),
+                self_link=self_link,
+            )
+        # A link to this instance itself would mirror its own entities into themselves.
+        return cls(
+            enabled=wanted and not self_link,
+            refused="self_link" if wanted and self_link else None,
+            filter=entity_filter,
+            self_link=self_link,
+        )
+
+    @property
+    def entities(self) -> EntityFilter | None:
+        """What the engine subscribes to for the mirrors (None: not mirroring)."""
+        return self.filter if self.enabled else None
+
+
 class EntityMirror:
     """Mirrors one remote's entities for one config entry."""
 
@@ -135,23 +176,20 @@ class EntityMirror:
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
         options: Mapping[str, Any],
+        engine: Supervisor,
+        choice: MirrorChoice,
     ) -> None:
-        """Read the options; nothing runs until `async_start()`."""
+        """Read the options; nothing runs until `async_start()`.
+
+        `choice`: what to mirror, as `engine` was configured with it.
+        """
         self.hass = hass
         self.entry = entry
-        self.supervisor: Supervisor | None = None
-        wanted = bool(options[CONF_MIRROR_ENTITIES])
-        self.self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
-        # A link to this instance itself would mirror its own entities into themselves.
-        self.enabled = wanted and not self.self_link
-        self.refused = "self_link" if wanted and self.self_link else None
-        try:
-            self.filter = mirror_filter(options)
-        except ValueError as err:  # options edited by hand: the flow never saves such patterns
-            _LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
-            self.filter = EntityFilter()
-            self.enabled = False
-            self.refused = "invalid_patterns"
+        self.supervisor = engine
+        self.self_link = choice.self_link
+        self.enabled = choice.enabled
+        self.refused = choice.refused
+        self.filter = choice.filter
         self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
         self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
         self.unique_base = f"{entry.unique_id or entry.entry_id}_{UNIQUE_MARK}"
@@ -212,16 +250,16 @@ class EntityMirror:
         return entity_id in self.entities
 
     @callback
-    def async_start(self, supervisor: Supervisor) -> None:
+    def async_start(self) -> None:
         """Forget what the options no longer mirror; follow the link."""
-        self.supervisor = supervisor
         self._forget_unwanted()
         if not self.enabled:
             return
-        self.statistics.async_start(supervisor)
-        self._unsubs.append(supervisor.add_entities_listener(self._on_entities))
-        self._unsubs.append(supervisor.add_listener(self._on_snapshot))
-        self._unsubs.append(supervisor.add_event_listener(self._on_event))
+        engine = self.supervisor
+        self.statistics.async_start(engine)
+        self._unsubs.append(engine.add_entities_listener(self._on_entities))
+        self._unsubs.append(engine.add_listener(self._on_snapshot))
+        self._unsubs.append(engine.add_event_listener(self._on_event))
 
     async def async_stop(self) -> None:
         """Stop following the link; cancel removal checks (idempotent)."""
@@ -374,7 +412,6 @@ class EntityMirror:
 
     async def _fallback_load(self) -> None:
         """A remote without subscribe_entities: every state once, then its state_changed."""
-        assert self.supervisor is not None  # noqa: S101 - started before any snapshot
         self._fallback, self._fallback_early = None, []
         self._loading = True
         try:
@@ -545,7 +582,6 @@ class EntityMirror:
 
     async def _confirm_removed(self, remote_id: str) -> None:
         """Remove the local entity only when the remote's entity registry does not know it."""
-        assert self.supervisor is not None  # noqa: S101 - started before any update
         try:
             await self.supervisor.command(
                 {"type": "config/entity_registry/get", "entity_id": remote_id}

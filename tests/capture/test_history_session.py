@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestion.capture.link import BackfillLink, ReplyTooLargeError
+from custom_components.ha_ingestion.capture.history_session import (
+    HistorySession,
+    ReplyTooLargeError,
+)
 from custom_components.ha_ingestion.client import (
     ConnectionConfig,
     HaAuthenticationError,
@@ -24,7 +27,7 @@ async def test_oversize_reply_ends_only_that_session_and_it_reopens(fake_ha: Fak
         fake_ha.record_state("sensor.big", str(n), moment + timedelta(seconds=n), {"p": "x" * 100})
     config = ConnectionConfig(url=fake_ha.url, token=fake_ha.token)
     async with aiohttp.ClientSession() as http:
-        link = BackfillLink(http, config, reply_limit=2_000)
+        link = HistorySession(http, config, reply_limit=2_000)
         history = {
             "type": "history/history_during_period",
             "start_time": (moment - timedelta(seconds=1)).isoformat(),
@@ -53,7 +56,7 @@ async def test_rejected_token_is_raised(fake_ha: FakeHA) -> None:
     """A token the remote rejects fails the command; no session is kept."""
     config = ConnectionConfig(url=fake_ha.url, token="wrong")
     async with aiohttp.ClientSession() as http:
-        link = BackfillLink(http, config, reply_limit=2_000)
+        link = HistorySession(http, config, reply_limit=2_000)
         with pytest.raises(HaAuthenticationError):
             await link.command({"type": "recorder/info"})
         await link.close()

@@ -1,4 +1,4 @@
-"""The backfill's own connection to the remote, so a reply that is too big never costs the live link.
+"""The history session: the backfill's own connection, so a reply too big never costs the live link.
 
 Home Assistant's WebSocket API cannot bound a history reply (no limit or paging argument), and a
 frame above the client's maximum message size ends the connection it arrives on. History is
@@ -27,7 +27,7 @@ class ReplyTooLargeError(HaClientError):
     """The remote's reply exceeded the reply budget (the backfill session was closed)."""
 
 
-class BackfillLink:
+class HistorySession:
     """Commands over a session of its own, opened on first use and after every loss."""
 
     def __init__(
