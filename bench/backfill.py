@@ -299,7 +299,7 @@ async def run(quick: bool) -> Result:
                     f"ws://127.0.0.1:{proxy.port}/api/websocket", unique_id="bench-backfill"
                 )
             capture = entry.runtime_data.capture
-            supervisor = entry.runtime_data.coordinator.supervisor
+            engine = entry.runtime_data.coordinator.engine
             await wait_for(lambda: not capture.recovering, 60)
             log(f"backfill: creating {entities:,} entities on the remote (seen live here)")
             created = await send_changes(remote.url, token, entities, 0, 0, 600)
@@ -307,7 +307,7 @@ async def run(quick: bool) -> Result:
                 raise RuntimeError(f"only {sum(live[::width])} creations arrived live")
             await wait_for(lambda: False, 2.0)
             await proxy.do("refuse")
-            if not await wait_for(lambda: supervisor.state is not LinkState.CONNECTED, 30):
+            if not await wait_for(lambda: engine.state is not LinkState.CONNECTED, 30):
                 raise RuntimeError("the link did not go down")
             log(f"backfill: outage; making {rounds * entities:,} changes on the remote")
             sent = await send_changes(remote.url, token, entities, 1, rounds, 3600)
@@ -322,7 +322,7 @@ async def run(quick: bool) -> Result:
             samplers.start()
             stats_before = await proxy.do("restore")
             restored = time.perf_counter()
-            await wait_for(lambda: supervisor.state is LinkState.CONNECTED, 120)
+            await wait_for(lambda: engine.state is LinkState.CONNECTED, 120)
             linked = time.perf_counter()
             closed_in_time = await wait_for(
                 lambda: not capture.recovering, 300 if quick else 1800, 0.05

@@ -1,7 +1,7 @@
 """cost: CPU of an idle link, and memory growth over many failed attempts.
 
 CPU: the process CPU time (`time.process_time`: every thread, user + system; the split from
-`getrusage` is in the JSON) of this process while one supervisor holds an idle link to the server
+`getrusage` is in the JSON) of this process while one engine holds an idle link to the server
 process (heartbeat only), over a fixed window; once with heartbeat_interval=30 (the default) and
 once with heartbeat_interval=1, plus a baseline without any link. The two link runs give the base
 cost of a connected link and the cost of one ping, which model an hour:
@@ -28,9 +28,9 @@ import psutil
 
 from custom_components.ha_ingestion.client import (
     ConnectionConfig,
+    EngineConfig,
+    LinkEngine,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
 )
 
 from .common import Result, ServerProcess, free_port, log, wait_for
@@ -51,12 +51,12 @@ async def _cpu_window(
     async with aiohttp.ClientSession() as http:
         sup = None
         if server is not None and interval is not None:
-            config = SupervisorConfig(
+            config = EngineConfig(
                 connection=ConnectionConfig(
                     url=server.url, token=TOKEN, heartbeat_interval=interval
                 )
             )
-            sup = Supervisor(http, config)
+            sup = LinkEngine(http, config)
             await sup.start()
             if not await wait_for(lambda: sup.state is LinkState.CONNECTED, 15):
                 raise RuntimeError("link did not come up")
@@ -102,7 +102,7 @@ def _model(slow: dict[str, Any], fast: dict[str, Any]) -> tuple[float, float]:
 
 
 class _FakeTime:
-    """Monotonic and wall clocks that only move when the supervisor sleeps; sleeping is instant."""
+    """Monotonic and wall clocks that only move when the engine sleeps; sleeping is instant."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -116,7 +116,7 @@ class _FakeTime:
     async def sleep(self, delay: float) -> None:
         # At least 1 ms, as real time would: the breaker's `state` (clock - opened_at >= timeout)
         # and `retry_in()` (opened_at + timeout - clock) can disagree by one float rounding, which
-        # makes the supervisor ask for a 0.0 s pause while the breaker still reads OPEN; a clock
+        # makes the engine ask for a 0.0 s pause while the breaker still reads OPEN; a clock
         # that advances by exactly 0.0 would then never reach half-open.
         self.now += max(delay, 0.001)
         await asyncio.sleep(0)
@@ -128,11 +128,11 @@ async def _failed_attempts(warmup: int, attempts: int) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         # No readiness probes: on fake time every 60 s backoff window would hold 120 real TCP
         # probes, and this measures what attempts leave behind (probes: bench storm).
-        config = SupervisorConfig(
+        config = EngineConfig(
             connection=ConnectionConfig(url=f"ws://127.0.0.1:{port}/api/websocket", token=TOKEN),
             probe_interval=0.0,
         )
-        sup = Supervisor(
+        sup = LinkEngine(
             http, config, rng=random.Random(3), clock=fake.clock, wall=fake.wall, sleep=fake.sleep
         )
 

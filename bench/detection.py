@@ -1,12 +1,12 @@
 """detection: how fast a frozen peer is noticed, and how fast the link comes back after a thaw.
 
-Each run: a fresh Supervisor (heartbeat_interval=1, heartbeat_timeout=1, default backoff) links to
+Each run: a fresh LinkEngine (heartbeat_interval=1, heartbeat_timeout=1, default backoff) links to
 the server process; after a random 0.2-1.5 s of idle link (pings flowing) the server is frozen with
 SIGSTOP (sockets kept, nothing read or answered). Measured:
 
 - detection: from the last byte the client received to the state leaving CONNECTED;
 - thaw: the server gets SIGCONT the moment the state leaves CONNECTED; reconnect excess is the time
-  from the attempt the supervisor scheduled (its backoff delay) to CONNECTED again.
+  from the attempt the engine scheduled (its backoff delay) to CONNECTED again.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import aiohttp
 from custom_components.ha_ingestion.client import (
     BackoffConfig,
     ConnectionConfig,
+    EngineConfig,
+    LinkEngine,
     LinkSnapshot,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
 )
 
 from .common import Result, ServerProcess, log, summary
@@ -39,9 +39,9 @@ QUICK_RUNS = 3
 
 
 class _Run:
-    """Transitions of one supervisor, stamped as they happen (the listener runs synchronously)."""
+    """Transitions of one engine, stamped as they happen (the listener runs synchronously)."""
 
-    def __init__(self, sup: Supervisor, server: ServerProcess) -> None:
+    def __init__(self, sup: LinkEngine, server: ServerProcess) -> None:
         self.sup = sup
         self.server = server
         self.session: Any = None
@@ -86,13 +86,13 @@ class _Run:
 async def _one_run(
     http: aiohttp.ClientSession, server: ServerProcess, rng: random.Random, seed: int
 ) -> dict[str, Any]:
-    config = SupervisorConfig(
+    config = EngineConfig(
         connection=ConnectionConfig(
             url=server.url, token=TOKEN, heartbeat_interval=INTERVAL, heartbeat_timeout=TIMEOUT
         ),
         backoff=BackoffConfig(),
     )
-    sup = Supervisor(http, config, rng=random.Random(seed))
+    sup = LinkEngine(http, config, rng=random.Random(seed))
     run = _Run(sup, server)
     sup.add_listener(run)
     await sup.start()

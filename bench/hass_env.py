@@ -103,9 +103,9 @@ class TestHass:
             if not await self.hass.config_entries.async_setup(entry.entry_id):
                 raise RuntimeError(f"entry did not set up: {entry.state}")
             await self.hass.async_block_till_done()
-        supervisor = entry.runtime_data.coordinator.supervisor
-        if not await wait_for(lambda: supervisor.state is LinkState.CONNECTED, 15):
-            raise RuntimeError(f"link did not come up: {supervisor.state}")
+        engine = entry.runtime_data.coordinator.engine
+        if not await wait_for(lambda: engine.state is LinkState.CONNECTED, 15):
+            raise RuntimeError(f"link did not come up: {engine.state}")
         return entry
 
     async def remove_entry(self, entry: Any) -> None:

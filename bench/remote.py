@@ -71,11 +71,11 @@ async def run(quick: bool) -> Result:
                     {CONF_EVENT_TYPES: ["state_changed", BURST_EVENT]},
                     unique_id="bench-remote",
                 )
-            supervisor = entry.runtime_data.coordinator.supervisor
+            engine = entry.runtime_data.coordinator.engine
             capture = entry.runtime_data.capture
             # Let the link settle (subscriptions confirmed, backfill of the quiet remote done).
             await wait_for(lambda: False, 2.0)
-            before = supervisor.snapshot()
+            before = engine.snapshot()
             log(f"remote: firing {n} events of ~{result.params['mean_event_data_bytes']} B")
             async with remote.ws() as ws:
                 started = time.perf_counter()
@@ -93,7 +93,7 @@ async def run(quick: bool) -> Result:
                 lambda: arrived["count"] + capture.state.overflow >= n, max(60.0, n / 200), 0.01
             )
             await wait_for(lambda: False, SETTLE)  # late drops/reconnects would show up here
-            after = supervisor.snapshot()
+            after = engine.snapshot()
             dropped = capture.state.overflow
         finally:
             unsubscribe()

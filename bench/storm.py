@@ -1,4 +1,4 @@
-"""storm: 200 supervisors, one server that goes down for D seconds and comes back.
+"""storm: 200 engines, one server that goes down for D seconds and comes back.
 
 Three policies, one run each, side by side (backoff base 1, multiplier 2, max 60 for all):
 
@@ -31,12 +31,12 @@ from custom_components.ha_ingestion.client import (
     BackoffConfig,
     BreakerConfig,
     ConnectionConfig,
+    EngineConfig,
     HaWebSocketSession,
+    LinkEngine,
     LinkSnapshot,
     LinkState,
     ProbeResult,
-    Supervisor,
-    SupervisorConfig,
     tcp_probe,
 )
 
@@ -50,7 +50,7 @@ QUICK_OUTAGE = 5.0
 PEAK_TARGET = 0.15
 BREAKER_THRESHOLD = 1_000_000
 MEDIAN_TARGET = 5.0
-DEFAULTS = SupervisorConfig(connection=ConnectionConfig(url="ws://x", token="x"))  # noqa: S106
+DEFAULTS = EngineConfig(connection=ConnectionConfig(url="ws://x", token="x"))  # noqa: S106
 # name -> (jitter, probe interval); the reconnect spread is the default one.
 POLICIES: dict[str, tuple[bool, float]] = {
     "probes": (True, DEFAULTS.probe_interval),
@@ -89,7 +89,7 @@ async def _storm(
         probes.append(time.monotonic())
         return await tcp_probe(host, port, limit)
 
-    config = SupervisorConfig(
+    config = EngineConfig(
         connection=ConnectionConfig(url=server.url, token=TOKEN),
         backoff=_backoff(jitter),
         breaker=BreakerConfig(failure_threshold=BREAKER_THRESHOLD),
@@ -107,7 +107,7 @@ async def _storm(
     https = [aiohttp.ClientSession() for _ in range(clients)]
     sups = []
     for i, http in enumerate(https):
-        sup = Supervisor(
+        sup = LinkEngine(
             http, config, rng=random.Random(1000 + i), session_factory=factory, probe=probe
         )
         sup.add_listener(listener_for(i))
@@ -120,14 +120,14 @@ async def _storm(
         for sup in sups:
             await sup.start()
         if not await wait_for(all_connected, 60, 0.05):
-            raise RuntimeError("not every supervisor connected before the outage")
+            raise RuntimeError("not every engine connected before the outage")
         await asyncio.sleep(1.0)
         await server.reset()
         attempts.clear()
         probes.clear()
         t_down = await server.down()
         if not await wait_for(lambda: not any(s.state is LinkState.CONNECTED for s in sups), 10):
-            raise RuntimeError("some supervisors did not notice the outage")
+            raise RuntimeError("some engines did not notice the outage")
         await asyncio.sleep(max(0.0, t_down + outage - time.monotonic()))
         t_up = await server.up()
         limit = 60.0 + 30.0
@@ -195,7 +195,7 @@ def _plot(runs: list[dict[str, Any]], clients: int, outage: float) -> None:
         )
     bar_panels(
         RESULTS / "storm.png",
-        f"Reconnect storm: {clients} supervisors, {outage:g} s outage, backoff 1 s x2 up to 60 s",
+        f"Reconnect storm: {clients} engines, {outage:g} s outage, backoff 1 s x2 up to 60 s",
         panels,
         "seconds since the server went down",
         "connection attempts per second (client side)",

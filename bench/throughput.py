@@ -23,9 +23,9 @@ import orjson
 
 from custom_components.ha_ingestion.client import (
     ConnectionConfig,
+    EngineConfig,
     HaWebSocketSession,
-    Supervisor,
-    SupervisorConfig,
+    LinkEngine,
 )
 
 from . import frames
@@ -135,10 +135,10 @@ async def run_engine(
     listener: EventCallback | None = None,
     profiler: cProfile.Profile | None = None,
 ) -> float:
-    """A Supervisor whose event listener counts (or `listener`, with `arrivals` counted elsewhere)."""
+    """A LinkEngine whose event listener counts (or `listener`, with `arrivals` counted elsewhere)."""
     arrivals = arrivals or Arrivals(n)
     async with aiohttp.ClientSession() as http:
-        sup = Supervisor(http, SupervisorConfig(connection=_connection(server.url)))
+        sup = LinkEngine(http, EngineConfig(connection=_connection(server.url)))
         sup.add_event_listener(listener or arrivals.hit)
         await sup.start()
         try:
@@ -270,7 +270,7 @@ async def micro_breakdown(env: TestHass, count: int = 20_000, rounds: int = 7) -
     """Per-event CPU of each piece without the network: µs per event, best of `rounds`.
 
     `raw_loop` is what client (a) does per frame (receive, orjson, type check, count) and
-    `engine_loop` is the engine's real `_read_loop` -> `_dispatch` -> `Supervisor._on_event` ->
+    `engine_loop` is the engine's real `_read_loop` -> `_dispatch` -> `LinkEngine._on_event` ->
     counting listener, both fed from the same in-memory socket: their difference is the engine's
     own per-event cost, the figure to watch when changing the hot path.
     """
@@ -314,7 +314,7 @@ async def micro_breakdown(env: TestHass, count: int = 20_000, rounds: int = 7) -
 
         async def engine_loop(listener: EventCallback | None = None) -> Arrivals:
             arrivals = Arrivals(count)
-            sup = Supervisor(http, SupervisorConfig(connection=config))
+            sup = LinkEngine(http, EngineConfig(connection=config))
             sup.add_event_listener(listener or arrivals.hit)
             session = HaWebSocketSession(http, config, on_event=sup._on_event)
             session._subscriptions[SUBSCRIPTION_ID] = "state_changed"
@@ -360,9 +360,9 @@ async def micro_integration(
     """The integration's own per-event cost without the network (µs per event, best of `rounds`).
 
     A real entry is set up (the server holds its stream back for an hour), then decoded events are
-    handed to `Supervisor._on_event` the way the reader does: bursts of 200, yielding between
+    handed to `LinkEngine._on_event` the way the reader does: bursts of 200, yielding between
     bursts so the capture's drain task fires them onto the bus. Compared with the same feed into a
-    supervisor whose only listener counts.
+    engine whose only listener counts.
     """
     from homeassistant.core import callback
 
@@ -378,7 +378,7 @@ async def micro_integration(
     unsubscribe = env.hass.bus.async_listen(EVENT_INGESTED, on_bus)
     entry = await env.add_entry(f"{server.url}?delay=3600", unique_id="bench-micro")
     try:
-        sup = entry.runtime_data.coordinator.supervisor
+        sup = entry.runtime_data.coordinator.engine
 
         async def feed(on_event: EventCallback, until: Callable[[], bool]) -> float:
             gc.collect()
@@ -393,7 +393,7 @@ async def micro_integration(
 
         integration, bare = [], []
         async with aiohttp.ClientSession() as http:
-            counting = Supervisor(http, SupervisorConfig(connection=_connection(server.url)))
+            counting = LinkEngine(http, EngineConfig(connection=_connection(server.url)))
             counted = Arrivals(count * rounds)
             counting.add_event_listener(counted.hit)
             for r in range(rounds):

@@ -115,7 +115,7 @@ def entry_device(registry: dr.DeviceRegistry, entry: MockConfigEntry) -> dr.Devi
 
 def link_state(entry: MockConfigEntry) -> LinkState:
     """The engine state of a loaded entry."""
-    state: LinkState = entry.runtime_data.coordinator.supervisor.state
+    state: LinkState = entry.runtime_data.coordinator.engine.state
     return state
 
 

@@ -409,7 +409,7 @@ async def test_reauth_error_then_success(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not old_runtime
-    assert entry.runtime_data.coordinator.supervisor.config.connection.token == "new-token"
+    assert entry.runtime_data.coordinator.engine.config.connection.token == "new-token"
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
 
 
@@ -491,7 +491,7 @@ async def test_reconfigure_form_and_success(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not old_runtime
-    assert entry.runtime_data.coordinator.supervisor.config.connection.verify_ssl is False
+    assert entry.runtime_data.coordinator.engine.config.connection.verify_ssl is False
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
 
 

@@ -33,12 +33,12 @@ async def test_event_rate_decays_to_zero_when_events_stop(
     clock = [coordinator_module.monotonic() + 1]  # after every sample taken so far
     monkeypatch.setattr(coordinator_module, "monotonic", lambda: clock[0])
     coordinator = init_integration.runtime_data.coordinator
-    supervisor = coordinator.supervisor
+    engine = coordinator.engine
 
     await fake_ha.fire_events(
         ("state_changed", {"entity_id": "sensor.x", "n": n}) for n in range(30)
     )
-    await wait_for(lambda: supervisor.snapshot().events_received == 30)
+    await wait_for(lambda: engine.snapshot().events_received == 30)
     clock[0] += 2
     await wait_for(lambda: coordinator._pending_publish is None)  # the throttled publish ran
     await hass.async_block_till_done()
@@ -80,11 +80,11 @@ async def test_device_version_follows_the_remote(
     assert device.sw_version == "2026.11.0"
 
 
-async def test_supervisor_loop_is_the_entrys_background_task(
+async def test_engine_loop_is_the_entrys_background_task(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    supervisor = init_integration.runtime_data.coordinator.supervisor
-    task = supervisor._task
+    engine = init_integration.runtime_data.coordinator.engine
+    task = engine._task
     assert task is not None
     assert task in init_integration._background_tasks  # tracked (and cancelled) by HA
 
@@ -96,8 +96,8 @@ async def test_forbidden_is_retried_with_a_repair_never_a_reauth(
     issue_id = f"forbidden_{init_integration.entry_id}"
     fake_ha.http_status = 403  # an IP ban on the remote, or a proxy rule
     await fake_ha.close_all(1011)
-    supervisor = init_integration.runtime_data.coordinator.supervisor
-    await wait_for(lambda: supervisor.snapshot().failed_connections >= 2)
+    engine = init_integration.runtime_data.coordinator.engine
+    await wait_for(lambda: engine.snapshot().failed_connections >= 2)
     await hass.async_block_till_done()
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
@@ -155,15 +155,15 @@ async def test_refused_subscription_leaves_the_link_up_with_a_repair(
     # The user fixes it (an admin token, say): next connection accepts both, the repair goes.
     fake_ha.fail_subscriptions = set()
     fake_ha.expected_subscriptions = 2
-    supervisor = entry.runtime_data.coordinator.supervisor
-    await supervisor.reconnect()
-    await wait_for(lambda: supervisor.snapshot().subscriptions_confirmed)
+    engine = entry.runtime_data.coordinator.engine
+    await engine.reconnect()
+    await wait_for(lambda: engine.snapshot().subscriptions_confirmed)
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
     assert hass.states.get("binary_sensor.remote_home_subscriptions_active").state == "on"
 
     fake_ha.fail_subscriptions = {"call_service"}
-    await supervisor.reconnect()
+    await engine.reconnect()
     await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None)
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

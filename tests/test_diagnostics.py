@@ -61,8 +61,8 @@ async def test_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     await fake_ha.fire_state_changed("input_boolean.porch", "on")
-    supervisor = init_integration.runtime_data.coordinator.supervisor
-    await wait_for(lambda: supervisor.snapshot().events_received == 1)
+    engine = init_integration.runtime_data.coordinator.engine
+    await wait_for(lambda: engine.snapshot().events_received == 1)
     await hass.async_block_till_done()
 
     diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
@@ -135,8 +135,8 @@ async def test_diagnostics_realistic_payload_leaks_nothing(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    supervisor = entry.runtime_data.coordinator.supervisor
-    await wait_for(lambda: supervisor.snapshot().subscriptions_confirmed)
+    engine = entry.runtime_data.coordinator.engine
+    await wait_for(lambda: engine.snapshot().subscriptions_confirmed)
 
     await fake_ha.fire_state_changed(
         "person.anna",
@@ -178,7 +178,7 @@ async def test_diagnostics_realistic_payload_leaks_nothing(
             "service_data": {"entity_id": "lock.front_door", "code": LOCK_CODE},
         },
     )
-    await wait_for(lambda: supervisor.snapshot().events_received == 4)
+    await wait_for(lambda: engine.snapshot().events_received == 4)
     await hass.async_block_till_done()
 
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)

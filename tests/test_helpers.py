@@ -39,7 +39,7 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.helpers import (
     InvalidURLError,
-    build_supervisor_config,
+    build_engine_config,
     configuration_url,
     error_key,
     is_insecure_remote,
@@ -187,7 +187,7 @@ def test_is_insecure_remote(ws_url: str, insecure: bool) -> None:
     assert is_insecure_remote(ws_url) is insecure
 
 
-# ---------------------------------------------------------------------- build_supervisor_config
+# ---------------------------------------------------------------------- build_engine_config
 
 DATA = {CONF_URL: "ws://127.0.0.1:8123/api/websocket", CONF_ACCESS_TOKEN: "secret-token"}
 
@@ -197,8 +197,8 @@ def test_options_with_defaults() -> None:
     assert options_with_defaults({CONF_JITTER: False}) == {**DEFAULT_OPTIONS, CONF_JITTER: False}
 
 
-def test_build_supervisor_config_defaults() -> None:
-    config = build_supervisor_config(DATA, {})
+def test_build_engine_config_defaults() -> None:
+    config = build_engine_config(DATA, {})
 
     connection = config.connection
     assert connection.url == DATA[CONF_URL]
@@ -212,7 +212,7 @@ def test_build_supervisor_config_defaults() -> None:
     assert config.max_attempts == 0
 
 
-def test_build_supervisor_config_from_data_and_options() -> None:
+def test_build_engine_config_from_data_and_options() -> None:
     options = {
         CONF_EVENT_TYPES: ["state_changed", "call_service"],
         CONF_BASE_DELAY: 2,
@@ -225,7 +225,7 @@ def test_build_supervisor_config_from_data_and_options() -> None:
         CONF_HEARTBEAT_INTERVAL: 15,
         CONF_HEARTBEAT_TIMEOUT: 5,
     }
-    config = build_supervisor_config({**DATA, CONF_VERIFY_SSL: False}, options)
+    config = build_engine_config({**DATA, CONF_VERIFY_SSL: False}, options)
 
     connection = config.connection
     assert connection.verify_ssl is False
@@ -241,8 +241,8 @@ def test_build_supervisor_config_from_data_and_options() -> None:
     assert "secret-token" not in repr(config)
 
 
-def test_build_supervisor_config_partial_options() -> None:
-    config = build_supervisor_config(DATA, {CONF_HEARTBEAT_INTERVAL: 5})
+def test_build_engine_config_partial_options() -> None:
+    config = build_engine_config(DATA, {CONF_HEARTBEAT_INTERVAL: 5})
     assert config.connection.heartbeat_interval == 5.0
     assert config.connection.heartbeat_timeout == DEFAULT_OPTIONS[CONF_HEARTBEAT_TIMEOUT]
     assert config.backoff.max_delay == DEFAULT_OPTIONS[CONF_MAX_DELAY]

@@ -145,7 +145,7 @@ async def test_auth_failure_at_runtime_starts_reauth_once(
     await fake_ha.close_all()
     await wait_for(lambda: link_state(init_integration) is LinkState.FAILED)
     await hass.async_block_till_done()
-    snapshot = init_integration.runtime_data.coordinator.supervisor.snapshot()
+    snapshot = init_integration.runtime_data.coordinator.engine.snapshot()
     assert snapshot.last_error is not None
     assert snapshot.last_error.category is ErrorCategory.AUTHENTICATION
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)

@@ -310,7 +310,7 @@ async def test_options_saved_and_applied(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not old_runtime
-    config = entry.runtime_data.coordinator.supervisor.config
+    config = entry.runtime_data.coordinator.engine.config
     assert config.connection.heartbeat_interval == 15.0
     assert config.connection.heartbeat_timeout == 5.0
     assert config.connection.connect_timeout == 8.0
@@ -626,7 +626,7 @@ async def test_mirroring_is_refused_for_a_link_to_this_instance(
     mirror = entry.runtime_data.mirror
     assert not mirror.enabled  # the saved option cannot turn it on
     assert mirror.refused == "self_link"
-    assert entry.runtime_data.coordinator.supervisor.config.entities is None
+    assert entry.runtime_data.coordinator.engine.config.entities is None
 
     result = await _options_form(hass, entry)
     assert _shown(result)[CONF_MIRROR_ENTITIES] is False  # shown off

@@ -185,14 +185,14 @@ async def test_counters_are_written_at_most_once_per_second(
             writes[self.entity_id].append(time.monotonic())  # the frozen clock
         original(self)
 
-    supervisor = init_integration.runtime_data.coordinator.supervisor
+    engine = init_integration.runtime_data.coordinator.engine
     await _advance(hass, freezer, 10)  # well past any write made during setup
     with patch.object(HaIngestionEntity, "async_write_ha_state", _recording):
         start = time.monotonic()
         await fake_ha.fire_events(
             ("state_changed", {"entity_id": f"sensor.burst_{n % 10}", "n": n}) for n in range(1000)
         )
-        await _spin_until(lambda: supervisor.snapshot().events_received == 1000)
+        await _spin_until(lambda: engine.snapshot().events_received == 1000)
         await hass.async_block_till_done()
         # 1,000 events and no time passed: nothing written yet.
         assert writes == {entity_id: [] for entity_id in watched}
@@ -207,7 +207,7 @@ async def test_counters_are_written_at_most_once_per_second(
         await fake_ha.fire_events(
             ("state_changed", {"entity_id": "sensor.burst", "n": n}) for n in range(500)
         )
-        await _spin_until(lambda: supervisor.snapshot().events_received == 1500)
+        await _spin_until(lambda: engine.snapshot().events_received == 1500)
         await _advance(hass, freezer, 0.9)
         assert all(len(times) == 1 for times in writes.values()), writes
         await _advance(hass, freezer, 0.1)
@@ -268,7 +268,7 @@ async def test_schedule_is_an_attribute_of_connection_state(
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     fake_ha.refuse = True  # accepted and dropped: a real failure, then a 30 s wait (no jitter)
     await fake_ha.close_all(1011)
-    await wait_for(lambda: entry.runtime_data.coordinator.supervisor.snapshot().current_backoff)
+    await wait_for(lambda: entry.runtime_data.coordinator.engine.snapshot().current_backoff)
     await hass.async_block_till_done()
     state = hass.states.get("sensor.remote_home_connection_state")
     assert state.state == "reconnecting"

@@ -13,13 +13,13 @@ from homeassistant.helpers.typing import ConfigType
 
 from .capture import ISSUE_BACKFILL, EventCapture
 from .capture.checkpoint import Checkpoint
-from .client import HaAuthenticationError, LinkSnapshot, LinkState, Supervisor
+from .client import HaAuthenticationError, LinkEngine, LinkSnapshot, LinkState
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
 from .data import HaIngestionConfigEntry, HaIngestionRuntimeData
 from .health import HealthView
 from .helpers import (
-    build_supervisor_config,
+    build_engine_config,
     is_insecure_remote,
     options_with_defaults,
     set_entry_issue,
@@ -48,10 +48,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     options = options_with_defaults(dict(entry.options))
     # Which entities to mirror is decided first: the engine subscribes to them.
     choice = MirrorChoice.from_options(hass, entry, options)
-    config = build_supervisor_config(
-        dict(entry.data), dict(entry.options), entities=choice.entities
-    )
-    engine = Supervisor(async_get_clientsession(hass), config)
+    config = build_engine_config(dict(entry.data), dict(entry.options), entities=choice.entities)
+    engine = LinkEngine(async_get_clientsession(hass), config)
     mirror = EntityMirror(hass, entry, options, engine, choice)
     capture = EventCapture(
         hass,

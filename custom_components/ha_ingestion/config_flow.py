@@ -6,7 +6,6 @@ The options flow is in options_flow.py; reaching a remote (addresses, checks) in
 from __future__ import annotations
 
 from collections.abc import Mapping
-import logging
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -30,7 +29,7 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .client import HaClientError, RemoteInfo, sanitize
 from .compat import vol
-from .const import CONF_DISCOVERY_URL, CONF_REMOTE_USER_ID, CONF_VERIFY_SSL, DOMAIN
+from .const import CONF_DISCOVERY_URL, CONF_REMOTE_USER_ID, CONF_VERIFY_SSL, DOMAIN, LOGGER
 from .flow_remote import (
     TRY_NEXT_PORT,
     announced_addresses,
@@ -41,8 +40,6 @@ from .flow_remote import (
 )
 from .helpers import InvalidURLError, configuration_url, error_key, normalize_url
 from .options_flow import HaIngestionOptionsFlow
-
-_LOGGER = logging.getLogger(__name__)
 
 
 def _own_url(hass: HomeAssistant) -> str:
@@ -90,12 +87,12 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
                 remote = await async_validate_remote(self.hass, url, token, verify_ssl)
             except HaClientError as err:
                 failures.append(error_key(err))
-                _LOGGER.debug("Validation of %s failed: %s", sanitize(url), type(err).__name__)
+                LOGGER.debug("Validation of %s failed: %s", sanitize(url), type(err).__name__)
                 if failures[-1] in TRY_NEXT_PORT:
                     continue
                 break
             except Exception:
-                _LOGGER.exception("Unexpected error while validating the remote")
+                LOGGER.exception("Unexpected error while validating the remote")
                 failures.append("unknown")
                 break
             else:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 DOMAIN: Final = "ha_ingestion"
+# The integration's one logger; the engine (client/) logs under its own modules' names below it.
+LOGGER: Final = logging.getLogger(__package__)
 
 CONF_VERIFY_SSL: Final = "verify_ssl"
 # Entry data: fingerprint of a token the remote rejected (never sent again).

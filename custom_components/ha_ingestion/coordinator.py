@@ -1,4 +1,4 @@
-"""Push coordinator: owns the supervisor's run; publishes link snapshots and capture's totals."""
+"""Push coordinator: owns the engine's run; publishes link snapshots and capture's totals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-import logging
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +16,14 @@ from homeassistant.helpers.event import async_call_later, async_track_time_inter
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .capture import CaptureStats
-from .client import ErrorCategory, LinkSnapshot, LinkState, Supervisor
-from .const import CONF_REJECTED_TOKEN, DOMAIN, THROTTLE_SECONDS
+from .client import ErrorCategory, LinkEngine, LinkSnapshot, LinkState
+from .const import CONF_REJECTED_TOKEN, DOMAIN, LOGGER, THROTTLE_SECONDS
 from .helpers import set_entry_issue, token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
     from .capture import EventCapture
     from .data import HaIngestionConfigEntry
 
-_LOGGER = logging.getLogger(__package__)
 
 RATE_WINDOW = 60.0
 REFRESH_INTERVAL = 5.0
@@ -51,7 +49,7 @@ class IngestionData:
 
 
 class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
-    """Fed by the supervisor: link changes are published at once, event counters at most 1/s.
+    """Fed by the engine: link changes are published at once, event counters at most 1/s.
 
     Capture's totals are read from `capture.stats` at each build, and published at once when
     capture says a gap closed.
@@ -63,16 +61,16 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self,
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
-        supervisor: Supervisor,
+        engine: LinkEngine,
         capture: EventCapture,
     ) -> None:
-        """Wrap `supervisor` and read `capture`; nothing runs until `async_start()`."""
-        super().__init__(hass, _LOGGER, config_entry=entry, name=entry.title, update_interval=None)
-        self.supervisor = supervisor
+        """Wrap `engine` and read `capture`; nothing runs until `async_start()`."""
+        super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
+        self.engine = engine
         self._capture = capture
         # The reconnect loop runs as the entry's background task: tracked (and, if it ever
         # outlives an unload, cancelled) by Home Assistant.
-        supervisor.task_factory = lambda coro, name: entry.async_create_background_task(
+        engine.task_factory = lambda coro, name: entry.async_create_background_task(
             hass, coro, name
         )
         self._forbidden = False
@@ -87,14 +85,14 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self._ignore_event: Callable[[dict[str, Any]], bool] | None = capture.own_event_filter
         self.ignored = 0
         self._ignored_last: datetime | None = None
-        self.data = self._build(supervisor.snapshot())
+        self.data = self._build(engine.snapshot())
 
     # ------------------------------------------------------------------ lifecycle
 
     async def async_start(self) -> None:
-        """Attach to the supervisor and start the link (or stay `failed` if it already is)."""
-        self._unsubs.append(self.supervisor.add_listener(self._on_snapshot))
-        self._unsubs.append(self.supervisor.add_event_listener(self._on_event))
+        """Attach to the engine and start the link (or stay `failed` if it already is)."""
+        self._unsubs.append(self.engine.add_listener(self._on_snapshot))
+        self._unsubs.append(self.engine.add_event_listener(self._on_event))
         self._unsubs.append(self._capture.add_stats_listener(self.async_publish))
         self._unsubs.append(
             async_track_time_interval(
@@ -105,15 +103,15 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
                 cancel_on_shutdown=True,
             )
         )
-        self._on_snapshot(self.supervisor.snapshot())  # a link failed before it started
-        await self.supervisor.start()
+        self._on_snapshot(self.engine.snapshot())  # a link failed before it started
+        await self.engine.start()
 
     async def async_reconnect(self) -> None:
         """An attempt now (button, repair), unless it would send a token the remote rejected."""
         if token_rejected(dict(self.config_entry.data)):
             self.config_entry.async_start_reauth(self.hass)
             return
-        await self.supervisor.reconnect()
+        await self.engine.reconnect()
 
     async def async_stop(self) -> None:
         """Stop the link and every timer; idempotent."""
@@ -122,7 +120,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if self._pending_publish is not None:
             self._pending_publish()
             self._pending_publish = None
-        await self.supervisor.close()
+        await self.engine.close()
         if self._forbidden:
             self._forbidden = False
             set_entry_issue(self.hass, self.config_entry, ISSUE_FORBIDDEN, None)
@@ -137,7 +135,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     async def _async_update_data(self) -> IngestionData:
         """A refresh (e.g. `homeassistant.update_entity`): the engine's snapshot of now."""
-        return self._build(self.supervisor.snapshot())
+        return self._build(self.engine.snapshot())
 
     def _build(self, snapshot: LinkSnapshot, *, counters_only: bool = False) -> IngestionData:
         now = monotonic()
@@ -170,7 +168,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         if self._pending_publish is not None:
             self._pending_publish()
             self._pending_publish = None
-        self.async_set_updated_data(self._build(snapshot or self.supervisor.snapshot()))
+        self.async_set_updated_data(self._build(snapshot or self.engine.snapshot()))
 
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
@@ -189,7 +187,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         """One remote event (hot path): publish the counters at most once per second."""
         if self._ignore_event is not None and self._ignore_event(event):
             self.ignored += 1
-            self._ignored_last = self.supervisor.snapshot().last_event_time
+            self._ignored_last = self.engine.snapshot().last_event_time
             return
         if self._pending_publish is None:
             self._pending_publish = async_call_later(
@@ -199,13 +197,13 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     @callback
     def _throttled_publish(self, _now: Any) -> None:
         self._pending_publish = None
-        self.async_set_updated_data(self._build(self.supervisor.snapshot(), counters_only=True))
+        self.async_set_updated_data(self._build(self.engine.snapshot(), counters_only=True))
 
     @callback
     def _on_tick(self, _now: Any) -> None:
         """Keep time-based values (rate, uptime, countdowns) current while nothing else happens."""
         if self._pending_publish is None:
-            self.async_set_updated_data(self._build(self.supervisor.snapshot()))
+            self.async_set_updated_data(self._build(self.engine.snapshot()))
 
     # ------------------------------------------------------------------ reactions
 

@@ -9,7 +9,7 @@ from homeassistant.config_entries import ConfigEntry
 
 if TYPE_CHECKING:
     from .capture import EventCapture
-    from .client import Supervisor
+    from .client import LinkEngine
     from .coordinator import HaIngestionCoordinator
     from .mirror import EntityMirror
 
@@ -22,7 +22,7 @@ class HaIngestionRuntimeData:
     the coordinator reads the engine's snapshots and capture's totals for the entities.
     """
 
-    engine: Supervisor
+    engine: LinkEngine
     capture: EventCapture
     mirror: EntityMirror
     coordinator: HaIngestionCoordinator

@@ -93,10 +93,10 @@ async def async_get_config_entry_diagnostics(
     """Everything needed to understand a link's health, without its secrets."""
     coordinator = entry.runtime_data.coordinator
     capture = entry.runtime_data.capture
-    supervisor = entry.runtime_data.engine
-    config = supervisor.config
+    engine = entry.runtime_data.engine
+    config = engine.config
     integration = await async_get_integration(hass, DOMAIN)
-    snapshot = asdict(supervisor.snapshot())
+    snapshot = asdict(engine.snapshot())
     remote = snapshot.get("remote") or {}
     hosts = _hosts(
         (

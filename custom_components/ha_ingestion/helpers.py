@@ -16,6 +16,7 @@ from .client import (
     BackoffConfig,
     BreakerConfig,
     ConnectionConfig,
+    EngineConfig,
     EntityFilter,
     HaAuthenticationError,
     HaClientError,
@@ -23,7 +24,6 @@ from .client import (
     HaNotHomeAssistantError,
     HaSSLError,
     HaTimeoutError,
-    SupervisorConfig,
 )
 from .const import (
     CONF_BASE_DELAY,
@@ -115,15 +115,15 @@ def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULT_OPTIONS, **options}
 
 
-def build_supervisor_config(
+def build_engine_config(
     data: dict[str, Any], options: dict[str, Any], *, entities: EntityFilter | None = None
-) -> SupervisorConfig:
+) -> EngineConfig:
     """Engine configuration from a config entry's data and options.
 
     `entities`: mirrored entities' filter (mirror/), for the `subscribe_entities` subscription.
     """
     opts = options_with_defaults(options)
-    return SupervisorConfig(
+    return EngineConfig(
         connection=ConnectionConfig(
             url=data[CONF_URL],
             token=data[CONF_ACCESS_TOKEN],

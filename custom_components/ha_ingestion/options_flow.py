@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from copy import copy
-import logging
 import re
 from typing import Any, Final
 
@@ -55,13 +54,12 @@ from .const import (
     CONF_MIRROR_PREFIX,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
+    LOGGER,
 )
 from .flow_remote import async_refused_event_types
 from .helpers import error_key, options_with_defaults, token_rejected
 from .mirror import MIRROR_DOMAINS
 from .mirror.mirror import default_prefix, mirror_filter
-
-_LOGGER = logging.getLogger(__name__)
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9_.:-]{1,64}$")
 COMMON_EVENT_TYPES = [
@@ -305,7 +303,7 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
                 self.hass, entry.data, options[CONF_EVENT_TYPES]
             )
         except HaClientError as err:
-            _LOGGER.debug("Event types of %s not checked: %s", entry.title, type(err).__name__)
+            LOGGER.debug("Event types of %s not checked: %s", entry.title, type(err).__name__)
             placeholders["error"] = sanitize(str(err))
             if error_key(err) == "invalid_auth":
                 return {"base": "check_token_rejected"}
@@ -330,7 +328,7 @@ def _token_rejected(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     runtime = getattr(entry, "runtime_data", None)
     if runtime is None:
         return False
-    snapshot = runtime.coordinator.supervisor.snapshot()
+    snapshot = runtime.coordinator.engine.snapshot()
     error = snapshot.last_error
     return (
         snapshot.state is LinkState.FAILED

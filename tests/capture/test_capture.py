@@ -98,7 +98,7 @@ async def drop_link(fake_ha: FakeHA, entry: MockConfigEntry) -> datetime:
     fake_ha.refuse = True
     await fake_ha.close_all()
     await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
-    lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
+    lost = entry.runtime_data.coordinator.engine.snapshot().last_disconnected
     assert lost is not None
     # Leave room for a few distinct microsecond timestamps strictly inside the gap.
     await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
@@ -270,8 +270,8 @@ async def test_forwarding_off_fires_nothing_but_counts(
     entry = await setup_link(**{CONF_FORWARD_EVENTS: False})
     for value in ("1", "2", "3"):
         await fake_ha.fire_state_changed("sensor.counter", value)
-    supervisor = entry.runtime_data.coordinator.supervisor
-    await wait_for(lambda: supervisor.snapshot().events_received == 3)
+    engine = entry.runtime_data.coordinator.engine
+    await wait_for(lambda: engine.snapshot().events_received == 3)
     await hass.async_block_till_done()
 
     assert events == []
@@ -367,7 +367,7 @@ async def test_backpressure_counts_overflow_and_keeps_reading(
     assert events[-1].data["data"]["entity_id"] == "sensor.after"
     assert link_state(entry) is LinkState.CONNECTED
     assert len(fake_ha.connections) == 1
-    assert coordinator.supervisor.snapshot().events_received == 21
+    assert coordinator.engine.snapshot().events_received == 21
     assert capture.state.overflow == 15
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["overflow"] == 15
@@ -739,7 +739,7 @@ async def test_outage_during_backfill_does_not_duplicate(
         if snapshot.state is LinkState.RECONNECTING and dropped and not seen_lost_while:
             seen_lost_while.append((capture.recovery.backfill_running, capture.state.backfilled))
 
-    remove = entry.runtime_data.coordinator.supervisor.add_listener(note_loss)
+    remove = entry.runtime_data.coordinator.engine.add_listener(note_loss)
     fake_ha.refuse = False
     await wait_for(lambda: bool(dropped) and link_state(entry) is not LinkState.CONNECTED)
     await wait_for(lambda: not capture.recovery.backfill_running)
@@ -751,7 +751,7 @@ async def test_outage_during_backfill_does_not_duplicate(
     assert 0 < fired_then < 40
     assert capture.state.backfilled == 40
     assert not capture.state.gaps
-    lost = entry.runtime_data.coordinator.supervisor.snapshot().last_disconnected
+    lost = entry.runtime_data.coordinator.engine.snapshot().last_disconnected
     assert lost is not None
     await wait_for(lambda: datetime.now(UTC) - lost > timedelta(milliseconds=2))
     (later,) = inside(lost, 1)
@@ -887,7 +887,7 @@ async def test_self_link_never_captures_its_own_entities_or_events(
     assert capture.live.self_skipped == 3  # ha_ingestion_event is not subscribed: rejected earlier
     # Its own changes do not move its counters either (they would change them again: a loop).
     coordinator = entry.runtime_data.coordinator
-    snapshot = coordinator.supervisor.snapshot()
+    snapshot = coordinator.engine.snapshot()
     assert coordinator.ignored == 3
     data = coordinator._build(snapshot)
     assert data.events_received == snapshot.events_received - 3
@@ -895,7 +895,7 @@ async def test_self_link_never_captures_its_own_entities_or_events(
     coordinator.async_publish()
     await fake_ha.fire_state_changed(own, "6")
     await wait_for(lambda: coordinator.ignored == 4)
-    later = coordinator._build(coordinator.supervisor.snapshot())
+    later = coordinator._build(coordinator.engine.snapshot())
     assert later.events_received == data.events_received
     assert later.last_event_time == data.last_event_time
     assert capture.is_own_event({"event_type": EVENT_INGESTED})
@@ -1012,7 +1012,7 @@ async def test_reconnect_while_firing_fires_everything_once(
     monkeypatch.setattr(backfill_module, "FIRE_BATCH", 1)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link()
-    supervisor = entry.runtime_data.coordinator.supervisor
+    engine = entry.runtime_data.coordinator.engine
     lost = await drop_link(fake_ha, entry)
     for n, moment in enumerate(inside(lost, 30)):
         fake_ha.record_state("sensor.busy", f"v{n}", moment)
@@ -1022,7 +1022,7 @@ async def test_reconnect_while_firing_fires_everything_once(
     def reconnect_on_first(event: Event) -> None:
         if event.data["backfilled"] and not pressed:
             pressed.append(True)
-            hass.async_create_task(supervisor.reconnect())
+            hass.async_create_task(engine.reconnect())
 
     hass.bus.async_listen(EVENT_INGESTED, reconnect_on_first)
     await restore_link(fake_ha, entry, gaps=1)

@@ -12,12 +12,12 @@ import pytest
 from custom_components.ha_ingestion.client import (
     BackoffConfig,
     ConnectionConfig,
+    EngineConfig,
     EntitiesUpdate,
     EntityFilter,
     EntityStates,
+    LinkEngine,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
     compress_state,
     decode,
     entities,
@@ -193,15 +193,15 @@ async def _no_sleep(_delay: float) -> None:
 
 
 @pytest.fixture
-async def make(fake_ha: FakeHA) -> AsyncGenerator[Callable[..., Supervisor]]:
+async def make(fake_ha: FakeHA) -> AsyncGenerator[Callable[..., LinkEngine]]:
     http = aiohttp.ClientSession()
-    made: list[Supervisor] = []
+    made: list[LinkEngine] = []
 
     def build(
         entities: EntityFilter | None = EntityFilter(),  # noqa: B008
         max_msg_size: int = 16 * 1024 * 1024,
-    ) -> Supervisor:
-        config = SupervisorConfig(
+    ) -> LinkEngine:
+        config = EngineConfig(
             connection=ConnectionConfig(
                 url=fake_ha.url, token="good-token", max_msg_size=max_msg_size
             ),
@@ -209,15 +209,15 @@ async def make(fake_ha: FakeHA) -> AsyncGenerator[Callable[..., Supervisor]]:
             probe_interval=0.0,
             entities=entities,
         )
-        supervisor = Supervisor(http, config, sleep=_no_sleep)
-        made.append(supervisor)
-        return supervisor
+        engine = LinkEngine(http, config, sleep=_no_sleep)
+        made.append(engine)
+        return engine
 
     try:
         yield build
     finally:
-        for supervisor in made:
-            await supervisor.close()
+        for engine in made:
+            await engine.close()
         await http.close()
 
 
@@ -228,7 +228,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
 
 
 async def test_states_follow_the_remote_through_a_reconnect(
-    fake_ha: FakeHA, make: Callable[..., Supervisor]
+    fake_ha: FakeHA, make: Callable[..., LinkEngine]
 ) -> None:
     await fake_ha.fire_state_changed("sensor.a", "1", {"unit_of_measurement": "W"})
     await fake_ha.fire_state_changed("sensor.secret", "x")
@@ -274,7 +274,7 @@ async def test_states_follow_the_remote_through_a_reconnect(
 
 
 async def test_a_remote_without_the_command_or_refusing_it_keeps_the_link(
-    fake_ha: FakeHA, make: Callable[..., Supervisor], caplog: pytest.LogCaptureFixture
+    fake_ha: FakeHA, make: Callable[..., LinkEngine], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_ha.fail_subscriptions = {"subscribe_entities"}
     fake_ha.subscription_error = ("unknown_command", "Unknown command.")
@@ -304,7 +304,7 @@ async def test_a_remote_without_the_command_or_refusing_it_keeps_the_link(
 
 
 async def test_nothing_to_match_asks_for_nothing(
-    fake_ha: FakeHA, make: Callable[..., Supervisor]
+    fake_ha: FakeHA, make: Callable[..., LinkEngine]
 ) -> None:
     sup = make(EntityFilter(include=("sensor.a",), exclude=("sensor",)))
     await sup.start()
@@ -317,7 +317,7 @@ async def test_nothing_to_match_asks_for_nothing(
     assert status.refused == "nothing matches the include/exclude filter"
 
 
-async def test_no_filter_no_subscription(fake_ha: FakeHA, make: Callable[..., Supervisor]) -> None:
+async def test_no_filter_no_subscription(fake_ha: FakeHA, make: Callable[..., LinkEngine]) -> None:
     sup = make(None)
     await sup.start()
     await wait_for(lambda: sup.state is LinkState.CONNECTED)
@@ -328,7 +328,7 @@ async def test_no_filter_no_subscription(fake_ha: FakeHA, make: Callable[..., Su
 
 
 async def test_malformed_messages_and_broken_listeners_never_end_the_link(
-    fake_ha: FakeHA, make: Callable[..., Supervisor]
+    fake_ha: FakeHA, make: Callable[..., LinkEngine]
 ) -> None:
     await fake_ha.fire_state_changed("sensor.a", "1")
     sup = make()
@@ -362,7 +362,7 @@ async def test_malformed_messages_and_broken_listeners_never_end_the_link(
 )
 async def test_a_big_message_lets_the_loop_run_and_messages_keep_their_order(
     fake_ha: FakeHA,
-    make: Callable[..., Supervisor],
+    make: Callable[..., LinkEngine],
     monkeypatch: pytest.MonkeyPatch,
     step: int | None,
     decode_in_steps_over: int | None,
@@ -414,7 +414,7 @@ async def test_a_big_message_lets_the_loop_run_and_messages_keep_their_order(
 
 
 async def test_a_first_message_too_large_ends_one_connection_not_every_one(
-    fake_ha: FakeHA, make: Callable[..., Supervisor], caplog: pytest.LogCaptureFixture
+    fake_ha: FakeHA, make: Callable[..., LinkEngine], caplog: pytest.LogCaptureFixture
 ) -> None:
     for n in range(40):
         await fake_ha.fire_state_changed(f"sensor.s{n}", "1", {"blob": "x" * 200})

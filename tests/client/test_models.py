@@ -14,11 +14,11 @@ from custom_components.ha_ingestion.client import (
     BreakerSnapshot,
     BreakerState,
     ConnectionConfig,
+    EngineConfig,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
     SubscriptionStatus,
-    SupervisorConfig,
 )
 
 URL = "ws://127.0.0.1:8123/api/websocket"
@@ -93,13 +93,13 @@ def test_breaker_rejects(kwargs: dict[str, Any], match: str) -> None:
         ({"error_history_size": 0}, "error_history_size"),
     ],
 )
-def test_supervisor_rejects(kwargs: dict[str, Any], match: str) -> None:
+def test_engine_rejects(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        SupervisorConfig(connection=ConnectionConfig(url=URL, token="t"), **kwargs)
+        EngineConfig(connection=ConnectionConfig(url=URL, token="t"), **kwargs)
 
 
-def test_supervisor_defaults() -> None:
-    cfg = SupervisorConfig(connection=ConnectionConfig(url=URL, token="t"), stability_window=0)
+def test_engine_defaults() -> None:
+    cfg = EngineConfig(connection=ConnectionConfig(url=URL, token="t"), stability_window=0)
     assert cfg.max_attempts == 0
     assert cfg.backoff == BackoffConfig()
     assert cfg.breaker == BreakerConfig()

@@ -32,7 +32,7 @@ def _imported_modules(tree: ast.AST) -> list[str]:
 
 def test_client_files_found() -> None:
     names = {p.name for p in CLIENT_DIR.glob("*.py")}
-    assert {"protocol.py", "supervisor.py", "errors.py", "models.py"} <= names
+    assert {"protocol.py", "engine.py", "errors.py", "models.py"} <= names
 
 
 def test_no_homeassistant_import() -> None:

@@ -584,7 +584,7 @@ async def test_oversize_frame(fake_ha: FakeHA, connect: Connect) -> None:
     session = await connect(max_msg_size=1024)
     await fake_ha.send_raw(orjson.dumps({"type": "event", "pad": "x" * 4096}).decode())
     err = await closed_with(session)
-    assert type(err) is HaMessageTooBigError  # a protocol error the supervisor can tell apart
+    assert type(err) is HaMessageTooBigError  # a protocol error the engine can tell apart
     assert isinstance(err, HaProtocolError)
     assert "oversize" in str(err)
 

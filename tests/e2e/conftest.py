@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestion.client import Supervisor, SupervisorConfig
+from custom_components.ha_ingestion.client import EngineConfig, LinkEngine
 from tests.harness.fixtures import LOGIN_ATTEMPTS_THRESHOLD
 
 from .helpers import LinkWatch
@@ -32,21 +32,21 @@ async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-type LinkFactory = Callable[[SupervisorConfig], Awaitable[tuple[Supervisor, LinkWatch]]]
+type LinkFactory = Callable[[EngineConfig], Awaitable[tuple[LinkEngine, LinkWatch]]]
 
 
 @pytest.fixture
 async def make_link(http: aiohttp.ClientSession) -> AsyncIterator[LinkFactory]:
-    """Start supervisors (with a watcher each); all are closed after the test."""
-    supervisors: list[Supervisor] = []
+    """Start engines (with a watcher each); all are closed after the test."""
+    engines: list[LinkEngine] = []
 
-    async def factory(config: SupervisorConfig) -> tuple[Supervisor, LinkWatch]:
-        supervisor = Supervisor(http, config)
-        watch = LinkWatch(supervisor)
-        supervisors.append(supervisor)
-        await supervisor.start()
-        return supervisor, watch
+    async def factory(config: EngineConfig) -> tuple[LinkEngine, LinkWatch]:
+        engine = LinkEngine(http, config)
+        watch = LinkWatch(engine)
+        engines.append(engine)
+        await engine.start()
+        return engine, watch
 
     yield factory
-    for supervisor in supervisors:
-        await supervisor.close()
+    for engine in engines:
+        await engine.close()

@@ -14,10 +14,10 @@ from custom_components.ha_ingestion.client import (
     BackoffConfig,
     BreakerConfig,
     ConnectionConfig,
+    EngineConfig,
+    LinkEngine,
     LinkSnapshot,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
 )
 
 RESULTS_PATH = Path(__file__).resolve().parents[2] / "bench" / "results" / "e2e.json"
@@ -60,11 +60,11 @@ def link_config(
     heartbeat_timeout: float = 5.0,
     connect_timeout: float = 5.0,
     event_types: tuple[str, ...] = ("state_changed", PING_EVENT),
-) -> SupervisorConfig:
+) -> EngineConfig:
     """Small timings: backoff 0.2 s .. 2 s, a breaker that does not get in the way, a 1 s spread
     after a restart (the default policy is measured with default options in test_restart_policy).
     """
-    return SupervisorConfig(
+    return EngineConfig(
         connection=ConnectionConfig(
             url=url,
             token=token,
@@ -91,9 +91,9 @@ class Transition:
 
 @dataclass
 class LinkWatch:
-    """Records every state change (with monotonic time) and every event of one supervisor."""
+    """Records every state change (with monotonic time) and every event of one engine."""
 
-    supervisor: Supervisor
+    engine: LinkEngine
     transitions: list[Transition] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     keep_types: frozenset[str] = frozenset({PING_EVENT, "state_changed"})
@@ -101,8 +101,8 @@ class LinkWatch:
 
     def __post_init__(self) -> None:
         """Listen."""
-        self.supervisor.add_listener(self._on_snapshot)
-        self.supervisor.add_event_listener(self._on_event)
+        self.engine.add_listener(self._on_snapshot)
+        self.engine.add_event_listener(self._on_event)
 
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         if snapshot.state is not self._last:
@@ -116,7 +116,7 @@ class LinkWatch:
     @property
     def state(self) -> LinkState:
         """Current state."""
-        return self.supervisor.state
+        return self.engine.state
 
     def first_after(self, since: float, predicate: Callable[[LinkState], bool]) -> float | None:
         """Time of the first transition after `since` whose state matches."""
@@ -137,7 +137,7 @@ class LinkWatch:
         deadline = began + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                snap = self.supervisor.snapshot()
+                snap = self.engine.snapshot()
                 raise AssertionError(
                     f"{what}: not within {timeout:g} s (state {snap.state}, "
                     f"last error {snap.last_error}, transitions "

@@ -22,9 +22,9 @@ import pytest
 
 from custom_components.ha_ingestion.client import (
     ConnectionConfig,
+    EngineConfig,
+    LinkEngine,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
 )
 from tests.harness import RemoteHass
 
@@ -36,9 +36,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 CONNECT_TIMEOUT = 30.0
 
 
-def default_config(remote: RemoteHass) -> SupervisorConfig:
+def default_config(remote: RemoteHass) -> EngineConfig:
     """The engine's defaults: only the URL, the token and the event types are given."""
-    return SupervisorConfig(
+    return EngineConfig(
         connection=ConnectionConfig(
             url=remote.ws_url, token=remote.token or "", event_types=("state_changed", PING_EVENT)
         )
@@ -62,7 +62,7 @@ async def first_answer(remote: RemoteHass, found: list[float]) -> None:
 
 
 async def outage_cycle(
-    remote: RemoteHass, link: tuple[Supervisor, LinkWatch], *, kill: bool, outage: float
+    remote: RemoteHass, link: tuple[LinkEngine, LinkWatch], *, kill: bool, outage: float
 ) -> dict[str, float | int | str]:
     """One outage; returns the figures of that cycle."""
     sup, watch = link

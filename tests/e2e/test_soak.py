@@ -12,7 +12,7 @@ import aiohttp
 import psutil
 import pytest
 
-from custom_components.ha_ingestion.client import LinkState, Supervisor
+from custom_components.ha_ingestion.client import LinkEngine, LinkState
 from tests.harness import RemoteHass
 
 from .helpers import PING_EVENT, LinkWatch, link_config, record
@@ -48,7 +48,7 @@ async def test_twenty_kill_restart_cycles(remote: RemoteHass, http: aiohttp.Clie
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
-    sup = Supervisor(http, link_config(remote.ws_url, remote.token or ""))
+    sup = LinkEngine(http, link_config(remote.ws_url, remote.token or ""))
     watch = LinkWatch(sup, keep_types=frozenset({PING_EVENT}))
     detections: list[float] = []
     recoveries: list[float] = []

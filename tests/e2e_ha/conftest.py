@@ -108,7 +108,7 @@ class Link:
 
     def snapshot(self) -> LinkSnapshot:
         """The engine's snapshot of the loaded entry."""
-        snapshot: LinkSnapshot = self.entry.runtime_data.coordinator.supervisor.snapshot()
+        snapshot: LinkSnapshot = self.entry.runtime_data.coordinator.engine.snapshot()
         return snapshot
 
     # ------------------------------------------------------------------ listening

@@ -91,8 +91,8 @@ async def test_twenty_thousand_entities_recover_a_gap(
         await hass.async_block_till_done()
         await _configure_options(hass, entry)
         capture = entry.runtime_data.capture
-        supervisor = entry.runtime_data.coordinator.supervisor
-        await _wait(lambda: supervisor.state is LinkState.CONNECTED, 30, "linked")
+        engine = entry.runtime_data.coordinator.engine
+        await _wait(lambda: engine.state is LinkState.CONNECTED, 30, "linked")
         await _wait(lambda: not capture.recovering, 60, "the reload's gap closed")
 
         began = time.monotonic()
@@ -105,20 +105,20 @@ async def test_twenty_thousand_entities_recover_a_gap(
 
         await proxy.refuse()
         proxy.reset_connections()
-        await _wait(lambda: supervisor.state is not LinkState.CONNECTED, 10, "link down")
+        await _wait(lambda: engine.state is not LinkState.CONNECTED, 10, "link down")
         changed = list(range(0, ENTITIES, ENTITIES // CHANGED))
         await _set_states(big, changed, "1")
         requests_before = capture.recovery.requests
         sessions_before = capture.recovery.session.sessions_opened
         restored = time.monotonic()
         await proxy.refuse(False)  # restored the moment the outage ends
-        await _wait(lambda: supervisor.state is LinkState.CONNECTED, 60, "link back")
+        await _wait(lambda: engine.state is LinkState.CONNECTED, 60, "link back")
         await _wait(lambda: not capture.recovering, 300, "the gap recovered")
         recovered_s = time.monotonic() - restored
         backfilled = [e for e in events if e["backfilled"]]
         counts = Counter(e["data"]["entity_id"] for e in backfilled)
         wanted = {f"sensor.big_{n}" for n in changed}
-        snap = supervisor.snapshot()
+        snap = engine.snapshot()
         gap = capture.state.gaps[-1]
         record(
             "ha_11_big_remote",

@@ -65,9 +65,9 @@ async def test_mirrored_entities_follow_the_remote_through_a_cut_and_a_removal(
 
         # Everything the remote sends on the next subscription is recorded here.
         updates: list[EntitiesUpdate] = []
-        supervisor = link.entry.runtime_data.coordinator.supervisor
-        supervisor.add_entities_listener(updates.append)
-        session = supervisor._session
+        engine = link.entry.runtime_data.coordinator.engine
+        engine.add_entities_listener(updates.append)
+        session = engine._session
         assert session is not None
         assert session.compression == 15  # Home Assistant's server accepted permessage-deflate
 

@@ -47,7 +47,7 @@ async def test_rejected_token_is_not_sent_after_reloads_and_restarts(
         assert link.entry.state is ConfigEntryState.LOADED
         assert link.state_of(link.connection_state_id) == LinkState.FAILED.value
         assert link.state_of(link.connected_id) == "off"  # never unavailable
-    snap = link.entry.runtime_data.coordinator.supervisor.snapshot()
+    snap = link.entry.runtime_data.coordinator.engine.snapshot()
     assert snap.attempts_total == 0  # this setup never connected at all
     assert snap.last_error is not None
     assert snap.last_error.category is ErrorCategory.AUTHENTICATION

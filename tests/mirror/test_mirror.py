@@ -290,8 +290,8 @@ async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_
     assert values() == {"1", "2"}
     # Lost while a big message waits: nothing of it is applied after.
     mirror._on_entities(update("stale", ids))
-    supervisor = entry.runtime_data.coordinator.supervisor
-    mirror._on_snapshot(replace(supervisor.snapshot(), state=LinkState.RECONNECTING))
+    engine = entry.runtime_data.coordinator.engine
+    mirror._on_snapshot(replace(engine.snapshot(), state=LinkState.RECONNECTING))
     await wait_for(lambda: not mirror._working)
     await hass.async_block_till_done()
     assert values() == {STATE_UNAVAILABLE}
@@ -310,7 +310,7 @@ async def test_many_mirrors_go_unavailable_in_slices_and_come_back_after(
     def values() -> set[str | None]:
         return {state_of(hass, f"sensor.remote_home_s{n}") for n in range(count)}
 
-    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    snapshot = entry.runtime_data.coordinator.engine.snapshot()
     mirror._on_snapshot(replace(snapshot, state=LinkState.RECONNECTING))
     assert state_of(hass, "sensor.remote_home_s0") == STATE_UNAVAILABLE  # the first slice
     assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "0"  # not yet
@@ -659,7 +659,7 @@ async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_a
     entry = await setup_link()
     await wait_for(lambda: state_of(hass, "switch.remote_home_late") == "on")
     monkeypatch.undo()
-    snapshot = entry.runtime_data.coordinator.supervisor.snapshot()
+    snapshot = entry.runtime_data.coordinator.engine.snapshot()
     assert snapshot.entities is not None
     assert snapshot.entities.unsupported
     await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "1200")
@@ -796,7 +796,7 @@ async def test_patterns_edited_by_hand_turn_mirroring_off_not_the_link(
     assert not mirror.enabled
     assert mirror.refused == "invalid_patterns"
     assert "Not mirroring entities of Remote Home" in caplog.text
-    assert entry.runtime_data.coordinator.supervisor.config.entities is None
+    assert entry.runtime_data.coordinator.engine.config.entities is None
 
 
 async def test_a_restored_mirror_keeps_its_last_name_while_unavailable(

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 import heapq
-import logging
 import time
 from typing import Any
 
@@ -38,11 +37,10 @@ from ..client import (  # noqa: TID252 - the package's engine
     HaCommandError,
     HaConnectionError,
 )
+from ..const import LOGGER  # noqa: TID252 - the package's one logger
 from ..slices import SLICE_ITEMS, SLICE_SECONDS, Slices  # noqa: TID252 - shared by the mirrors
 from .events import STATE_CHANGED, ts_to_us, us_to_iso
 from .history_session import ReplyTooLargeError
-
-_LOGGER = logging.getLogger(__package__)
 
 HISTORY = "history/history_during_period"
 CHUNK = 100
@@ -248,7 +246,7 @@ class HistoryReader:
         return first
 
     def _give_up(self, entity_ids: list[str], begin: int, end: int | None, why: str) -> None:
-        _LOGGER.warning(
+        LOGGER.warning(
             "History of %d entities from %s could not be read (%s); recorded as unrecoverable",
             len(entity_ids),
             us_to_iso(begin),

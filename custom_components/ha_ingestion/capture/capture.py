@@ -7,7 +7,7 @@ durable state and its (de)serialisation), `state.py` (what the two paths share).
 checkpoint), and what the rest of the integration reads: `stats` (a frozen `CaptureStats`, with
 listeners told when a gap closed) and, for a self-link, `own_event_filter`.
 
-Data flows one way: capture gets the engine (`Supervisor`) and its hooks (`not_forwarded`,
+Data flows one way: capture gets the engine (`LinkEngine`) and its hooks (`not_forwarded`,
 `on_gap_closed`) at construction; it knows nothing of the coordinator that reads it.
 """
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 import dataclasses
-import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 
-from ..client import Supervisor  # noqa: TID252 - the package's engine
+from ..client import LinkEngine  # noqa: TID252 - the package's engine
+from ..const import LOGGER  # noqa: TID252 - the package's one logger
 from . import checkpoint as checkpoint_module
 from .checkpoint import Checkpoint
 from .events import SkipCounter
@@ -35,7 +35,6 @@ from .stats import CaptureStats
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 # The Store's final write at Home Assistant's stop happens in one of these states.
 _STOPPING = frozenset({CoreState.stopping, CoreState.final_write, CoreState.stopped})
@@ -48,7 +47,7 @@ class EventCapture:
         self,
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
-        engine: Supervisor,
+        engine: LinkEngine,
         options: dict[str, Any],
         *,
         not_forwarded: Callable[[str], bool] | None = None,
@@ -70,7 +69,7 @@ class EventCapture:
         # Self-link: this integration's own entities, never captured.
         self.own = OwnEntities(hass) if self.self_link else None
         self.checkpoint = Checkpoint(hass, entry.entry_id)
-        self.skips = SkipCounter(_LOGGER, "remote events")
+        self.skips = SkipCounter(LOGGER, "remote events")
         self.live = LivePath(
             hass,
             entry,
@@ -136,7 +135,7 @@ class EventCapture:
             except asyncio.CancelledError:
                 pass
             except Exception:  # noqa: BLE001 - stopping must finish
-                _LOGGER.debug("Capture task ended with an error", exc_info=True)
+                LOGGER.debug("Capture task ended with an error", exc_info=True)
         await self.recovery.async_close()
         self._stopped_cleanly = True
         await self.checkpoint.async_flush()

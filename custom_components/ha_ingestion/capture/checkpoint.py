@@ -21,18 +21,18 @@ says what a start after a crash may fire again.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Protocol
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from ..const import DOMAIN  # noqa: TID252 - the package's own constants
+from ..const import (  # noqa: TID252 - the package's own constants and logger
+    DOMAIN,
+    LOGGER,
+)
 from .gaps import GapRecord, OpenGap
 from .state import US, CaptureSettings, CaptureState
-
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 10.0
@@ -157,7 +157,7 @@ def restore(
         if state.gap is not None and not stored.get("clean", False):
             mark_crash(state.gap, gap_open, stored, settings.detection_margin)
     except (KeyError, TypeError, ValueError) as err:
-        _LOGGER.warning("Capture checkpoint of %s unreadable (%s); starting fresh", title, err)
+        LOGGER.warning("Capture checkpoint of %s unreadable (%s); starting fresh", title, err)
         state.seen = {}
         state.gap = None
         return

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 import orjson
 
-from ..const import EVENT_INGESTED  # noqa: TID252 - the package's own constants
+from ..const import (  # noqa: TID252 - the package's own constants and logger
+    EVENT_INGESTED,
+    LOGGER,
+)
 from .checkpoint import Checkpoint
 from .events import (
     STATE_CHANGED,
@@ -35,7 +37,6 @@ from .state import CaptureSettings, CaptureState
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 QUEUE_SIZE = 10_000
 QUEUE_BYTES = 32 * 1024 * 1024
@@ -162,7 +163,7 @@ class LivePath:
             self._on_overflow()
             if not self._overflow_logged:
                 self._overflow_logged = True
-                _LOGGER.warning(
+                LOGGER.warning(
                     "Local processing is behind: event queue full (%d events, %d bytes); "
                     "counting dropped events",
                     waiting,
@@ -211,4 +212,4 @@ class LivePath:
                     await asyncio.sleep(0)  # let the reader run: it must never fall behind
             if self._overflow_logged and not queue:
                 self._overflow_logged = False
-                _LOGGER.info("Event queue drained; %d events dropped so far", self.state.overflow)
+                LOGGER.info("Event queue drained; %d events dropped so far", self.state.overflow)

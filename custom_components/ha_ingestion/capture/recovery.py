@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,10 @@ from ..client import (  # noqa: TID252 - the package's engine
     LinkSnapshot,
     LinkState,
 )
-from ..const import EVENT_INGESTED  # noqa: TID252 - the package's own constants
+from ..const import (  # noqa: TID252 - the package's own constants and logger
+    EVENT_INGESTED,
+    LOGGER,
+)
 from ..helpers import set_entry_issue  # noqa: TID252 - the package's own repair helper
 from .backfill import (
     HISTORY,
@@ -57,7 +59,6 @@ from .state import US, CaptureSettings, CaptureState
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 # When the remote's clock was never measured (no live change seen yet), start this much earlier.
 SKEW_ALLOWANCE = 60.0
@@ -203,7 +204,7 @@ class GapRecovery:
                 },
             )
         if gap.fired:
-            _LOGGER.info(
+            LOGGER.info(
                 "Recovered %d state changes missed while the link to %s was down",
                 gap.fired,
                 self.entry.title,
@@ -233,7 +234,7 @@ class GapRecovery:
             try:
                 await self._backfill(gap)
             except NoHistoryError:
-                _LOGGER.warning(
+                LOGGER.warning(
                     "%s has no history (recorder/history not loaded): missed state changes "
                     "cannot be recovered; backfill is off for this link",
                     self.entry.title,
@@ -250,7 +251,7 @@ class GapRecovery:
                     return  # the link is gone again: the same gap goes on at the next connection
                 gap.failures += 1
                 gap.error = str(err)
-                _LOGGER.warning(
+                LOGGER.warning(
                     "Backfill after the outage of %s failed (%d of %d): %s",
                     self.entry.title,
                     gap.failures,
@@ -353,7 +354,7 @@ class GapRecovery:
         try:
             reply = await self._command({"type": "config/entity_registry/list_for_display"})
         except ReplyTooLargeError:
-            _LOGGER.warning(
+            LOGGER.warning(
                 "The entity registry of %s is larger than %d bytes; recovering only entities "
                 "seen here",
                 self.entry.title,

@@ -5,6 +5,7 @@ Imports nothing from `homeassistant`; it could be published as a library of its 
 
 from .backoff import Backoff
 from .breaker import CircuitBreaker
+from .engine import LinkEngine
 from .entities import EntitiesUpdate, EntityFilter, EntityStates, RemoteState, compress_state
 from .errors import (
     ErrorCategory,
@@ -33,12 +34,12 @@ from .models import (
     BreakerSnapshot,
     BreakerState,
     ConnectionConfig,
+    EngineConfig,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
     SubscriptionStatus,
-    SupervisorConfig,
     WaitReason,
 )
 from .probe import ProbeResult, tcp_probe
@@ -57,7 +58,6 @@ from .remote_statistics import (
     parse_rows,
     plan_requests,
 )
-from .supervisor import Supervisor
 
 __all__ = [
     "FIVE_MINUTES",
@@ -71,6 +71,7 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "ConnectionConfig",
+    "EngineConfig",
     "EntitiesUpdate",
     "EntityFilter",
     "EntityStates",
@@ -94,6 +95,7 @@ __all__ = [
     "HaTimeoutError",
     "HaUnsupportedCommandError",
     "HaWebSocketSession",
+    "LinkEngine",
     "LinkSnapshot",
     "LinkState",
     "ProbeResult",
@@ -103,8 +105,6 @@ __all__ = [
     "StatisticsRequest",
     "StatisticsRow",
     "SubscriptionStatus",
-    "Supervisor",
-    "SupervisorConfig",
     "WaitReason",
     "compress_state",
     "floor_to",

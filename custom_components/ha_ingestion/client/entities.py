@@ -1,6 +1,6 @@
 """`subscribe_entities`: which entities to ask for, and the remote's compressed diffs applied.
 
-Pure (no I/O, no Home Assistant): the supervisor subscribes with `EntityFilter.server_filter()`
+Pure (no I/O, no Home Assistant): the engine subscribes with `EntityFilter.server_filter()`
 and keeps one `EntityStates` per connection; the host hears complete states.
 
 The wire format (Home Assistant's `websocket_api/messages.py`): every event of the subscription is

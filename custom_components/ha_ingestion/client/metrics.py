@@ -11,11 +11,11 @@ from .breaker import CircuitBreaker
 from .errors import HaClientError, sanitize
 from .models import (
     BreakerSnapshot,
+    EngineConfig,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
-    SupervisorConfig,
 )
 from .protocol import HaWebSocketSession
 from .retry import RetryPolicy
@@ -30,7 +30,7 @@ def _to_datetime(epoch: float | None) -> datetime | None:
 class LinkMetrics:
     """What happened to the link so far; monotonic times unless named `last_*` (epoch)."""
 
-    config: SupervisorConfig
+    config: EngineConfig
     errors: deque[ErrorRecord] = field(init=False)
     attempts_total: int = 0
     successful: int = 0
@@ -55,7 +55,7 @@ class LinkMetrics:
         """Start an empty error history."""
         self.errors = deque(maxlen=self.config.error_history_size)
 
-    def configure(self, config: SupervisorConfig) -> None:
+    def configure(self, config: EngineConfig) -> None:
         """Take a new configuration; the error history is kept (up to its new size)."""
         errors = self.errors
         self.config = config

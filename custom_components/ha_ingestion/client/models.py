@@ -25,7 +25,7 @@ class LinkState(StrEnum):
 
 
 class WaitReason(StrEnum):
-    """Why the supervisor is waiting before its next attempt."""
+    """Why the engine is waiting before its next attempt."""
 
     BACKOFF = "backoff"  # the retry delay after a failure or a loss
     BREAKER = "breaker"  # the circuit breaker is open
@@ -100,8 +100,8 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SupervisorConfig:
-    """Everything the supervisor needs."""
+class EngineConfig:
+    """Everything the engine needs."""
 
     connection: ConnectionConfig
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
@@ -223,7 +223,7 @@ class LinkSnapshot:
     last_error: ErrorRecord | None
     errors: tuple[ErrorRecord, ...]
     max_attempts: int
-    # Why the supervisor waits now (None while not waiting) and the readiness probes so far.
+    # Why the engine waits now (None while not waiting) and the readiness probes so far.
     waiting_for: WaitReason | None = None
     # An attempt in progress: when it began and when the connect timeout ends it.
     attempt_started: datetime | None = None

@@ -2,7 +2,7 @@
 
 A TCP connect that is closed at once, with no TLS and no HTTP: a host that is down or restarting
 answers it with a reset from its kernel, a running one with an accept its web server never sees a
-request on. The supervisor uses it while it waits, to notice within a second that a restarting
+request on. The engine uses it while it waits, to notice within a second that a restarting
 remote is back instead of waiting out a backoff window or an open circuit breaker.
 """
 

@@ -1,6 +1,6 @@
 """One WebSocket session with a Home Assistant: auth, features, commands, subscriptions, heartbeat.
 
-A session is one connection. It never reconnects: the supervisor does. Every way the link can end
+A session is one connection. It never reconnects: the engine does. Every way the link can end
 becomes one typed `HaClientError`, available from `wait_closed()`.
 
 Over 400 lines: connect, commands, reader, heartbeat and closing share one connection's state.
@@ -318,7 +318,7 @@ class HaWebSocketSession:
             self._fail(HaProtocolError(f"reader failed: {err!r}"))
 
     def _dispatch(self, item: Any) -> Awaitable[None] | None:
-        # Bad input from the remote is reported (counted by the supervisor) and skipped: one odd
+        # Bad input from the remote is reported (counted by the engine) and skipped: one odd
         # message never costs the link.
         if type(item) is not dict:
             self._skip("message is not an object")

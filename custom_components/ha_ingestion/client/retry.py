@@ -1,6 +1,6 @@
 """When the next attempt comes: backoff and breaker, readiness probes while waiting, herd spreading.
 
-The supervisor's reconnect loop asks this policy how long to wait after a failure or a lost link,
+The engine's reconnect loop asks this policy how long to wait after a failure or a lost link,
 and waits through it here; the policy tells it nothing else.
 """
 
@@ -14,7 +14,7 @@ import random
 from .backoff import Backoff
 from .breaker import CircuitBreaker
 from .errors import ErrorCategory, HaClientError, HaConnectionRefusedError
-from .models import BreakerState, SupervisorConfig, WaitReason
+from .models import BreakerState, EngineConfig, WaitReason
 from .probe import Probe, ProbeResult, probe_target
 
 type Sleep = Callable[[float], Awaitable[None]]
@@ -32,7 +32,7 @@ class RetryPolicy:
 
     def __init__(
         self,
-        config: SupervisorConfig,
+        config: EngineConfig,
         *,
         rng: random.Random,
         clock: Callable[[], float],
@@ -68,7 +68,7 @@ class RetryPolicy:
         self.next_attempt: float | None = None
         self.configure(config)
 
-    def configure(self, config: SupervisorConfig) -> None:
+    def configure(self, config: EngineConfig) -> None:
         """Take a new configuration: a fresh backoff and breaker."""
         self._config = config
         self._backoff = Backoff(config.backoff, self._rng)

@@ -19,7 +19,7 @@ from .errors import (
     HaSubscriptionError,
     HaUnsupportedCommandError,
 )
-from .models import ErrorRecord, SubscriptionStatus, SupervisorConfig
+from .models import EngineConfig, ErrorRecord, SubscriptionStatus
 from .protocol import HaWebSocketSession
 
 type EntitiesListener = Callable[[EntitiesUpdate], None]
@@ -32,7 +32,7 @@ class Subscriptions:
 
     def __init__(
         self,
-        config: SupervisorConfig,
+        config: EngineConfig,
         *,
         record: Callable[[HaClientError, float], ErrorRecord],
         on_unknown: Callable[[HaClientError], None],
@@ -49,7 +49,7 @@ class Subscriptions:
         self._entities_listeners: list[EntitiesListener] = []
         self.configure(config)
 
-    def configure(self, config: SupervisorConfig) -> None:
+    def configure(self, config: EngineConfig) -> None:
         """Take a new configuration: nothing confirmed, nothing refused, no entity problems."""
         self._config = config
         self._subscriptions: dict[str, int | None] = dict.fromkeys(config.connection.event_types)

@@ -33,7 +33,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 import contextlib
 from dataclasses import dataclass
-import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, MAX_LENGTH_STATE_ENTITY_ID
@@ -50,9 +49,9 @@ from ..client import (  # noqa: TID252 - the package's engine
     EntityStates,
     HaClientError,
     HaCommandError,
+    LinkEngine,
     LinkSnapshot,
     RemoteState,
-    Supervisor,
     compress_state,
 )
 from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release differences
@@ -64,6 +63,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_MIRROR_INCLUDE,
     CONF_MIRROR_PREFIX,
     DOMAIN,
+    LOGGER,
 )
 from ..slices import SLICE_ITEMS, Slices  # noqa: TID252 - long work in slices
 from .entity import MirrorEntity, mirror_class
@@ -72,7 +72,6 @@ from .statistics import StatisticsFiller
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 # Domains whose entity component hosts other integrations' platform entities and whose every
 # entity service a read-only mirror refuses cleanly, on every release supported: gated by a
@@ -147,7 +146,7 @@ class MirrorChoice:
         try:
             entity_filter = mirror_filter(options)
         except ValueError as err:  # options edited by hand: the flow never saves such patterns
-            _LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
+            LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
             return cls(
                 enabled=False,
                 refused="invalid_patterns",
@@ -176,7 +175,7 @@ class EntityMirror:
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
         options: Mapping[str, Any],
-        engine: Supervisor,
+        engine: LinkEngine,
         choice: MirrorChoice,
     ) -> None:
         """Read the options; nothing runs until `async_start()`.
@@ -185,7 +184,7 @@ class EntityMirror:
         """
         self.hass = hass
         self.entry = entry
-        self.supervisor = engine
+        self.engine = engine
         self.self_link = choice.self_link
         self.enabled = choice.enabled
         self.refused = choice.refused
@@ -255,7 +254,7 @@ class EntityMirror:
         self._forget_unwanted()
         if not self.enabled:
             return
-        engine = self.supervisor
+        engine = self.engine
         self.statistics.async_start(engine)
         self._unsubs.append(engine.add_entities_listener(self._on_entities))
         self._unsubs.append(engine.add_listener(self._on_snapshot))
@@ -415,9 +414,9 @@ class EntityMirror:
         self._fallback, self._fallback_early = None, []
         self._loading = True
         try:
-            reply = await self.supervisor.command({"type": "get_states"})
+            reply = await self.engine.command({"type": "get_states"})
         except HaClientError as err:
-            _LOGGER.debug("States of %s not read: %s", self.entry.title, err)
+            LOGGER.debug("States of %s not read: %s", self.entry.title, err)
             return
         finally:
             self._loading = False
@@ -553,9 +552,9 @@ class EntityMirror:
             listed[remote_id] = detail
         if once is not None:
             if len(listed) == 1:
-                _LOGGER.warning("%s", once)
+                LOGGER.warning("%s", once)
             return
-        _LOGGER.warning(
+        LOGGER.warning(
             "Not mirroring %s of %s (%s%s); other entities are not affected",
             remote_id,
             self.entry.title,
@@ -583,15 +582,15 @@ class EntityMirror:
     async def _confirm_removed(self, remote_id: str) -> None:
         """Remove the local entity only when the remote's entity registry does not know it."""
         try:
-            await self.supervisor.command(
+            await self.engine.command(
                 {"type": "config/entity_registry/get", "entity_id": remote_id}
             )
         except HaCommandError as err:
             if err.code != NOT_FOUND:
-                _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+                LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
                 return
         except HaClientError as err:
-            _LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
+            LOGGER.debug("Removal of %s not confirmed: %s", remote_id, err)
             return
         else:
             return  # still registered there (reloading, disabled): unavailable, kept
@@ -601,7 +600,7 @@ class EntityMirror:
         registry = er.async_get(self.hass)
         if registry.async_get(entity.entity_id) is not None:
             registry.async_remove(entity.entity_id)
-        _LOGGER.info(
+        LOGGER.info(
             "%s removed %s: its mirror %s is removed", self.entry.title, remote_id, entity.entity_id
         )
 

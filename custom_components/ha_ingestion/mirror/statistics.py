@@ -53,7 +53,6 @@ from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from homeassistant.components.recorder.db_schema import StatisticsShortTerm
@@ -81,22 +80,22 @@ from ..client import (  # noqa: TID252 - the package's engine
     MAX_ROWS,
     HaClientError,
     HaCommandError,
+    LinkEngine,
     StatisticsMeta,
     StatisticsRequest,
     StatisticsRow,
-    Supervisor,
     floor_to,
     metadata_payload,
     parse_metadata,
     parse_rows,
     plan_requests,
 )
+from ..const import LOGGER  # noqa: TID252 - the package's one logger
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
     from .mirror import EntityMirror
 
-_LOGGER = logging.getLogger(__package__.rsplit(".", 1)[0])
 
 RECORDER = "recorder"
 STATE_CLASSES = frozenset({"measurement", "measurement_angle", "total", "total_increasing"})
@@ -155,7 +154,7 @@ class StatisticsFiller:
         self.entry = entry
         self.mirror = mirror
         self.max_window = max_window
-        self.supervisor: Supervisor | None = None
+        self.engine: LinkEngine | None = None
         self.max_ids = MAX_IDS  # statistic ids per request
         self.max_rows = MAX_ROWS  # periods per request
         self.runs = 0
@@ -171,9 +170,9 @@ class StatisticsFiller:
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     @callback
-    def async_start(self, supervisor: Supervisor) -> None:
+    def async_start(self, engine: LinkEngine) -> None:
         """Fill over this link from now on."""
-        self.supervisor = supervisor
+        self.engine = engine
 
     async def async_stop(self) -> None:
         """Cancel a fill in progress (idempotent); rows already queued are the recorder's."""
@@ -187,7 +186,7 @@ class StatisticsFiller:
     @callback
     def async_gap_closed(self, start_us: int, end_us: int) -> None:
         """Capture closed a gap (the remote's clock): fill its span in the background."""
-        if not self.mirror.enabled or self.supervisor is None:
+        if not self.mirror.enabled or self.engine is None:
             return
         task = self.entry.async_create_background_task(
             self.hass,
@@ -204,7 +203,7 @@ class StatisticsFiller:
             except HaClientError as err:
                 self.failed += 1
                 self.last_error = str(err)
-                _LOGGER.debug("Statistics of %s not filled: %s", self.entry.title, err)
+                LOGGER.debug("Statistics of %s not filled: %s", self.entry.title, err)
 
     def _skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
@@ -257,9 +256,9 @@ class StatisticsFiller:
         return found
 
     async def _command(self, payload: dict[str, Any]) -> Any:
-        assert self.supervisor is not None  # noqa: S101 - only called once started
+        assert self.engine is not None  # noqa: S101 - only called once started
         self.requests += 1
-        return await self.supervisor.command(payload)
+        return await self.engine.command(payload)
 
     async def _targets(self, candidates: dict[str, tuple[str, str | None]]) -> list[_Target]:
         """What can be filled: the remote has statistics of the same kind in the same unit."""
@@ -286,7 +285,7 @@ class StatisticsFiller:
             unit = known["unit_of_measurement"] if known is not None else mirror_unit
             if meta.unit != unit:
                 self._skip("unit_mismatch")
-                _LOGGER.info(
+                LOGGER.info(
                     "Statistics of %s not filled: the remote's are in %s, here in %s",
                     local_id,
                     meta.unit,
@@ -311,7 +310,7 @@ class StatisticsFiller:
                 async_import_statistics(self.hass, dict(metadata), [])  # type: ignore[arg-type]
             except HomeAssistantError as err:
                 self._skip("import_refused")
-                _LOGGER.info("Statistics of %s not filled: %s", local_id, err)
+                LOGGER.info("Statistics of %s not filled: %s", local_id, err)
                 continue
             targets.append(
                 _Target(

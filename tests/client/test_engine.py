@@ -1,4 +1,4 @@
-"""The supervisor against the fake Home Assistant over real sockets, with fake time.
+"""The engine against the fake Home Assistant over real sockets, with fake time.
 
 Every delay goes through `FakeTime.sleep`, which records it, advances the fake monotonic clock and
 yields; past `limit` sleeps it blocks until the test calls `allow()`. No test sleeps through backoff.
@@ -22,13 +22,13 @@ from custom_components.ha_ingestion.client import (
     BreakerConfig,
     BreakerState,
     ConnectionConfig,
+    EngineConfig,
     ErrorCategory,
     HaAuthenticationError,
     HaConnectionClosedError,
+    LinkEngine,
     LinkSnapshot,
     LinkState,
-    Supervisor,
-    SupervisorConfig,
     WaitReason,
 )
 from custom_components.ha_ingestion.client.probe import (
@@ -41,7 +41,7 @@ from custom_components.ha_ingestion.client.probe import (
 from tests.fake_ha import FakeHA
 
 WALL0 = 1_700_000_000.0
-SUPERVISOR_LOGGER = "custom_components.ha_ingestion.client.supervisor"
+ENGINE_LOGGER = "custom_components.ha_ingestion.client.engine"
 
 
 class FakeTime:
@@ -94,7 +94,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
             await asyncio.sleep(0.002)
 
 
-type MakeSupervisor = Callable[..., Supervisor]
+type MakeEngine = Callable[..., LinkEngine]
 
 
 @pytest.fixture
@@ -112,15 +112,15 @@ def fake_time() -> FakeTime:
 
 
 @pytest.fixture
-async def make_supervisor(
+async def make_engine(
     http: aiohttp.ClientSession, fake_ha: FakeHA, fake_time: FakeTime
-) -> AsyncGenerator[MakeSupervisor]:
-    """Build supervisors on fake time (closed after the test).
+) -> AsyncGenerator[MakeEngine]:
+    """Build engines on fake time (closed after the test).
 
     Defaults: no jitter, base 1 s, cap 60 s, a breaker that does not get in the way, no readiness
     probes (the tests of the probing policy turn them on with an injected probe).
     """
-    supervisors: list[Supervisor] = []
+    engines: list[LinkEngine] = []
 
     def make(
         *,
@@ -134,9 +134,9 @@ async def make_supervisor(
         reconnect_spread: float = 8.0,
         probe: Probe | None = None,
         **connection: Any,
-    ) -> Supervisor:
+    ) -> LinkEngine:
         values: dict[str, Any] = {"url": fake_ha.url, "token": "good-token"} | connection
-        config = SupervisorConfig(
+        config = EngineConfig(
             connection=ConnectionConfig(**values),
             backoff=backoff
             or BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=False),
@@ -147,7 +147,7 @@ async def make_supervisor(
             probe_interval=probe_interval,
             reconnect_spread=reconnect_spread,
         )
-        supervisor = Supervisor(
+        engine = LinkEngine(
             http,
             config,
             rng=rng,
@@ -156,19 +156,19 @@ async def make_supervisor(
             sleep=fake_time.sleep,
             **({} if probe is None else {"probe": probe}),
         )
-        supervisors.append(supervisor)
-        return supervisor
+        engines.append(engine)
+        return engine
 
     try:
         yield make
     finally:
-        for supervisor in supervisors:
-            await supervisor.close()
+        for engine in engines:
+            await engine.close()
 
 
-def record_states(supervisor: Supervisor) -> list[LinkSnapshot]:
+def record_states(engine: LinkEngine) -> list[LinkSnapshot]:
     snapshots: list[LinkSnapshot] = []
-    supervisor.add_listener(snapshots.append)
+    engine.add_listener(snapshots.append)
     return snapshots
 
 
@@ -181,8 +181,8 @@ def states_of(snapshots: list[LinkSnapshot]) -> list[LinkState]:
     return out
 
 
-async def connected(supervisor: Supervisor) -> None:
-    await wait_for(lambda: supervisor.state is LinkState.CONNECTED)
+async def connected(engine: LinkEngine) -> None:
+    await wait_for(lambda: engine.state is LinkState.CONNECTED)
 
 
 def engine_tasks() -> list[asyncio.Task[Any]]:
@@ -205,10 +205,10 @@ def engine_tasks() -> list[asyncio.Task[Any]]:
 
 
 async def test_connects_subscribes_and_counts(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.expected_subscriptions = 2
-    sup = make_supervisor(event_types=("state_changed", "call_service"))
+    sup = make_engine(event_types=("state_changed", "call_service"))
     snapshots = record_states(sup)
     events: list[dict[str, Any]] = []
     sup.add_event_listener(events.append)
@@ -259,17 +259,17 @@ async def test_connects_subscribes_and_counts(
     assert (await sup.command({"type": "get_config"}))["location_name"] == "Remote Home"
 
 
-async def test_command_when_not_connected(make_supervisor: MakeSupervisor) -> None:
-    sup = make_supervisor()
+async def test_command_when_not_connected(make_engine: MakeEngine) -> None:
+    sup = make_engine()
     with pytest.raises(HaConnectionClosedError):
         await sup.command({"type": "get_config"})
 
 
 async def test_ping_rtt_reported(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_time.limit = 0
-    sup = make_supervisor(heartbeat_interval=0.05)
+    sup = make_engine(heartbeat_interval=0.05)
     await sup.start()
     await connected(sup)
     await wait_for(lambda: sup.snapshot().last_ping_rtt is not None)
@@ -328,13 +328,13 @@ ATTEMPT_FAULTS = {
 
 @pytest.mark.parametrize("fault", list(ATTEMPT_FAULTS))
 async def test_attempt_fault_retried_with_backoff(
-    fault: str, fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fault: str, fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     (inject, repair), category, error_type = ATTEMPT_FAULTS[fault]
     fake_ha.expected_subscriptions = 2
     await inject(fake_ha)
     fake_time.limit = 1  # first retry goes through, the second waits
-    sup = make_supervisor(event_types=("state_changed", "call_service"), connect_timeout=0.3)
+    sup = make_engine(event_types=("state_changed", "call_service"), connect_timeout=0.3)
     snapshots = record_states(sup)
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(2))
@@ -376,7 +376,7 @@ async def test_attempt_fault_retried_with_backoff(
 async def test_authentication_failure_is_final(
     how: str,
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -384,7 +384,7 @@ async def test_authentication_failure_is_final(
         fake_ha.token = "another-token"
     else:
         fake_ha.http_status = 401
-    sup = make_supervisor()
+    sup = make_engine()
     snapshots = record_states(sup)
     await sup.start()
     await wait_for(lambda: sup.state is LinkState.FAILED)
@@ -399,7 +399,7 @@ async def test_authentication_failure_is_final(
     assert snap.current_backoff is None
     assert snap.next_attempt is None
     assert "not retrying until the token is replaced" in caplog.text
-    assert any(r.levelno == logging.ERROR for r in caplog.records if r.name == SUPERVISOR_LOGGER)
+    assert any(r.levelno == logging.ERROR for r in caplog.records if r.name == ENGINE_LOGGER)
 
     # No further attempt, however long we wait.
     accepted = fake_ha.tcp_accept_count
@@ -416,7 +416,7 @@ async def test_authentication_failure_is_final(
     assert sup.state is LinkState.DISCONNECTED
     fake_ha.token = "good-token"
     fake_ha.http_status = None
-    sup.config = SupervisorConfig(
+    sup.config = EngineConfig(
         connection=ConnectionConfig(url=fake_ha.url, token="good-token"),
         backoff=sup.config.backoff,
     )
@@ -429,12 +429,12 @@ async def test_authentication_failure_is_final(
 
 async def test_max_attempts_then_reconnect(
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_ha.refuse = True
-    sup = make_supervisor(max_attempts=3)
+    sup = make_engine(max_attempts=3)
     await sup.start()
     await wait_for(lambda: sup.state is LinkState.FAILED)
     snap = sup.snapshot()
@@ -460,19 +460,17 @@ async def test_max_attempts_then_reconnect(
     assert snap.breaker.consecutive_failures == 0
 
 
-async def test_reconnect_when_not_running_starts(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor
-) -> None:
-    sup = make_supervisor()
+async def test_reconnect_when_not_running_starts(fake_ha: FakeHA, make_engine: MakeEngine) -> None:
+    sup = make_engine()
     await sup.reconnect()
     await connected(sup)
     assert sup.running
 
 
 async def test_reconnect_while_connected_reconnects_at_once(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await connected(sup)
     await sup.reconnect()
@@ -486,11 +484,11 @@ async def test_reconnect_while_connected_reconnects_at_once(
 
 
 async def test_reconnect_resets_open_breaker(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.refuse = True
     fake_time.limit = 1
-    sup = make_supervisor(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=1000.0))
+    sup = make_engine(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=1000.0))
     await sup.start()
     # failure 1 -> sleep 1 ; failure 2 opens the breaker -> sleep 2 (blocked)
     await wait_for(lambda: fake_time.blocked_at(2))
@@ -508,10 +506,10 @@ async def test_reconnect_resets_open_breaker(
 
 
 async def test_breaker_opens_waits_then_one_probe(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.refuse = True
-    sup = make_supervisor(breaker=BreakerConfig(failure_threshold=3, recovery_timeout=30.0))
+    sup = make_engine(breaker=BreakerConfig(failure_threshold=3, recovery_timeout=30.0))
     trace: list[tuple[float, int, BreakerState]] = []
     fake_time.on_sleep = lambda d: trace.append(
         (d, sup.snapshot().attempts_total, sup.snapshot().breaker.state)
@@ -548,11 +546,11 @@ async def test_breaker_opens_waits_then_one_probe(
 
 
 async def test_close_during_probe_then_start_again(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     """A probe abandoned by close() must not leave the breaker waiting for it forever."""
     fake_ha.refuse = True
-    sup = make_supervisor(
+    sup = make_engine(
         breaker=BreakerConfig(failure_threshold=1, recovery_timeout=10.0), connect_timeout=5
     )
     fake_time.limit = 1
@@ -629,11 +627,11 @@ LINK_FAULTS: dict[str, tuple[Callable[[FakeHA], Awaitable[None]], ErrorCategory,
 
 @pytest.mark.parametrize("fault", list(LINK_FAULTS))
 async def test_link_fault_reconnects(
-    fault: str, fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fault: str, fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     inject, category, error_type = LINK_FAULTS[fault]
     fake_time.limit = 0  # the first delay waits for the test
-    sup = make_supervisor(heartbeat_interval=0.2, heartbeat_timeout=0.3, max_msg_size=1024)
+    sup = make_engine(heartbeat_interval=0.2, heartbeat_timeout=0.3, max_msg_size=1024)
     snapshots = record_states(sup)
     await sup.start()
     await connected(sup)
@@ -671,9 +669,9 @@ async def test_link_fault_reconnects(
 
 
 async def test_unknown_message_type_keeps_link(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await connected(sup)
     await fake_ha.send_raw('{"type": "something_new", "id": 99}')
@@ -689,12 +687,12 @@ async def test_unknown_message_type_keeps_link(
 
 
 async def test_flapping_delays_grow_to_cap(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     """Auth succeeds, then the link drops at once, 20 times: the backoff must keep growing."""
     fake_ha.drop_after_auth = True
     fake_time.limit = 19
-    sup = make_supervisor(stability_window=30.0)
+    sup = make_engine(stability_window=30.0)
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(20))
     assert fake_time.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0] + [60.0] * 14
@@ -708,11 +706,11 @@ async def test_flapping_delays_grow_to_cap(
 
 
 async def test_flapping_with_jitter_stays_within_growing_windows(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.drop_after_auth = True
     fake_time.limit = 19
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
         rng=random.Random(2024),
     )
@@ -725,11 +723,11 @@ async def test_flapping_with_jitter_stays_within_growing_windows(
 
 
 async def test_stable_link_resets_backoff(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.drop_after_auth = True
     fake_time.limit = 2
-    sup = make_supervisor(stability_window=30.0)
+    sup = make_engine(stability_window=30.0)
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(3))
     assert fake_time.sleeps == [1.0, 2.0, 4.0]
@@ -751,12 +749,12 @@ async def test_stable_link_resets_backoff(
 
 
 async def test_resubscribes_each_type_once_per_connection(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     types = ("state_changed", "call_service", "automation_triggered")
     fake_ha.expected_subscriptions = len(types)
     fake_time.limit = 1
-    sup = make_supervisor(event_types=types)
+    sup = make_engine(event_types=types)
     snapshots = record_states(sup)
     await sup.start()
     await connected(sup)
@@ -786,10 +784,10 @@ async def test_resubscribes_each_type_once_per_connection(
 
 
 async def test_uptime_and_reconnect_metrics(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_time.limit = 0
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await connected(sup)
     fake_time.now += 10
@@ -814,7 +812,7 @@ async def test_uptime_and_reconnect_metrics(
 
 async def test_error_history_bounded_and_without_token(
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -822,7 +820,7 @@ async def test_error_history_bounded_and_without_token(
     fake_ha.token = token
     fake_ha.refuse = True
     fake_time.limit = 11
-    sup = make_supervisor(token=token, error_history_size=5)
+    sup = make_engine(token=token, error_history_size=5)
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(12))
     snap = sup.snapshot()
@@ -848,14 +846,14 @@ async def test_error_history_bounded_and_without_token(
 
 async def test_repeated_failures_logged_once_at_info(
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger=SUPERVISOR_LOGGER)
+    caplog.set_level(logging.DEBUG, logger=ENGINE_LOGGER)
     fake_ha.refuse = True
     fake_time.limit = 4
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(5))
 
@@ -863,7 +861,7 @@ async def test_repeated_failures_logged_once_at_info(
         return [
             r
             for r in caplog.records
-            if r.name == SUPERVISOR_LOGGER and r.getMessage().startswith("Cannot reach")
+            if r.name == ENGINE_LOGGER and r.getMessage().startswith("Cannot reach")
         ]
 
     levels = [r.levelno for r in cannot_reach()]
@@ -893,10 +891,10 @@ async def test_repeated_failures_logged_once_at_info(
 
 @pytest.mark.parametrize("where", ["connected", "backoff", "connecting", "failed"])
 async def test_close_leaves_no_task(
-    where: str, fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    where: str, fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     before = set(engine_tasks())
-    sup = make_supervisor(connect_timeout=5)
+    sup = make_engine(connect_timeout=5)
     snapshots = record_states(sup)
     if where == "backoff":
         fake_ha.refuse = True
@@ -927,9 +925,9 @@ async def test_close_leaves_no_task(
 
 
 async def test_listeners(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, caplog: pytest.LogCaptureFixture
+    fake_ha: FakeHA, make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sup = make_supervisor()
+    sup = make_engine()
     seen: list[LinkState] = []
     removed: list[LinkState] = []
 
@@ -1004,13 +1002,13 @@ def schedules(snapshots: list[LinkSnapshot]) -> list[tuple[WaitReason, float | N
 
 
 async def test_probes_find_the_restarted_remote_and_attempt_after_a_short_jitter(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()  # restarting: nothing listens
     prober = Prober(fake_time)
     prober.before[6] = fake_ha.go_up  # it listens again just before the 6th probe
     rng = ScriptedRandom(1.0, 0.25, 1.0, 0.25, 1.0, 0.25, 0.25)
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
         breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
         probe_interval=1.0,
@@ -1051,7 +1049,7 @@ async def test_probes_find_the_restarted_remote_and_attempt_after_a_short_jitter
 
 
 async def test_once_back_every_attempt_draws_from_the_spread(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
     prober = Prober(fake_time)
@@ -1059,7 +1057,7 @@ async def test_once_back_every_attempt_draws_from_the_spread(
     # backoff 1 s window drawn fully; probe phase 0; back delay U(0, 8) = 8 s: later than the
     # planned attempt (1001), yet that is the one made: every client draws from one window.
     rng = ScriptedRandom(1.0, 0.0, 1.0)
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=1.0, max_delay=60.0, jitter=True),
         probe_interval=0.4,
         rng=rng,
@@ -1073,12 +1071,12 @@ async def test_once_back_every_attempt_draws_from_the_spread(
 
 
 async def test_jitter_off_attempts_as_soon_as_the_remote_is_back(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
     prober = Prober(fake_time)
     prober.before[2] = fake_ha.go_up
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=30.0, max_delay=60.0, jitter=False),
         probe_interval=1.0,
         reconnect_spread=3.0,
@@ -1092,7 +1090,7 @@ async def test_jitter_off_attempts_as_soon_as_the_remote_is_back(
 
 
 async def test_open_breaker_goes_half_open_when_the_remote_restarted(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     # Accepted and dropped (a remote in trouble, port open): real failures, they open the breaker.
     fake_ha.refuse = True
@@ -1104,7 +1102,7 @@ async def test_open_breaker_goes_half_open_when_the_remote_restarted(
     prober = Prober(fake_time)
     prober.before[3] = fake_ha.go_down  # the remote restarts
     prober.before[5] = restart_ends
-    sup = make_supervisor(  # no jitter: the attempt comes at once after "open"
+    sup = make_engine(  # no jitter: the attempt comes at once after "open"
         breaker=BreakerConfig(failure_threshold=2, recovery_timeout=60.0),
         probe_interval=1.0,
         reconnect_spread=4.0,
@@ -1136,7 +1134,7 @@ async def test_open_breaker_goes_half_open_when_the_remote_restarted(
 
 
 async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.refuse = True
 
@@ -1147,7 +1145,7 @@ async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
     prober.before[1] = restart
     prober.before[2] = fake_ha.go_up
     fake_time.limit = 7
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=1.0, multiplier=2.0, max_delay=60.0, jitter=True),
         breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
         probe_interval=1.0,
@@ -1180,10 +1178,10 @@ async def test_failed_half_open_attempt_reopens_for_the_full_recovery(
 
 
 async def test_refused_attempts_count_towards_max_attempts(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
-    sup = make_supervisor(
+    sup = make_engine(
         max_attempts=3,
         breaker=BreakerConfig(failure_threshold=1, recovery_timeout=60.0),
         probe_interval=1.0,
@@ -1211,7 +1209,7 @@ async def test_only_a_port_that_may_close_is_probed(
     fault: str,
     probes: bool,
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
 ) -> None:
     if fault == "http_503":
@@ -1222,7 +1220,7 @@ async def test_only_a_port_that_may_close_is_probed(
         await fake_ha.go_down()
     prober = Prober(fake_time)
     fake_time.limit = 4
-    sup = make_supervisor(probe_interval=1.0, connect_timeout=0.2, probe=prober)
+    sup = make_engine(probe_interval=1.0, connect_timeout=0.2, probe=prober)
     await sup.start()
     await wait_for(lambda: fake_time.waiting)
     assert bool(prober.times) is probes
@@ -1243,11 +1241,11 @@ async def test_lost_link_is_watched_from_the_first_wait(
     inject: str,
     error_type: str,
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
 ) -> None:
     prober = Prober(fake_time)
-    sup = make_supervisor(
+    sup = make_engine(
         backoff=BackoffConfig(base=10.0, max_delay=60.0, jitter=False),
         probe_interval=1.0,
         reconnect_spread=2.0,
@@ -1274,7 +1272,7 @@ async def test_lost_link_is_watched_from_the_first_wait(
 
 
 async def test_reconnect_and_close_interrupt_probing(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
     gate = asyncio.Event()
@@ -1285,7 +1283,7 @@ async def test_reconnect_and_close_interrupt_probing(
         await gate.wait()
         return ProbeResult.DOWN
 
-    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=hanging_probe)
+    sup = make_engine(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=hanging_probe)
     await sup.start()
     await asyncio.wait_for(started.wait(), 10)
     await fake_ha.go_up()
@@ -1339,10 +1337,10 @@ def test_not_listening() -> None:
 
 
 async def test_attempt_in_progress_is_published_with_its_deadline(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.hang_before_upgrade = True  # a silent remote: the attempt hangs until the timeout
-    sup = make_supervisor(connect_timeout=5.0)
+    sup = make_engine(connect_timeout=5.0)
     snapshots = record_states(sup)
     await sup.start()
     await wait_for(lambda: fake_ha.http_requests == 1)
@@ -1360,11 +1358,11 @@ async def test_attempt_in_progress_is_published_with_its_deadline(
 
 
 async def test_each_wait_and_each_attempt_is_published_when_it_begins(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.refuse = True
     fake_time.limit = 2
-    sup = make_supervisor()
+    sup = make_engine()
     snapshots = record_states(sup)
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(3))
@@ -1383,14 +1381,14 @@ async def test_each_wait_and_each_attempt_is_published_when_it_begins(
 
 async def test_breaker_transitions_logged_once_each_with_the_real_next_time(
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger=SUPERVISOR_LOGGER)  # repeats go to debug
+    caplog.set_level(logging.DEBUG, logger=ENGINE_LOGGER)  # repeats go to debug
     fake_ha.refuse = True  # accepted and dropped: real failures
     fake_time.limit = 3
-    sup = make_supervisor(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=30.0))
+    sup = make_engine(breaker=BreakerConfig(failure_threshold=2, recovery_timeout=30.0))
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(4))  # the probe attempt failed: open again
     fake_time.allow()
@@ -1398,7 +1396,7 @@ async def test_breaker_transitions_logged_once_each_with_the_real_next_time(
     fake_ha.refuse = False
     fake_time.allow(10)
     await connected(sup)
-    messages = [r.getMessage() for r in caplog.records if r.name == SUPERVISOR_LOGGER]
+    messages = [r.getMessage() for r in caplog.records if r.name == ENGINE_LOGGER]
     opened = [m for m in messages if "Circuit breaker" in m and " open after" in m]
     reopened = [m for m in messages if "open again, the probe attempt failed" in m]
     half = [m for m in messages if "half-open" in m]
@@ -1415,11 +1413,11 @@ async def test_breaker_transitions_logged_once_each_with_the_real_next_time(
 
 
 async def test_forbidden_is_retried_with_backoff_never_final(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     fake_ha.http_status = 403
     fake_time.limit = 2
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await wait_for(lambda: fake_time.blocked_at(3))
     snap = sup.snapshot()
@@ -1433,10 +1431,10 @@ async def test_forbidden_is_retried_with_backoff_never_final(
 
 
 async def test_close_is_final_even_while_reconnect_runs(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor
+    fake_ha: FakeHA, make_engine: MakeEngine
 ) -> None:
     before = set(engine_tasks())
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await connected(sup)
     # reconnect() (a button press) and close() (unload) at the same moment, both orders.
@@ -1451,25 +1449,23 @@ async def test_close_is_final_even_while_reconnect_runs(
     await connected(sup)
 
 
-async def test_task_factory_starts_the_loop(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor
-) -> None:
+async def test_task_factory_starts_the_loop(fake_ha: FakeHA, make_engine: MakeEngine) -> None:
     started: list[str] = []
 
     def factory(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         started.append(name)
         return asyncio.get_running_loop().create_task(coro, name=name)
 
-    sup = make_supervisor()
+    sup = make_engine()
     sup.task_factory = factory
     await sup.start()
     await connected(sup)
-    assert started == ["ha_ingestion supervisor"]
+    assert started == ["ha_ingestion engine"]
 
 
-async def test_attempts_counted_without_a_snapshot(make_supervisor: MakeSupervisor) -> None:
+async def test_attempts_counted_without_a_snapshot(make_engine: MakeEngine) -> None:
     # bench/cost.py reads the count this way: building snapshots would weigh on what it measures.
-    sup = make_supervisor()
+    sup = make_engine()
     await sup.start()
     await connected(sup)
     assert sup._attempts_total == sup.snapshot().attempts_total == 1
@@ -1480,13 +1476,13 @@ async def test_attempts_counted_without_a_snapshot(make_supervisor: MakeSupervis
 
 async def test_a_refused_subscription_degrades_the_link_instead_of_taking_it_down(
     fake_ha: FakeHA,
-    make_supervisor: MakeSupervisor,
+    make_engine: MakeEngine,
     fake_time: FakeTime,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_ha.expected_subscriptions = 1
     fake_ha.fail_subscriptions = {"call_service"}  # e.g. admin-only for a non-admin token
-    sup = make_supervisor(event_types=("state_changed", "call_service"))
+    sup = make_engine(event_types=("state_changed", "call_service"))
     await sup.start()
     await connected(sup)
     snap = sup.snapshot()
@@ -1524,9 +1520,9 @@ async def test_a_refused_subscription_degrades_the_link_instead_of_taking_it_dow
 
 
 async def test_set_failed_makes_no_attempt_until_reconnect(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
-    sup = make_supervisor()
+    sup = make_engine()
     snapshots = record_states(sup)
     sup.set_failed(HaAuthenticationError("the remote rejected this token before"))
     await sup.start()
@@ -1546,7 +1542,7 @@ async def test_set_failed_makes_no_attempt_until_reconnect(
 
 
 async def test_a_broken_probe_counts_as_no_answer(
-    fake_ha: FakeHA, make_supervisor: MakeSupervisor, fake_time: FakeTime
+    fake_ha: FakeHA, make_engine: MakeEngine, fake_time: FakeTime
 ) -> None:
     await fake_ha.go_down()
     calls: list[float] = []
@@ -1557,7 +1553,7 @@ async def test_a_broken_probe_counts_as_no_answer(
             await fake_ha.go_up()
         raise ValueError("bug in a probe")
 
-    sup = make_supervisor(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=broken)
+    sup = make_engine(probe_interval=1.0, rng=ScriptedRandom(0.0), probe=broken)
     await sup.start()
     await wait_for(lambda: len(calls) >= 3)
     await connected(sup)  # the backoff still brings it back

@@ -26,11 +26,11 @@ from .errors import (
 from .metrics import LinkMetrics, build_snapshot
 from .models import (
     BreakerState,
+    EngineConfig,
     ErrorRecord,
     LinkSnapshot,
     LinkState,
     RemoteInfo,
-    SupervisorConfig,
     WaitReason,
 )
 from .probe import Probe, tcp_probe
@@ -45,7 +45,7 @@ type SnapshotListener = Callable[[LinkSnapshot], None]
 type SessionFactory = Callable[..., HaWebSocketSession]
 
 
-class Supervisor:
+class LinkEngine:
     """Owns the link to one remote: connects, resubscribes, detects loss and retries by policy.
 
     Everything time-related is injectable: `clock` (monotonic seconds), `wall` (epoch seconds),
@@ -65,7 +65,7 @@ class Supervisor:
     def __init__(
         self,
         http: aiohttp.ClientSession,
-        config: SupervisorConfig,
+        config: EngineConfig,
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] | None = None,
@@ -76,7 +76,7 @@ class Supervisor:
         task_factory: TaskFactory = create_task,
         logger: logging.Logger = _LOGGER,
     ) -> None:
-        """Prepare the supervisor; `start()` begins connecting.
+        """Prepare the engine; `start()` begins connecting.
 
         `task_factory(coro, name)` starts the reconnect loop (a host such as Home Assistant passes
         its own, so the task is tracked there); it may be replaced before `start()`.
@@ -124,15 +124,15 @@ class Supervisor:
     # ------------------------------------------------------------------ configuration
 
     @property
-    def config(self) -> SupervisorConfig:
+    def config(self) -> EngineConfig:
         """Current configuration."""
         return self._config
 
     @config.setter
-    def config(self, config: SupervisorConfig) -> None:
+    def config(self, config: EngineConfig) -> None:
         """Change the configuration between runs."""
         if self.running:
-            raise RuntimeError("stop the supervisor before changing its configuration")
+            raise RuntimeError("stop the engine before changing its configuration")
         self._config = config
         self._retry.configure(config)
         self._subscriptions.configure(config)
@@ -194,7 +194,7 @@ class Supervisor:
             return
         self._closing = False
         self._metrics.started_at = self._clock()
-        self._task = self.task_factory(self._run(), "ha_ingestion supervisor")
+        self._task = self.task_factory(self._run(), "ha_ingestion engine")
 
     def set_failed(self, error: HaClientError) -> None:
         """Be `failed` with `error` without any attempt (e.g. a token the remote rejected before).
@@ -224,7 +224,7 @@ class Supervisor:
             await self._session.close()
 
     async def close(self) -> None:
-        """Stop: close the link and cancel every task this supervisor started."""
+        """Stop: close the link and cancel every task this engine started."""
         self._closing = True
         task, self._task = self._task, None
         await cancel_and_wait(task)
