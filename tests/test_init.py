@@ -16,7 +16,7 @@ from custom_components.ha_ingestion.const import (
     CONF_REJECTED_TOKEN,
     DOMAIN,
 )
-from custom_components.ha_ingestion.helpers import token_fingerprint
+from custom_components.ha_ingestion.token_gate import token_fingerprint
 
 from .conftest import link_state, wait_for
 from .fake_ha import FakeHA

@@ -41,7 +41,7 @@ from custom_components.ha_ingestion.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
-from custom_components.ha_ingestion.helpers import options_with_defaults
+from custom_components.ha_ingestion.engine_config import options_with_defaults
 from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 from custom_components.ha_ingestion.options_flow import (
     EMPTY_MEANS_DEFAULT,

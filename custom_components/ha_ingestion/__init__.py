@@ -17,15 +17,12 @@ from .client import HaAuthenticationError, LinkEngine, LinkSnapshot, LinkState
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
 from .data import HaIngestionConfigEntry, HaIngestionRuntimeData
+from .engine_config import build_engine_config, options_with_defaults
 from .health import HealthView
-from .helpers import (
-    build_engine_config,
-    is_insecure_remote,
-    options_with_defaults,
-    set_entry_issue,
-    token_rejected,
-)
+from .issues import set_entry_issue
 from .mirror import EntityMirror, MirrorChoice
+from .remote_url import is_insecure_remote
+from .token_gate import token_rejected
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

@@ -36,10 +36,11 @@ from .flow_remote import (
     async_validate_remote,
     candidate_urls,
     discovered_url,
+    error_key,
     host_port,
 )
-from .helpers import InvalidURLError, configuration_url, error_key, normalize_url
 from .options_flow import HaIngestionOptionsFlow
+from .remote_url import InvalidURLError, configuration_url, normalize_url
 
 
 def _own_url(hass: HomeAssistant) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from .client.models import DEFAULT_EVENT_TYPES
+
 DOMAIN: Final = "ha_ingestion"
 # The integration's one logger; the engine (client/) logs under its own modules' names below it.
 LOGGER: Final = logging.getLogger(__package__)
@@ -42,9 +44,8 @@ CONF_MIRROR_EXCLUDE: Final = "mirror_exclude"
 CONF_MIRROR_PREFIX: Final = "mirror_prefix"
 CONF_FORWARD_STATE_CHANGES: Final = "forward_state_changes"
 
-DEFAULT_EVENT_TYPES: Final = ["state_changed"]
 DEFAULT_OPTIONS: Final[dict[str, object]] = {
-    CONF_EVENT_TYPES: DEFAULT_EVENT_TYPES,
+    CONF_EVENT_TYPES: list(DEFAULT_EVENT_TYPES),  # the engine's default, stored as a list
     CONF_BASE_DELAY: 1.0,
     CONF_MAX_DELAY: 60.0,
     CONF_MULTIPLIER: 2.0,

@@ -18,7 +18,8 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from .capture import CaptureStats
 from .client import ErrorCategory, LinkEngine, LinkSnapshot, LinkState
 from .const import CONF_REJECTED_TOKEN, DOMAIN, LOGGER, THROTTLE_SECONDS
-from .helpers import set_entry_issue, token_fingerprint, token_rejected
+from .issues import set_entry_issue
+from .token_gate import token_fingerprint, token_rejected
 
 if TYPE_CHECKING:
     from .capture import EventCapture

@@ -13,7 +13,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, THROTTLE_SECONDS
 from .coordinator import HaIngestionCoordinator
-from .helpers import configuration_url
+from .remote_url import configuration_url
 
 
 class HaIngestionEntity(CoordinatorEntity[HaIngestionCoordinator]):

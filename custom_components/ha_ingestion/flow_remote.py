@@ -17,12 +17,18 @@ import yarl
 
 from .client import (
     ConnectionConfig,
+    HaAuthenticationError,
+    HaClientError,
+    HaForbiddenError,
+    HaNotHomeAssistantError,
+    HaSSLError,
     HaSubscriptionError,
+    HaTimeoutError,
     HaWebSocketSession,
     RemoteInfo,
 )
 from .const import CONF_VERIFY_SSL
-from .helpers import InvalidURLError, normalize_url
+from .remote_url import InvalidURLError, normalize_url
 
 VALIDATION_TIMEOUT = 10.0
 
@@ -33,6 +39,21 @@ BARE_HOST_PORTS = (8123, 80)
 # Errors after which the next candidate port is tried; any other answer came from a Home
 # Assistant (rejected token, TLS) and ends the search: the token is not sent twice.
 TRY_NEXT_PORT = frozenset({"cannot_connect", "timeout", "not_home_assistant"})
+
+
+def error_key(err: HaClientError) -> str:
+    """The translation key (config flow error) for an engine error."""
+    if isinstance(err, HaAuthenticationError):
+        return "invalid_auth"
+    if isinstance(err, HaForbiddenError):
+        return "forbidden"
+    if isinstance(err, HaSSLError):
+        return "ssl_error"
+    if isinstance(err, HaNotHomeAssistantError):
+        return "not_home_assistant"
+    if isinstance(err, HaTimeoutError):
+        return "timeout"
+    return "cannot_connect"
 
 
 def _checking_session(

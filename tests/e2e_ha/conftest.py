@@ -46,7 +46,7 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.data import HaIngestionConfigEntry
-from custom_components.ha_ingestion.helpers import options_with_defaults
+from custom_components.ha_ingestion.engine_config import options_with_defaults
 from custom_components.ha_ingestion.options_flow import sectioned
 from tests.e2e.helpers import PING_EVENT
 from tests.harness import RemoteHass

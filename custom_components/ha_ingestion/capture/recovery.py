@@ -39,7 +39,7 @@ from ..const import (  # noqa: TID252 - the package's own constants and logger
     EVENT_INGESTED,
     LOGGER,
 )
-from ..helpers import set_entry_issue  # noqa: TID252 - the package's own repair helper
+from ..issues import set_entry_issue  # noqa: TID252 - the package's own module
 from .backfill import (
     HISTORY,
     Change,
