@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 import contextlib
+import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_socket  # type: ignore[import-untyped]
@@ -100,6 +101,20 @@ def postgres(socket_enabled: None) -> Iterator[PostgresServer]:
         )
     with PostgresServer() as server:
         yield server
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand this worker's measured figures to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["e2e_results"] = json.dumps(RESULTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the pytest-xdist controller: gather a finished worker's measured figures."""
+    for scenario, figures in json.loads(node.workeroutput.get("e2e_results", "{}")).items():
+        RESULTS.setdefault(scenario, {}).update(figures)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
