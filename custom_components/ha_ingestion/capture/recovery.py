@@ -347,8 +347,8 @@ class GapRecovery:
     async def _entity_ids(self, gap: OpenGap) -> list[str]:
         """What to ask history for: the remote's entity registry, and every entity seen here.
 
-        Not `get_states` (the whole remote's states in one message: 21 MB for 16,000 entities);
-        the registry's display list is ~60 bytes per entity.
+        Not `get_states` (the whole remote's states, attributes and all, in one message); the
+        registry's display list is a few short fields per entity.
         """
         entity_ids = set(self.state.seen) | set(gap.live)
         try:

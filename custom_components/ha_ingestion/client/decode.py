@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-# At most 10 ms a step on the benchmark machine; 2.4x orjson's CPU in all (`scripts/bench decode`).
+# Characters a step: short enough that no step holds the loop long, long enough that the steps cost
+# little more than one orjson call (the figures: `scripts/bench decode`, docs/performance.md).
 STEP_CHARS = 128 * 1024
 WALK_DEPTH = 3
 

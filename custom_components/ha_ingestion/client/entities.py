@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 _GLOB_CHARS = frozenset("*?[")
-# Entities of one message applied in one step (about 5 ms of work): a bigger message (the first
+# Entities of one message applied in one step (a few ms of work, `scripts/bench backfill`): a bigger message (the first
 # one of a big remote holds every state) is applied in steps, the host yielding between them.
 STEP_ENTITIES = 1000
 PATTERN = re.compile(r"^[a-z0-9_*?\[\]!]+(\.[a-z0-9_*?\[\]!]+)?$")

@@ -52,7 +52,7 @@ type EventCallback = Callable[[dict[str, Any]], None]
 type MessageCallback = Callable[[Any], Awaitable[None] | None]
 type Clock = Callable[[], float]
 
-# A frame this long (about 3 ms to decode at once) is decoded in steps (`decode.loads_in_steps`),
+# A frame this long is decoded in steps (`decode.loads_in_steps`; sizes: `scripts/bench decode`),
 # the reader yielding to the loop after each one and before the message is handled.
 DECODE_IN_STEPS_OVER = 256 * 1024
 _AUTH_REJECTED = frozenset({401})
