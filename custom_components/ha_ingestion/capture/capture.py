@@ -13,7 +13,6 @@ Data flows one way: capture gets the engine (`LinkEngine`) and its hooks (`not_f
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 import dataclasses
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 
-from ..client import LinkEngine  # noqa: TID252 - the package's engine
+from ..client import LinkEngine, TaskSet  # noqa: TID252 - the package's engine
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
 from . import checkpoint as checkpoint_module
 from .checkpoint import Checkpoint
@@ -99,7 +98,11 @@ class EventCapture:
         self._stats_listeners: list[Callable[[], None]] = []
         self._stopped_cleanly = False
         self._unsubs: list[CALLBACK_TYPE] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(
+            lambda coro, name: entry.async_create_background_task(
+                hass, coro, f"ha_ingestion {name} {entry.entry_id}"
+            )
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,26 +129,14 @@ class EventCapture:
             self._unsubs.pop()()
         if self.own is not None:
             self.own.async_stop()
-        tasks = tuple(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # noqa: BLE001 - stopping must finish
-                LOGGER.debug("Capture task ended with an error", exc_info=True)
+        for err in await self._tasks.cancel_all():
+            LOGGER.debug("Capture task ended with an error", exc_info=err)
         await self.recovery.async_close()
         self._stopped_cleanly = True
         await self.checkpoint.async_flush()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = self.entry.async_create_background_task(
-            self.hass, coro, f"ha_ingestion {name} {self.entry.entry_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(coro, name)
 
     def _to_store(self) -> dict[str, Any]:
         snapshot = self.engine.snapshot()

@@ -58,6 +58,7 @@ from .remote_statistics import (
     parse_rows,
     plan_requests,
 )
+from .tasks import TaskFactory, TaskSet
 
 __all__ = [
     "FIVE_MINUTES",
@@ -105,6 +106,8 @@ __all__ = [
     "StatisticsRequest",
     "StatisticsRow",
     "SubscriptionStatus",
+    "TaskFactory",
+    "TaskSet",
     "WaitReason",
     "compress_state",
     "floor_to",

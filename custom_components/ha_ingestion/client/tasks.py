@@ -35,3 +35,42 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class TaskSet:
+    """The background tasks one owner started (through `factory`), all ended by `cancel_all`.
+
+    The integration's capture and mirrors keep theirs in one (started as the config entry's
+    background tasks); a finished task leaves the set by itself.
+    """
+
+    def __init__(self, factory: TaskFactory = create_task) -> None:
+        """`factory` starts each task (the default: a plain task of the running loop)."""
+        self._factory = factory
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        """Tasks still running."""
+        return len(self._tasks)
+
+    def start(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Start `coro` as a task of this set."""
+        task = self._factory(coro, name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> list[BaseException]:
+        """Cancel every task and wait for each; the errors they ended with (stopping goes on)."""
+        tasks = tuple(self._tasks)
+        cancel(*tasks)
+        errors: list[BaseException] = []
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as err:  # noqa: BLE001 - the caller logs them; stopping must finish
+                errors.append(err)
+        self._tasks.difference_update(tasks)  # ended: their own callbacks may not have run yet
+        return errors
