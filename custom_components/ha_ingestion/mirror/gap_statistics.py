@@ -1,6 +1,7 @@
 """Gap statistics: the long-term statistics of mirrored sensors for a closed gap, from the remote's.
 
-(Over 400 lines: one fill, from which entities to the rows imported, reads best in one place.)
+(Over 400 lines with this docstring: the decisions it explains are those of the one fill below.)
+
 The remote's statistics on the wire (requests, typed rows) are `client/remote_statistics.py`'s.
 
 While the link is down a mirror is `unavailable`, so the local recorder compiles nothing for it
@@ -55,22 +56,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.recorder.db_schema import StatisticsShortTerm
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
     StatisticMetaData,
 )
-from homeassistant.components.recorder.statistics import (
-    async_import_statistics,
-    get_last_short_term_statistics,
-    get_last_statistics,
-    get_metadata,
-    statistics_during_period,
-)
+from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -95,6 +89,14 @@ from ..client import (  # noqa: TID252 - the package's engine
 )
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
 from .background import BackgroundTasks
+from .local_recorder import (
+    TOO_OLD,
+    Baseline,
+    import_rows,
+    local_baseline,
+    local_metadata,
+    statistic_data,
+)
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -113,18 +115,6 @@ PERIODS: tuple[int, ...] = (HOUR, FIVE_MINUTES)  # hourly first: the validating 
 US = 1_000_000
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Baseline:
-    """The last local row before the gap, for a sum: `start` None means no local row at all."""
-
-    start: float | None = None
-    sum: float = 0.0
-
-
-# The last local row is older than the lookback (or only rows after the gap exist): skip.
-_TOO_OLD = _Baseline(start=-1.0)
-
-
 @dataclass(kw_only=True)
 class _Target:
     """One mirrored sensor to fill."""
@@ -134,7 +124,7 @@ class _Target:
     metadata: StatisticMetaData
     unit_class: str | None
     unit: str | None
-    baselines: dict[int, _Baseline] = field(default_factory=dict)  # per period (sums)
+    baselines: dict[int, Baseline] = field(default_factory=dict)  # per period (sums)
     offsets: dict[int, float] = field(default_factory=dict)  # per period: added to remote sums
     # Per period, from the remote's rows before the gap (replies come in time order): its sum
     # at the local baseline's start, and its last sum before the gap.
@@ -269,7 +259,7 @@ class GapStatisticsFiller:
             remote.update(found)
         local_ids = {local_id for local_id, _ in candidates.values()}
         local = await get_instance(self.hass).async_add_executor_job(
-            _local_metadata, self.hass, local_ids
+            local_metadata, self.hass, local_ids
         )
         targets: list[_Target] = []
         for remote_id in remote_ids:
@@ -354,7 +344,7 @@ class GapStatisticsFiller:
     async def _find_baseline(self, target: _Target, first: float, period: int) -> None:
         """The last local sum before the gap (offset against the remote's at the same start)."""
         target.baselines[period] = await get_instance(self.hass).async_add_executor_job(
-            _local_baseline, self.hass, target.local_id, first, period
+            local_baseline, self.hass, target.local_id, first, period, LOOKBACK[period]
         )
 
     def _import(
@@ -363,7 +353,7 @@ class GapStatisticsFiller:
         period = request.period
         offset = 0.0
         if target.metadata["has_sum"]:
-            baseline = target.baselines.get(period, _TOO_OLD)
+            baseline = target.baselines.get(period, TOO_OLD)
             for row in series:
                 if row.start < first and row.sum is not None:
                     target.last_before[period] = row.sum
@@ -378,21 +368,14 @@ class GapStatisticsFiller:
             offset = known
         rows: list[StatisticData] = []
         for row in series:
-            data = _statistic(row, target.metadata, offset)
+            data = statistic_data(row, target.metadata, offset)
             if data is None:
                 self.bad_rows += 1
             else:
                 rows.append(data)
         if not rows:
             return
-        if period == HOUR:
-            async_import_statistics(self.hass, target.metadata, rows)
-        else:
-            # No public import for the 5-minute table: the recorder's own import job, which the
-            # public call queues for the hourly one (metadata validated in `_targets`).
-            get_instance(self.hass).async_import_statistics(
-                target.metadata, rows, StatisticsShortTerm
-            )
+        import_rows(self.hass, target.metadata, rows, period)
         self.rows["hour" if period == HOUR else "5minute"] += len(rows)
 
     def _sum_offset(self, target: _Target, period: int) -> float | None:
@@ -404,11 +387,11 @@ class GapStatisticsFiller:
             return None
         if (known := target.offsets.get(period)) is not None:
             return known
-        baseline = target.baselines.get(period, _TOO_OLD)
+        baseline = target.baselines.get(period, TOO_OLD)
         if baseline.start is None:
             # No local row at all: the series starts at 0 here, like a local sensor's first.
             offset = -target.last_before.get(period, 0.0)
-        elif baseline is _TOO_OLD or period not in target.matched:
+        elif baseline is TOO_OLD or period not in target.matched:
             self._skip("no_sum_baseline")
             target.dropped.add(period)
             return None
@@ -435,59 +418,3 @@ class GapStatisticsFiller:
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
-
-
-def _statistic(
-    row: StatisticsRow, metadata: StatisticMetaData, offset: float
-) -> StatisticData | None:
-    data: StatisticData = {"start": row.start_dt}
-    if metadata["has_sum"]:
-        if row.sum is None:
-            return None
-        data["sum"] = row.sum + offset
-        if row.state is not None:
-            data["state"] = row.state
-        data["last_reset"] = (
-            None if row.last_reset is None else datetime.fromtimestamp(row.last_reset, UTC)
-        )
-    if metadata["mean_type"] is not StatisticMeanType.NONE:
-        if row.mean is None:
-            return None
-        data["mean"] = row.mean
-        if row.min is not None:
-            data["min"] = row.min
-        if row.max is not None:
-            data["max"] = row.max
-    return data
-
-
-# ---------------------------------------------------------------------- recorder executor
-
-
-def _local_metadata(hass: HomeAssistant, statistic_ids: set[str]) -> dict[str, StatisticMetaData]:
-    return {
-        statistic_id: meta
-        for statistic_id, (_, meta) in get_metadata(hass, statistic_ids=statistic_ids).items()
-    }
-
-
-def _local_baseline(hass: HomeAssistant, statistic_id: str, first: float, period: int) -> _Baseline:
-    """The last local row before `first` within the lookback."""
-    name: Literal["5minute", "hour"] = "hour" if period == HOUR else "5minute"
-    first_dt = datetime.fromtimestamp(first, UTC)
-    rows = statistics_during_period(
-        hass,
-        first_dt - timedelta(seconds=LOOKBACK[period]),
-        first_dt,
-        {statistic_id},
-        name,
-        None,
-        {"sum"},
-    ).get(statistic_id, [])
-    with_sum = [row for row in rows if row.get("sum") is not None]
-    if with_sum:
-        return _Baseline(start=float(with_sum[-1]["start"]), sum=float(with_sum[-1]["sum"]))  # type: ignore[arg-type]
-    last = (get_last_statistics if period == HOUR else get_last_short_term_statistics)(
-        hass, 1, statistic_id, False, {"sum"}
-    ).get(statistic_id, [])
-    return _TOO_OLD if last else _Baseline()
