@@ -7,7 +7,7 @@ It follows the engine and hands each part its work (one module per responsibilit
 - `local_entities.py`: the local entities: identity, creation per platform, skips, removal;
 - `fallback.py`: a remote without `subscribe_entities` (`get_states`, then `state_changed`);
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap (given to
-  capture as its `on_gap_closed` listener);
+  capture as its `on_gap_closed` listener), `local_recorder.py` its local side;
 - `entity.py`: one mirror entity; `platform.py`: the platform setup of every mirrored domain.
 
 Availability: a state the current subscription told; the link down (or the subscription not
