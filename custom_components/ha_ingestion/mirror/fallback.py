@@ -17,10 +17,10 @@ from ..client import (  # noqa: TID252 - the package's engine
     EntityStates,
     HaClientError,
     LinkEngine,
+    TaskSet,
     compress_state,
 )
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
-from .background import BackgroundTasks
 
 
 class StatesFallback:
@@ -31,7 +31,7 @@ class StatesFallback:
         engine: LinkEngine,
         title: str,
         on_entities: Callable[[EntitiesUpdate], None],
-        tasks: BackgroundTasks,
+        tasks: TaskSet,
     ) -> None:
         """`on_entities`: where the updates go; `title`: the entry's, for the log."""
         self.engine = engine
@@ -46,7 +46,7 @@ class StatesFallback:
 
     def start(self) -> None:
         """A new connection to such a remote: read every state once."""
-        self.tasks.spawn(self._load(), "mirror states")
+        self.tasks.start(self._load(), "mirror states")
 
     def link_lost(self) -> None:
         """This connection's states are no longer current."""

@@ -88,7 +88,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     plan_requests,
 )
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
-from .background import BackgroundTasks
+from .background import cancel_all, entry_tasks
 from .local_recorder import (
     TOO_OLD,
     Baseline,
@@ -165,7 +165,7 @@ class GapStatisticsFiller:
         self.last_span: tuple[str, str] | None = None
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
-        self._tasks = BackgroundTasks(hass, entry)
+        self._tasks = entry_tasks(hass, entry)
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     @callback
@@ -175,14 +175,14 @@ class GapStatisticsFiller:
 
     async def async_stop(self) -> None:
         """Cancel a fill in progress (idempotent); rows already queued are the recorder's."""
-        await self._tasks.cancel_all()
+        await cancel_all(self._tasks)
 
     @callback
     def async_gap_closed(self, start_us: int, end_us: int) -> None:
         """Capture closed a gap (the remote's clock): fill its span in the background."""
         if not self.mirror.enabled or not self.started:
             return
-        self._tasks.spawn(self._run(start_us / US, end_us / US), "statistics")
+        self._tasks.start(self._run(start_us / US, end_us / US), "statistics")
 
     async def _run(self, start: float, end: float) -> None:
         async with self._lock:

@@ -26,10 +26,15 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import orjson
 
-from ..client import HaClientError, HaCommandError, LinkEngine, RemoteState  # noqa: TID252
+from ..client import (  # noqa: TID252 - the package's engine
+    HaClientError,
+    HaCommandError,
+    LinkEngine,
+    RemoteState,
+    TaskSet,
+)
 from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release differences
 from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
-from .background import BackgroundTasks
 from .choice import MIRROR_DOMAINS, MirrorChoice
 from .entity import MirrorEntity, mirror_class
 
@@ -54,7 +59,7 @@ class LocalMirrors:
         engine: LinkEngine,
         choice: MirrorChoice,
         prefix: str,
-        tasks: BackgroundTasks,
+        tasks: TaskSet,
         remote_states: Callable[[], Mapping[str, RemoteState]],
     ) -> None:
         """`remote_states`: the remote's current states (a removal is not confirmed for those)."""
@@ -251,7 +256,7 @@ class LocalMirrors:
         if entity is None:
             return
         entity.set_remote(None)
-        self.tasks.spawn(self._confirm_removed(remote_id), "mirror removal")
+        self.tasks.start(self._confirm_removed(remote_id), "mirror removal")
 
     async def _confirm_removed(self, remote_id: str) -> None:
         """Remove the local entity only when the remote's entity registry does not know it."""

@@ -34,7 +34,7 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_PREFIX,
 )
-from .background import BackgroundTasks
+from .background import cancel_all, entry_tasks
 from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix, mirror_filter
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
@@ -75,7 +75,7 @@ class EntityMirror:
         self._states: Mapping[str, RemoteState] = {}
         self._connected = False
         self._unsubs: list[CALLBACK_TYPE] = []
-        self._tasks = BackgroundTasks(hass, entry)
+        self._tasks = entry_tasks(hass, entry)
         self.local = LocalMirrors(
             hass, entry, engine, choice, self.prefix, self._tasks, lambda: self._states
         )
@@ -126,7 +126,7 @@ class EntityMirror:
         while self._unsubs:
             self._unsubs.pop()()
         await self.gap_statistics.async_stop()
-        await self._tasks.cancel_all()
+        await cancel_all(self._tasks)
 
     @callback
     def async_add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:

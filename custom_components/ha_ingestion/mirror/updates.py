@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from ..client import EntitiesUpdate, RemoteState  # noqa: TID252 - the package's engine
+from ..client import EntitiesUpdate, RemoteState, TaskSet  # noqa: TID252 - the package's engine
 from ..slices import SLICE_ITEMS, Slices  # noqa: TID252 - long work in slices
-from .background import BackgroundTasks
 from .local_entities import LocalMirrors
 
 
 class SlicedUpdates:
     """Applies the messages in order to `LocalMirrors`, a slice at a time when they are big."""
 
-    def __init__(self, mirrors: LocalMirrors, tasks: BackgroundTasks) -> None:
+    def __init__(self, mirrors: LocalMirrors, tasks: TaskSet) -> None:
         """Nothing waits yet."""
         self.mirrors = mirrors
         self.tasks = tasks
@@ -72,7 +71,7 @@ class SlicedUpdates:
         self._work.append((gone, told, removed))
         if not self._working:
             self._working = True  # before the task: it may start (and end) eagerly
-            self.tasks.spawn(self._apply_waiting(), "mirror updates")
+            self.tasks.start(self._apply_waiting(), "mirror updates")
 
     async def _apply_waiting(self) -> None:
         """Apply the waiting messages in order, a slice at a time."""
