@@ -526,7 +526,7 @@ async def run(quick: bool, profile: bool = False) -> Result:
         CONF_FORWARD_STATE_CHANGES,
         DEFAULT_OPTIONS,
     )
-    from custom_components.ha_ingestion.mirror.mirror import mirror_filter
+    from custom_components.ha_ingestion.mirror import mirror_filter
     from tests.e2e_ha.local_hass import link_local, start_local, wait_until
     from tests.harness.remote import CANNOT_KEEP_UP_LOG, RemoteHass
 

@@ -58,7 +58,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
             mirror.is_mirrored if mirror.enabled and not mirror.forward_state_changes else None
         ),
         # mirror: the long-term statistics of mirrored sensors for every closed gap
-        on_gap_closed=mirror.statistics.async_gap_closed if mirror.enabled else None,
+        on_gap_closed=mirror.gap_statistics.async_gap_closed if mirror.enabled else None,
     )
     coordinator = HaIngestionCoordinator(hass, entry, engine, capture)
     if token_rejected(dict(entry.data)):

@@ -30,7 +30,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorDeviceClass,
 )
 
-# Statistics import (mirror/statistics.py): `StatisticMetaData` needs `mean_type` and `unit_class` on
+# Statistics import (mirror/gap_statistics.py): `StatisticMetaData` needs `mean_type` and `unit_class` on
 # every supported release (2026.3 already; `has_mean` is deprecated), and `Recorder.async_import_statistics`
 # (metadata, rows, table) has the same signature on both: nothing to shim. A remote older than
 # mean_type (2025.x) answers `has_mean`; the engine reads either (client/remote_statistics.py).

@@ -2,7 +2,7 @@
 
 Used where one message or reply can mean thousands of items of local work: firing a backfill's
 changes (`capture/backfill.py`) and applying a big `subscribe_entities` message to the mirrors
-(`mirror/mirror.py`). What each item costs locally (listeners, state writes) is not ours to know,
+(`mirror/updates.py`). What each item costs locally (listeners, state writes) is not ours to know,
 so a slice ends at whichever comes first.
 """
 

@@ -103,7 +103,7 @@ async def test_mirrored_entities_follow_the_remote_through_a_cut_and_a_removal(
         assert updates
         assert updates[0].initial
         assert all(SECRET not in u.states and SECRET not in u.changed for u in updates)
-        assert link.entry.runtime_data.mirror.filtered_here == 0
+        assert link.entry.runtime_data.mirror.local.filtered_here == 0
         # Mirrored changes are local states, not also ha_ingestion_events.
         assert not [
             e

@@ -176,7 +176,7 @@ async def test_statistics_of_a_mirrored_power_sensor_cover_the_outage(
         assert await hass.config_entries.async_setup(link.entry.entry_id)
         await hass.async_block_till_done()
         await link.wait_connected()
-        filler = link.entry.runtime_data.mirror.statistics
+        filler = link.entry.runtime_data.mirror.gap_statistics
         await link.wait_until(
             lambda: filler.runs >= 1 and not filler._tasks, 90, "statistics filled"
         )

@@ -40,7 +40,11 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
-from custom_components.ha_ingestion.mirror import EntityMirror, mirror as mirror_module
+from custom_components.ha_ingestion.mirror import (
+    EntityMirror,
+    choice as choice_module,
+    local_entities as local_entities_module,
+)
 from custom_components.ha_ingestion.slices import SLICE_ITEMS
 from tests import fake_ha as fake_module
 from tests.capture.test_capture import (
@@ -158,7 +162,7 @@ async def test_remote_entities_appear_under_their_own_domain(
     # A domain this integration cannot hold (asked for by the include): a counted skip; its
     # changes stay events.
     mirror = mirror_of(entry)
-    assert mirror.skip_counts == {"unsupported_domain": 1}
+    assert mirror.local.skip_counts == {"unsupported_domain": 1}
     assert hass.states.get("light.remote_home_kitchen") is None
 
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", {**POWER, "extra": 1})
@@ -200,10 +204,10 @@ async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
     conn = fake_ha.last_connection
     assert conn is not None
     request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
-    assert request["include"]["domains"] == sorted(mirror_module.MIRROR_DOMAINS)
+    assert request["include"]["domains"] == sorted(choice_module.MIRROR_DOMAINS)
     assert "switch" in request["include"]["domains"]
     assert "light.kitchen" not in str(conn.entity_messages)
-    assert mirror_of(entry).skip_counts == {}
+    assert mirror_of(entry).local.skip_counts == {}
     fake_ha.refuse = True
     await fake_ha.close_all()
     await wait_for(
@@ -238,7 +242,7 @@ async def test_removed_locally_only_when_the_remote_registry_confirms(
     await wait_for(lambda: registry.async_get("binary_sensor.remote_home_door") is None)
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.remote_home_door") is None
-    assert mirror_of(entry).removed == 1
+    assert mirror_of(entry).local.removed == 1
     # Back later: a new mirror under the same entity id.
     await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
     await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
@@ -256,7 +260,10 @@ async def many_mirrors(
     # The first message (itself big) fully applied: its worker may still pause after its last
     # slice with every mirror already available.
     await wait_for(
-        lambda: sum(e.available for e in mirror.entities.values()) == count and not mirror._working
+        lambda: (
+            sum(e.available for e in mirror.local.entities.values()) == count
+            and not mirror.updates._working
+        )
     )
     await hass.async_block_till_done()
     return entry, mirror, ids
@@ -285,14 +292,14 @@ async def test_a_big_message_is_applied_in_slices_in_order_and_dropped_with_the_
     assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "0"  # not yet
     await asyncio.sleep(0)
     assert values() == {"0", "1"}  # one more slice: other tasks ran between
-    await wait_for(lambda: not mirror._working)
+    await wait_for(lambda: not mirror.updates._working)
     assert state_of(hass, f"sensor.remote_home_s{count - 1}") == "2"
     assert values() == {"1", "2"}
     # Lost while a big message waits: nothing of it is applied after.
     mirror._on_entities(update("stale", ids))
     engine = entry.runtime_data.coordinator.engine
     mirror._on_snapshot(replace(engine.snapshot(), state=LinkState.RECONNECTING))
-    await wait_for(lambda: not mirror._working)
+    await wait_for(lambda: not mirror.updates._working)
     await hass.async_block_till_done()
     assert values() == {STATE_UNAVAILABLE}
     assert link_state(entry) is LinkState.CONNECTED
@@ -320,7 +327,7 @@ async def test_many_mirrors_go_unavailable_in_slices_and_come_back_after(
     stamp = {"last_changed": 1.0, "last_updated": 1.0}
     states = {r: RemoteState(state="back", attributes={}, **stamp) for r in ids}
     mirror._on_entities(EntitiesUpdate(initial=True, changed=(), removed=(), states=states))
-    await wait_for(lambda: not mirror._working)
+    await wait_for(lambda: not mirror.updates._working)
     await hass.async_block_till_done()
     assert values() == {"back"}
 
@@ -366,20 +373,20 @@ async def test_the_entity_limit_is_a_counted_skip_logged_once(
     2026.x; lowered here): the mirrors beyond it are skipped before Home Assistant would refuse
     them, counted, logged once in all; a change of theirs is still forwarded as an event, and
     the mirrors already there go on."""
-    monkeypatch.setattr(mirror_module, "ENTITY_LIMIT", 0)
+    monkeypatch.setattr(local_entities_module, "ENTITY_LIMIT", 0)
     registry = er.async_get(hass)
     for n in range(5):
         await fake_ha.fire_state_changed(f"sensor.s{n}", str(n), {})
     entry = await setup_link()
     own = enabled_entities(registry, entry.entry_id)  # this link's own, enabled by default
-    await wait_for(lambda: mirror_of(entry).skip_counts.get("entity_limit") == 5)
-    assert mirror_of(entry).entities == {}
+    await wait_for(lambda: mirror_of(entry).local.skip_counts.get("entity_limit") == 5)
+    assert mirror_of(entry).local.entities == {}
     # Room for 3 (disabled mirrors, a higher limit): a skipped one comes with its next change.
-    monkeypatch.setattr(mirror_module, "ENTITY_LIMIT", own + 3)
+    monkeypatch.setattr(local_entities_module, "ENTITY_LIMIT", own + 3)
     for entity_id in ("sensor.s0", "sensor.s1", "sensor.new", "sensor.s2"):
         await fake_ha.fire_state_changed(entity_id, "changed", {})
-    await wait_for(lambda: mirror_of(entry).skip_counts.get("entity_limit") == 6)
-    assert set(mirror_of(entry).entities) == {"sensor.s0", "sensor.s1", "sensor.new"}
+    await wait_for(lambda: mirror_of(entry).local.skip_counts.get("entity_limit") == 6)
+    assert set(mirror_of(entry).local.entities) == {"sensor.s0", "sensor.s1", "sensor.new"}
     await hass.async_block_till_done()
     assert enabled_entities(registry, entry.entry_id) == own + 3
     assert state_of(hass, "sensor.remote_home_new") == "changed"
@@ -410,12 +417,12 @@ async def test_bad_input_is_a_counted_skip_never_an_overwrite(
     assert taken is not None
     assert (taken.state, dict(taken.attributes)) == ("local", {"mine": True})  # never overwritten
     mirror = mirror_of(entry)
-    assert mirror.skip_counts == {
+    assert mirror.local.skip_counts == {
         "entity_id_taken": 2,
         "attributes_too_large": 2,
         "invalid_entity_id": 2,
     }
-    assert set(mirror.skipped["attributes_too_large"]) == {"sensor.huge", "sensor.fine"}
+    assert set(mirror.local.skipped["attributes_too_large"]) == {"sensor.huge", "sensor.fine"}
     # Logged once per entity, not per change.
     assert caplog.text.count("Not mirroring sensor.taken") == 1
     assert link_state(entry) is LinkState.CONNECTED
@@ -668,7 +675,7 @@ async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_a
     assert power.attributes["state_class"] == "measurement"
     assert hass.states.get("light.remote_home_kitchen") is None  # filtered here
     # get_states has no filter: light.kitchen crossed the wire and was dropped here.
-    assert mirror_of(entry).filtered_here == 1
+    assert mirror_of(entry).local.filtered_here == 1
     # Live: the state_changed events (mirrored ones are not fired again).
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", POWER)
     await fake_ha.fire_state_changed("light.kitchen", "off", {})
@@ -683,7 +690,7 @@ async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_a
     # A change older than what is known never overwrites it.
     mirror = mirror_of(entry)
     old = dict(fake_ha.states["sensor.heat_pump_power"].as_dict())
-    mirror._on_event(
+    mirror.fallback.on_event(
         {
             "event_type": "state_changed",
             "data": {
@@ -692,9 +699,9 @@ async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_a
             },
         }
     )
-    mirror._on_event({"event_type": "state_changed", "data": {"entity_id": 5}})
-    mirror._on_event({"event_type": "call_service", "data": {}})
-    mirror._on_event(
+    mirror.fallback.on_event({"event_type": "state_changed", "data": {"entity_id": 5}})
+    mirror.fallback.on_event({"event_type": "call_service", "data": {}})
+    mirror.fallback.on_event(
         {"event_type": "state_changed", "data": {"entity_id": "sensor.x", "new_state": 1}}
     )
     assert state_of(hass, "sensor.remote_home_heat_pump_power") == "900"
@@ -746,23 +753,23 @@ async def test_edges_of_updates_and_removals(
     mirror = mirror_of(entry)
     registry = er.async_get(hass)
     stamp = {"last_changed": 1.0, "last_updated": 1.0}
-    mirror._apply("sensor.secret", RemoteState(state="1", attributes={}, **stamp))
-    assert mirror.filtered_here == 1
-    mirror._apply("sensor.odd", RemoteState(state="1", attributes={"o": object()}, **stamp))
-    assert mirror.skip_counts["attributes_too_large"] == 1
+    mirror.local.apply("sensor.secret", RemoteState(state="1", attributes={}, **stamp))
+    assert mirror.local.filtered_here == 1
+    mirror.local.apply("sensor.odd", RemoteState(state="1", attributes={"o": object()}, **stamp))
+    assert mirror.local.skip_counts["attributes_too_large"] == 1
 
     # The remote's registry refuses to tell (e.g. a non-admin token): kept.
     async def refuse(conn: FakeConnection, msg_id: int, msg: dict[str, Any]) -> None:
         await conn._error(msg_id, "unauthorized", "Unauthorized")
 
     monkeypatch.setitem(fake_module._HANDLERS, "config/entity_registry/get", refuse)
-    await mirror._confirm_removed("switch.pump")
+    await mirror.local._confirm_removed("switch.pump")
     # Back before the answer came: kept.
     monkeypatch.undo()
     await fake_ha.remove_state("binary_sensor.door")
     await fake_ha.fire_state_changed("binary_sensor.door", "on", {})
     await wait_for(lambda: state_of(hass, "binary_sensor.remote_home_door") == "on")
-    await mirror._confirm_removed("binary_sensor.door")
+    await mirror.local._confirm_removed("binary_sensor.door")
     assert registry.async_get("binary_sensor.remote_home_door") is not None
     # A new subscription whose first message lacks an entity: unavailable, kept.
     mirror._on_entities(EntitiesUpdate(initial=True, changed=(), removed=(), states={}))
@@ -771,11 +778,11 @@ async def test_edges_of_updates_and_removals(
     fake_ha.refuse = True
     await fake_ha.close_all()
     await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
-    await mirror._confirm_removed("switch.pump")
+    await mirror.local._confirm_removed("switch.pump")
     assert registry.async_get("switch.remote_home_pump") is not None
-    assert mirror.removed == 0
+    assert mirror.local.removed == 0
     # A removal check still running at unload is cancelled.
-    mirror._on_removed("switch.pump")
+    mirror.local.on_removed("switch.pump")
     await mirror.async_stop()
 
 

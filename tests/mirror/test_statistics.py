@@ -34,8 +34,8 @@ from custom_components.ha_ingestion.const import (
     CONF_VERIFY_SSL,
     DOMAIN,
 )
-from custom_components.ha_ingestion.mirror import statistics as statistics_module
-from custom_components.ha_ingestion.mirror.statistics import StatisticsFiller
+from custom_components.ha_ingestion.mirror import gap_statistics as gap_statistics_module
+from custom_components.ha_ingestion.mirror.gap_statistics import GapStatisticsFiller
 from tests.conftest import TEST_OPTIONS, link_state, wait_for
 from tests.fake_ha import FakeHA
 
@@ -50,7 +50,7 @@ def auto_enable_custom_integrations(
 @pytest.fixture(autouse=True)
 def no_settle(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake remote's rows are all there: no wait for its next compile."""
-    monkeypatch.setattr(statistics_module, "COMPILE_SETTLE", 0.0)
+    monkeypatch.setattr(gap_statistics_module, "COMPILE_SETTLE", 0.0)
 
 
 POWER: dict[str, Any] = {
@@ -129,8 +129,8 @@ async def _link(
     return entry
 
 
-def _filler(entry: MockConfigEntry) -> StatisticsFiller:
-    filler: StatisticsFiller = entry.runtime_data.mirror.statistics
+def _filler(entry: MockConfigEntry) -> GapStatisticsFiller:
+    filler: GapStatisticsFiller = entry.runtime_data.mirror.gap_statistics
     return filler
 
 
@@ -483,7 +483,7 @@ async def test_stop_cancels_a_fill_in_progress(
         await asyncio.Event().wait()
 
     filler._sleep = forever
-    monkeypatch.setattr(statistics_module, "COMPILE_SETTLE", 1e9)  # always waits
+    monkeypatch.setattr(gap_statistics_module, "COMPILE_SETTLE", 1e9)  # always waits
     filler.async_gap_closed(int(GAP_START.timestamp() * 1e6), int(GAP_END.timestamp() * 1e6))
     await asyncio.wait_for(entered.wait(), 10)
     await _unload(hass, entry)

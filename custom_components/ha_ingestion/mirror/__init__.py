@@ -2,15 +2,24 @@
 
 One responsibility per module:
 
+- `mirror.py`: the orchestrator: follows the link and hands each part below its work;
+- `choice.py`: what to mirror (`MirrorChoice`, `MIRROR_DOMAINS`, the filter, the prefix);
+- `updates.py`: `subscribe_entities` messages applied to the mirrors, at once or in slices, and
+  every mirror unavailable when the link drops;
+- `local_entities.py`: the local entities: identity in the registry, creation per platform,
+  the bad-input skips, confirmed removals;
+- `fallback.py`: a remote without `subscribe_entities` (`get_states`, then `state_changed`);
+- `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap;
+- `local_recorder.py`: what that fill reads from and writes to the local recorder;
 - `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
-- `mirror.py`: the orchestrator: `subscribe_entities` updates to entities, availability with the
-  link, confirmed removals, the bad-input skips;
 - `platform.py`: the one platform setup of every mirrored domain (`switch.py`, `cover.py` & co.
-  re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own).
+  re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own);
+- `background.py`: the background tasks of the above: the config entry's, in a `TaskSet`.
 
 Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
 """
 
-from .mirror import MIRROR_DOMAINS, EntityMirror, MirrorChoice
+from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix, mirror_filter
+from .mirror import EntityMirror
 
-__all__ = ["MIRROR_DOMAINS", "EntityMirror", "MirrorChoice"]
+__all__ = ["MIRROR_DOMAINS", "EntityMirror", "MirrorChoice", "default_prefix", "mirror_filter"]

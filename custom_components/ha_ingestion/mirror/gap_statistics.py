@@ -1,4 +1,8 @@
-"""Long-term statistics of mirrored sensors for an outage: filled from the remote's own statistics.
+"""Gap statistics: the long-term statistics of mirrored sensors for a closed gap, from the remote's.
+
+(Over 400 lines with this docstring: the decisions it explains are those of the one fill below.)
+
+The remote's statistics on the wire (requests, typed rows) are `client/remote_statistics.py`'s.
 
 While the link is down a mirror is `unavailable`, so the local recorder compiles nothing for it
 (or a partial row for the periods the link dropped in): the local long-term statistics have a
@@ -36,8 +40,8 @@ remote's recorder. The decisions, and why:
   metadata's, or the mirror's unit when there is none yet) and the kind (`has_sum`, `mean_type`)
   must agree: otherwise the entity is skipped (`unit_mismatch`, `kind_mismatch`). Rows are asked
   for in that unit (`units`), whatever the remote displays.
-- **Bounded:** 20 statistic ids and 288 periods per request (~0.75 MB at most), one reply in
-  memory at a time, the span capped at the backfill's maximum window; over the live link, one
+- **Bounded:** `MAX_IDS` statistic ids and `MAX_ROWS` periods per request (why those:
+  `client/remote_statistics.py`), one reply in memory at a time, the span capped at the backfill's maximum window; over the live link, one
   request after the other. A row or reply that cannot be read is counted and dropped; a refused
   request is counted (`request_refused`) and ends its group of entities; a link lost meanwhile
   ends the fill (`failed`; the next gap fills its own span). The link is never affected.
@@ -52,22 +56,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.recorder.db_schema import StatisticsShortTerm
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
     StatisticMetaData,
 )
-from homeassistant.components.recorder.statistics import (
-    async_import_statistics,
-    get_last_short_term_statistics,
-    get_last_statistics,
-    get_metadata,
-    statistics_during_period,
-)
+from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -91,6 +88,15 @@ from ..client import (  # noqa: TID252 - the package's engine
     plan_requests,
 )
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
+from .background import cancel_all, entry_tasks
+from .local_recorder import (
+    TOO_OLD,
+    Baseline,
+    import_rows,
+    local_baseline,
+    local_metadata,
+    statistic_data,
+)
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -109,18 +115,6 @@ PERIODS: tuple[int, ...] = (HOUR, FIVE_MINUTES)  # hourly first: the validating 
 US = 1_000_000
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Baseline:
-    """The last local row before the gap, for a sum: `start` None means no local row at all."""
-
-    start: float | None = None
-    sum: float = 0.0
-
-
-# The last local row is older than the lookback (or only rows after the gap exist): skip.
-_TOO_OLD = _Baseline(start=-1.0)
-
-
 @dataclass(kw_only=True)
 class _Target:
     """One mirrored sensor to fill."""
@@ -130,7 +124,7 @@ class _Target:
     metadata: StatisticMetaData
     unit_class: str | None
     unit: str | None
-    baselines: dict[int, _Baseline] = field(default_factory=dict)  # per period (sums)
+    baselines: dict[int, Baseline] = field(default_factory=dict)  # per period (sums)
     offsets: dict[int, float] = field(default_factory=dict)  # per period: added to remote sums
     # Per period, from the remote's rows before the gap (replies come in time order): its sum
     # at the local baseline's start, and its last sum before the gap.
@@ -139,7 +133,7 @@ class _Target:
     dropped: set[int] = field(default_factory=set)  # periods this target is skipped in
 
 
-class StatisticsFiller:
+class GapStatisticsFiller:
     """Fills the local long-term statistics of mirrored sensors for every closed gap."""
 
     def __init__(
@@ -147,14 +141,19 @@ class StatisticsFiller:
         hass: HomeAssistant,
         entry: HaIngestionConfigEntry,
         mirror: EntityMirror,
+        engine: LinkEngine,
         max_window: float,
     ) -> None:
-        """`max_window`: the longest span filled (seconds; the backfill's maximum window)."""
+        """`max_window`: the longest span filled (seconds; the backfill's maximum window).
+
+        Nothing is filled until `async_start()`; `engine`'s link carries the requests.
+        """
         self.hass = hass
         self.entry = entry
         self.mirror = mirror
+        self.engine = engine
         self.max_window = max_window
-        self.engine: LinkEngine | None = None
+        self.started = False
         self.max_ids = MAX_IDS  # statistic ids per request
         self.max_rows = MAX_ROWS  # periods per request
         self.runs = 0
@@ -166,35 +165,24 @@ class StatisticsFiller:
         self.last_span: tuple[str, str] | None = None
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = entry_tasks(hass, entry)
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
     @callback
-    def async_start(self, engine: LinkEngine) -> None:
-        """Fill over this link from now on."""
-        self.engine = engine
+    def async_start(self) -> None:
+        """Fill for every gap closed from now on."""
+        self.started = True
 
     async def async_stop(self) -> None:
         """Cancel a fill in progress (idempotent); rows already queued are the recorder's."""
-        tasks = tuple(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
 
     @callback
     def async_gap_closed(self, start_us: int, end_us: int) -> None:
         """Capture closed a gap (the remote's clock): fill its span in the background."""
-        if not self.mirror.enabled or self.engine is None:
+        if not self.mirror.enabled or not self.started:
             return
-        task = self.entry.async_create_background_task(
-            self.hass,
-            self._run(start_us / US, end_us / US),
-            f"ha_ingestion statistics {self.entry.entry_id}",
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._run(start_us / US, end_us / US), "statistics")
 
     async def _run(self, start: float, end: float) -> None:
         async with self._lock:
@@ -256,7 +244,6 @@ class StatisticsFiller:
         return found
 
     async def _command(self, payload: dict[str, Any]) -> Any:
-        assert self.engine is not None  # noqa: S101 - only called once started
         self.requests += 1
         return await self.engine.command(payload)
 
@@ -272,7 +259,7 @@ class StatisticsFiller:
             remote.update(found)
         local_ids = {local_id for local_id, _ in candidates.values()}
         local = await get_instance(self.hass).async_add_executor_job(
-            _local_metadata, self.hass, local_ids
+            local_metadata, self.hass, local_ids
         )
         targets: list[_Target] = []
         for remote_id in remote_ids:
@@ -357,7 +344,7 @@ class StatisticsFiller:
     async def _find_baseline(self, target: _Target, first: float, period: int) -> None:
         """The last local sum before the gap (offset against the remote's at the same start)."""
         target.baselines[period] = await get_instance(self.hass).async_add_executor_job(
-            _local_baseline, self.hass, target.local_id, first, period
+            local_baseline, self.hass, target.local_id, first, period, LOOKBACK[period]
         )
 
     def _import(
@@ -366,7 +353,7 @@ class StatisticsFiller:
         period = request.period
         offset = 0.0
         if target.metadata["has_sum"]:
-            baseline = target.baselines.get(period, _TOO_OLD)
+            baseline = target.baselines.get(period, TOO_OLD)
             for row in series:
                 if row.start < first and row.sum is not None:
                     target.last_before[period] = row.sum
@@ -381,21 +368,14 @@ class StatisticsFiller:
             offset = known
         rows: list[StatisticData] = []
         for row in series:
-            data = _statistic(row, target.metadata, offset)
+            data = statistic_data(row, target.metadata, offset)
             if data is None:
                 self.bad_rows += 1
             else:
                 rows.append(data)
         if not rows:
             return
-        if period == HOUR:
-            async_import_statistics(self.hass, target.metadata, rows)
-        else:
-            # No public import for the 5-minute table: the recorder's own import job, which the
-            # public call queues for the hourly one (metadata validated in `_targets`).
-            get_instance(self.hass).async_import_statistics(
-                target.metadata, rows, StatisticsShortTerm
-            )
+        import_rows(self.hass, target.metadata, rows, period)
         self.rows["hour" if period == HOUR else "5minute"] += len(rows)
 
     def _sum_offset(self, target: _Target, period: int) -> float | None:
@@ -407,11 +387,11 @@ class StatisticsFiller:
             return None
         if (known := target.offsets.get(period)) is not None:
             return known
-        baseline = target.baselines.get(period, _TOO_OLD)
+        baseline = target.baselines.get(period, TOO_OLD)
         if baseline.start is None:
             # No local row at all: the series starts at 0 here, like a local sensor's first.
             offset = -target.last_before.get(period, 0.0)
-        elif baseline is _TOO_OLD or period not in target.matched:
+        elif baseline is TOO_OLD or period not in target.matched:
             self._skip("no_sum_baseline")
             target.dropped.add(period)
             return None
@@ -438,59 +418,3 @@ class StatisticsFiller:
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
-
-
-def _statistic(
-    row: StatisticsRow, metadata: StatisticMetaData, offset: float
-) -> StatisticData | None:
-    data: StatisticData = {"start": row.start_dt}
-    if metadata["has_sum"]:
-        if row.sum is None:
-            return None
-        data["sum"] = row.sum + offset
-        if row.state is not None:
-            data["state"] = row.state
-        data["last_reset"] = (
-            None if row.last_reset is None else datetime.fromtimestamp(row.last_reset, UTC)
-        )
-    if metadata["mean_type"] is not StatisticMeanType.NONE:
-        if row.mean is None:
-            return None
-        data["mean"] = row.mean
-        if row.min is not None:
-            data["min"] = row.min
-        if row.max is not None:
-            data["max"] = row.max
-    return data
-
-
-# ---------------------------------------------------------------------- recorder executor
-
-
-def _local_metadata(hass: HomeAssistant, statistic_ids: set[str]) -> dict[str, StatisticMetaData]:
-    return {
-        statistic_id: meta
-        for statistic_id, (_, meta) in get_metadata(hass, statistic_ids=statistic_ids).items()
-    }
-
-
-def _local_baseline(hass: HomeAssistant, statistic_id: str, first: float, period: int) -> _Baseline:
-    """The last local row before `first` within the lookback."""
-    name: Literal["5minute", "hour"] = "hour" if period == HOUR else "5minute"
-    first_dt = datetime.fromtimestamp(first, UTC)
-    rows = statistics_during_period(
-        hass,
-        first_dt - timedelta(seconds=LOOKBACK[period]),
-        first_dt,
-        {statistic_id},
-        name,
-        None,
-        {"sum"},
-    ).get(statistic_id, [])
-    with_sum = [row for row in rows if row.get("sum") is not None]
-    if with_sum:
-        return _Baseline(start=float(with_sum[-1]["start"]), sum=float(with_sum[-1]["sum"]))  # type: ignore[arg-type]
-    last = (get_last_statistics if period == HOUR else get_last_short_term_statistics)(
-        hass, 1, statistic_id, False, {"sum"}
-    ).get(statistic_id, [])
-    return _TOO_OLD if last else _Baseline()

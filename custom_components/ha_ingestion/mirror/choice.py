@@ -1,0 +1,118 @@
+"""What to mirror: whether at all, and which remote entities (decided before the engine exists).
+
+- Which: the entry's `EntityFilter` (sent to the remote, so excluded entities never cross the
+  wire; checked again when an update is applied) and a domain this integration can host
+  (`MIRROR_DOMAINS`).
+- Never a link to this instance itself: it would mirror its own entities into themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import CONF_ACCESS_TOKEN
+from homeassistant.core import HomeAssistant
+from homeassistant.util import slugify
+
+from ..capture.selflink import remote_is_this_instance  # noqa: TID252 - one self-link rule
+from ..client import EntityFilter  # noqa: TID252 - the package's engine
+from ..const import (  # noqa: TID252 - the package's own constants
+    CONF_MIRROR_ENTITIES,
+    CONF_MIRROR_EXCLUDE,
+    CONF_MIRROR_INCLUDE,
+    LOGGER,
+)
+
+if TYPE_CHECKING:
+    from ..data import HaIngestionConfigEntry  # noqa: TID252
+
+
+# Domains whose entity component hosts other integrations' platform entities and whose every
+# entity service a read-only mirror refuses cleanly, on every release supported: gated by a
+# feature flag (a mirror's `supported_features` is None: `ServiceNotSupported`), or calling an
+# entity method by name that `MirrorEntity` refuses (tests/mirror/test_domains.py checks both);
+# nothing else in the domain calls into its entities' internals. Left out (README "Which
+# domains, and why"): light, humidifier, number, text, update (their services are functions that
+# read typed entity properties), date, time, datetime (a function, not a method by name),
+# vacuum (its `get_segments` command tests a flag in None), media_player (its image proxy and
+# browse command call the entity), device_tracker (a state of the remote's zones), camera,
+# image, calendar, todo & co. (views of the entity), and no-platform ones (input_*, script...).
+MIRROR_DOMAINS: tuple[str, ...] = (
+    "alarm_control_panel",
+    "binary_sensor",
+    "button",
+    "climate",
+    "cover",
+    "event",
+    "fan",
+    "lawn_mower",
+    "lock",
+    "notify",
+    "remote",
+    "scene",
+    "select",
+    "sensor",
+    "siren",
+    "switch",
+    "valve",
+    "water_heater",
+    "weather",
+)
+
+
+def mirror_filter(options: Mapping[str, Any]) -> EntityFilter:
+    """What to ask the remote for: the options' patterns; no include = the domains mirrored here.
+
+    Other domains are only asked for when an include names them (then counted as skipped).
+    """
+    return EntityFilter(
+        include=tuple(options[CONF_MIRROR_INCLUDE]) or MIRROR_DOMAINS,
+        exclude=tuple(options[CONF_MIRROR_EXCLUDE]),
+    )
+
+
+def default_prefix(title: str) -> str:
+    """The entity-id prefix from the remote's name."""
+    return slugify(title) or "remote"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MirrorChoice:
+    """Whether to mirror, and which entities: decided before the engine exists (it asks for them)."""
+
+    enabled: bool
+    refused: str | None
+    filter: EntityFilter
+    self_link: bool
+
+    @classmethod
+    def from_options(
+        cls, hass: HomeAssistant, entry: HaIngestionConfigEntry, options: Mapping[str, Any]
+    ) -> MirrorChoice:
+        """Decide from the entry's options (and whether the remote is this instance)."""
+        wanted = bool(options[CONF_MIRROR_ENTITIES])
+        self_link = remote_is_this_instance(hass, entry.data[CONF_ACCESS_TOKEN])
+        try:
+            entity_filter = mirror_filter(options)
+        except ValueError as err:  # options edited by hand: the flow never saves such patterns
+            LOGGER.warning("Not mirroring entities of %s: %s", entry.title, err)
+            return cls(
+                enabled=False,
+                refused="invalid_patterns",
+                filter=EntityFilter(),
+                self_link=self_link,
+            )
+        # A link to this instance itself would mirror its own entities into themselves.
+        return cls(
+            enabled=wanted and not self_link,
+            refused="self_link" if wanted and self_link else None,
+            filter=entity_filter,
+            self_link=self_link,
+        )
+
+    @property
+    def entities(self) -> EntityFilter | None:
+        """What the engine subscribes to for the mirrors (None: not mirroring)."""
+        return self.filter if self.enabled else None
