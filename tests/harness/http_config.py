@@ -28,8 +28,10 @@ from typing import Any
 DOMAIN = "http"
 STORE_FILE = Path(".storage") / DOMAIN
 # The store format this writes: `homeassistant.components.http.config` STORAGE_VERSION and
-# STORAGE_MINOR_VERSION of the releases that introduced it. A later release migrates it on load
-# (Home Assistant's Store runs the release's own migration for an older version).
+# STORAGE_MINOR_VERSION of the releases that introduced it (2026.10 reads it as is). A later release
+# migrates it on load (Home Assistant's Store runs the release's own migration for an older version):
+# 2026.11 stores 3.1, with versioned `ssl_profile` names its migration derives from these. So the
+# version is not taken from the installed release: its number with this shape could skip that.
 STORE_VERSION = 2
 STORE_MINOR_VERSION = 2
 # Defaults of the release's HTTP_STORAGE_SCHEMA: its loader takes the slot as stored (no schema run
