@@ -2,7 +2,8 @@
 
 Uses `async_test_home_assistant` from pytest-homeassistant-custom-component (an installed package,
 not this repository's tests/): a real `HomeAssistant` with registries in memory, custom
-integrations enabled (loaded from ./custom_components) and `http` set up without binding a port.
+integrations enabled (loaded from ./custom_components) and `http` set up without binding a port
+(its settings where the release reads them: `tests.harness.http_config`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import tempfile
 from typing import Any, Self
 from unittest.mock import PropertyMock, patch
+
+from tests.harness.http_config import configure_http, http_settings
 
 from .common import free_port, wait_for
 from .server import TOKEN
@@ -48,8 +51,8 @@ class TestHass:
         )
         frame.async_setup(self.hass)
         self.hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)  # load ./custom_components
-        http = {"server_host": ["127.0.0.1"], "server_port": free_port()}
-        if not await async_setup_component(self.hass, "http", {"http": http}):
+        config = configure_http(self._dir.name, http_settings("127.0.0.1", free_port()))
+        if not await async_setup_component(self.hass, "http", config):
             raise RuntimeError("http did not set up")
         return self
 

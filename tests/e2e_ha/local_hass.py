@@ -35,7 +35,6 @@ async def start_local(config_dir: Path, *, name: str, **kwargs: Any) -> RemoteHa
     local = with_integration(RemoteHass(config_dir, name=name, **kwargs))
     try:
         await local.setup()
-        await local.keep_http_config()
     except BaseException:
         local.kill()
         raise

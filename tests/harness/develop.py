@@ -310,7 +310,6 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
             sandbox = make_sandbox(args.remote_port)
             servers.append(sandbox)
             timings = await sandbox.setup()
-        await sandbox.keep_http_config()
         say(f"  up in {timings['total']:.1f} s")
         remote_url, token = sandbox.url, sandbox.token or ""
         info["remote"] = sandbox.url
@@ -319,7 +318,6 @@ async def bring_up(args: argparse.Namespace, servers: list[RemoteHass]) -> dict[
     servers.append(local)
     say(f"Starting the local Home Assistant on {local.url} ({local.config_dir}) ...")
     timings = await local.setup()
-    await local.keep_http_config()
     say(f"  up in {timings['total']:.1f} s")
     info["local"] = local.url
     say(f"Linking {DOMAIN} to {remote_url} through the config flow ...")

@@ -36,6 +36,8 @@ from typing import Any, Self
 
 import aiohttp
 
+from .http_config import configure_http, http_settings
+
 _LOGGER = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -326,12 +328,19 @@ class RemoteHass:
     # ------------------------------------------------------------------ configuration
 
     def write_config(self) -> None:
-        """Write configuration.yaml (always) for the current port and options."""
+        """Write configuration.yaml (always) and the HTTP settings for the current port and options.
+
+        The HTTP settings go where the installed release reads them (`configure_http`): its
+        `.storage/http`, or an `http:` block in the YAML before 2026.8.
+        """
         self.config_dir.mkdir(parents=True, exist_ok=True)
-        threshold = (
-            f"  login_attempts_threshold: {self.login_attempts_threshold}\n"
-            if self.login_attempts_threshold
-            else ""
+        settings = http_settings(
+            HOST, self.port, login_attempts_threshold=self.login_attempts_threshold
+        )
+        http_yaml = "".join(
+            f"{domain}:\n"
+            + "".join(f"  {key}: {json.dumps(value)}\n" for key, value in conf.items())
+            for domain, conf in configure_http(self.config_dir, settings).items()
         )
         db_url = self.db_url or f"sqlite:///{self.config_dir / 'home-assistant_v2.db'}"
         logs = "".join(f"    {name}: {level}\n" for name, level in self.log_levels.items())
@@ -350,13 +359,9 @@ class RemoteHass:
                   currency: EUR
                   country: DE
                   language: en
-                http:
-                  server_host: {HOST}
-                  server_port: {self.port}
-                  ip_ban_enabled: true
                 """
             )
-            + threshold
+            + http_yaml
             + textwrap.dedent(
                 f"""\
                 websocket_api:
@@ -612,7 +617,6 @@ class RemoteHass:
                 )
             if self.client_token and not await self.token_valid():
                 await self.new_token()
-            await self.keep_http_config()
             timings["total"] = time.monotonic() - began
             return timings
         self.preseed_onboarding()
@@ -630,21 +634,9 @@ class RemoteHass:
             self.client_token and not await self.token_valid()
         ):
             raise RemoteHassError(f"token refused after the persisting restart\n{self.log_tail()}")
-        await self.keep_http_config()
         timings["total"] = time.monotonic() - began
         self._record("setup", timings["total"])
         return timings
-
-    async def keep_http_config(self) -> None:
-        """Confirm the HTTP settings of configuration.yaml (Home Assistant 2026.10+).
-
-        From 2026.10 Home Assistant moves `http:` from YAML into its store as a *pending* trial and,
-        unless an administrator confirms it within five minutes, reverts to the defaults and
-        restarts: a test session or the demo would see the instance restart by itself. Earlier
-        releases do not know the command; nothing pending is fine too.
-        """
-        with contextlib.suppress(RemoteHassError):
-            await self.command({"type": "http/config/promote"})
 
     def preseed_onboarding(self) -> None:
         """Mark every onboarding step but `user` done before the first start.
