@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
+import importlib
 from typing import TYPE_CHECKING, Any
 from unittest.mock import PropertyMock, patch
 
@@ -24,6 +25,7 @@ from custom_components.ha_ingestion.const import (
     CONF_VERIFY_SSL,
     DOMAIN,
 )
+from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 
 from .deprecation_guard import collect_deprecation_reports
 
@@ -43,6 +45,31 @@ TEST_OPTIONS: dict[str, Any] = {
     CONF_HEARTBEAT_INTERVAL: 30.0,
     CONF_HEARTBEAT_TIMEOUT: 10.0,
 }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Import the components the integration's platforms use, once per test process.
+
+    Home Assistant imports a component that is not imported yet in its executor; a test that ends
+    while such an import still runs (a busy machine, a fresh pytest-xdist worker) leaves an
+    executor thread behind, which the test framework reports as a lingering thread.
+    """
+    for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor", "repairs"}):
+        importlib.import_module(f"homeassistant.components.{domain}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first, the longest (by their time bound) first; stable otherwise.
+
+    They mostly wait on real time: with several pytest-xdist workers the unit tests fill those
+    waits instead of queueing behind them, and no long file starts last.
+    """
+
+    def order(item: pytest.Item) -> tuple[bool, float]:
+        bound = item.get_closest_marker("timeout")
+        return item.get_closest_marker("e2e") is None, -float(bound.args[0] if bound else 0)
+
+    items.sort(key=order)
 
 
 def pytest_configure(config: pytest.Config) -> None:

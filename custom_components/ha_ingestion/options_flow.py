@@ -58,8 +58,7 @@ from .const import (
 )
 from .engine_config import options_with_defaults
 from .flow_remote import async_refused_event_types, error_key
-from .mirror import MIRROR_DOMAINS
-from .mirror.mirror import default_prefix, mirror_filter
+from .mirror import MIRROR_DOMAINS, default_prefix, mirror_filter
 from .token_gate import token_rejected
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9_.:-]{1,64}$")

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 
-from ..client import LinkEngine, TaskSet  # noqa: TID252 - the package's engine
+from ..client import LinkEngine  # noqa: TID252 - the package's engine
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
+from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with the mirrors
 from . import checkpoint as checkpoint_module
 from .checkpoint import Checkpoint
 from .events import SkipCounter
@@ -98,11 +99,7 @@ class EventCapture:
         self._stats_listeners: list[Callable[[], None]] = []
         self._stopped_cleanly = False
         self._unsubs: list[CALLBACK_TYPE] = []
-        self._tasks = TaskSet(
-            lambda coro, name: entry.async_create_background_task(
-                hass, coro, f"ha_ingestion {name} {entry.entry_id}"
-            )
-        )
+        self._tasks = entry_tasks(hass, entry)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -129,8 +126,7 @@ class EventCapture:
             self._unsubs.pop()()
         if self.own is not None:
             self.own.async_stop()
-        for err in await self._tasks.cancel_all():
-            LOGGER.debug("Capture task ended with an error", exc_info=err)
+        await end_tasks(self._tasks, "capture")
         await self.recovery.async_close()
         self._stopped_cleanly = True
         await self.checkpoint.async_flush()

@@ -14,7 +14,6 @@ One responsibility per module:
 - `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
 - `platform.py`: the one platform setup of every mirrored domain (`switch.py`, `cover.py` & co.
   re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own);
-- `background.py`: the background tasks of the above: the config entry's, in a `TaskSet`.
 
 Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
 """

@@ -88,7 +88,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     plan_requests,
 )
 from ..const import LOGGER  # noqa: TID252 - the package's one logger
-from .background import cancel_all, entry_tasks
+from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with capture
 from .local_recorder import (
     TOO_OLD,
     Baseline,
@@ -175,7 +175,7 @@ class GapStatisticsFiller:
 
     async def async_stop(self) -> None:
         """Cancel a fill in progress (idempotent); rows already queued are the recorder's."""
-        await cancel_all(self._tasks)
+        await end_tasks(self._tasks, "statistics fill")
 
     @callback
     def async_gap_closed(self, start_us: int, end_us: int) -> None:

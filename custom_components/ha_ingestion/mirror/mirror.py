@@ -34,8 +34,8 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_PREFIX,
 )
-from .background import cancel_all, entry_tasks
-from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix, mirror_filter
+from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with capture
+from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
@@ -43,9 +43,6 @@ from .updates import SlicedUpdates
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
-
-# options_flow.py imports these two from here (lead: import them from `.mirror` instead).
-__all__ = ["MIRROR_DOMAINS", "EntityMirror", "default_prefix", "mirror_filter"]
 
 
 class EntityMirror:
@@ -126,7 +123,7 @@ class EntityMirror:
         while self._unsubs:
             self._unsubs.pop()()
         await self.gap_statistics.async_stop()
-        await cancel_all(self._tasks)
+        await end_tasks(self._tasks, "mirror")
 
     @callback
     def async_add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:
