@@ -13,7 +13,7 @@ One responsibility per module:
 - `local_recorder.py`: what that fill reads from and writes to the local recorder;
 - `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
 - `platform.py`: the one platform setup of every mirrored domain (`switch.py`, `cover.py` & co.
-  re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own);
+  re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own).
 
 Transport and diffs live in the engine (`client/entities.py`); which entities: `EntityFilter`.
 """
