@@ -66,6 +66,8 @@ CHROMIUM_ARGS = (
     "--disable-dev-shm-usage",
 )
 FAILED_KEY = pytest.StashKey[bool]()
+# The same bound for Playwright's assertions (their own default is 5 s).
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def find_chromium() -> str | None:
@@ -258,6 +260,8 @@ async def ui(
         )
     tokens = await hass_tokens(browser_local)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for stale in ARTIFACTS.glob(f"{name}-*"):  # an earlier run's, which would mislead
+        stale.unlink()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable, args=list(CHROMIUM_ARGS), timeout=TIMEOUT_MS

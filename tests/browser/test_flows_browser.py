@@ -29,10 +29,11 @@ async def test_add_link_through_the_ui(ui: Ui, remote: RemoteHass, no_entries: N
     """Settings -> Devices & services -> Add integration -> HA Ingestion -> URL + token."""
     page = ui.page
     await ui.open("/config")
-    await page.get_by_role("link", name=re.compile("Devices & services")).first.click()
+    await page.get_by_text("Devices & services", exact=True).first.click()
     await expect(page).to_have_url(re.compile(r"/config/integrations"))
     await page.get_by_role("button", name="Add integration").click()
-    await page.get_by_placeholder(re.compile("Search", re.IGNORECASE)).first.fill(INTEGRATION_NAME)
+    # The brand picker's search box: the first input of its dialog.
+    await page.locator("dialog-add-integration").locator("input").first.fill(INTEGRATION_NAME)
     await page.locator("ha-integration-list-item").filter(has_text=INTEGRATION_NAME).click()
     await expect(ui.dialog.get_by_text("Link a Home Assistant")).to_be_visible(
         timeout=FLOW_TIMEOUT_MS
