@@ -22,6 +22,7 @@ Without a Chromium (native mode, not installed) the tests are skipped, saying so
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import contextlib
 from dataclasses import dataclass, field
 import json
 import os
@@ -33,7 +34,7 @@ from typing import Any
 
 import aiohttp
 from homeassistant import const as ha_const
-from playwright.async_api import Locator, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError, Locator, Page, async_playwright, expect
 import pytest
 
 from tests.e2e_ha.local_hass import start_local, wait_until
@@ -51,9 +52,9 @@ DOMAIN: str = MANIFEST["domain"]
 LOCAL_NAME = "Browser Local"
 VIEWPORT = {"width": 1280, "height": 800}
 # Every Playwright wait (locator actions, expect, navigation) is bounded by this unless a step says.
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 30_000
 # A flow step that connects to the remote (validation) may take longer than a click.
-FLOW_TIMEOUT_MS = 40_000
+FLOW_TIMEOUT_MS = 45_000
 # Chromium as root in a container: no sandbox, no GPU, nothing that calls the internet.
 CHROMIUM_ARGS = (
     "--no-sandbox",
@@ -202,7 +203,7 @@ class Ui:
         """The entry's Configure button: its options form, once shown."""
         row = await self.open_integration_page(title)
         await row.get_by_role("button", name="Configure").first.click()
-        await expect(self.dialog.locator("ha-form")).to_be_visible()
+        await expect(self.dialog.get_by_role("button", name="Submit")).to_be_visible()
 
     # ------------------------------------------------------------------ the flow dialog
 
@@ -213,15 +214,19 @@ class Ui:
 
     def selector(self, label: str) -> Locator:
         """The form field (`ha-selector`) labelled `label` (the frontend marks a required one *)."""
-        return self.dialog.locator("ha-selector").filter(has_text=re.compile(re.escape(label)))
+        return self.dialog.locator(self._selector(label))
+
+    def _selector(self, label: str) -> Locator:
+        # Relative (no root): usable inside another locator's `has`.
+        return self.page.locator("ha-selector").filter(has_text=re.compile(re.escape(label)))
 
     async def field(self, label: str) -> Locator:
-        """The <input> of the field labelled `label`, its collapsed section opened first."""
+        """The <input> of the field labelled `label`, its collapsed section expanded first."""
         selector = self.selector(label)
         if not await selector.is_visible():
-            panel = self.dialog.locator("ha-expansion-panel").filter(has=selector)
+            panel = self.dialog.locator("ha-expansion-panel").filter(has=self._selector(label))
             if await panel.count():
-                await panel.first.locator("#summary, [role=button]").first.click()
+                await panel.last.locator("#summary").first.click()
         await expect(selector).to_be_visible()
         return selector.locator("input")
 
@@ -292,7 +297,8 @@ async def ui(
             )
             yield ui
             failed = request.node.stash.get(FAILED_KEY, True)
-            await page.screenshot(path=ui.artifact("-FAILED.png" if failed else "-end.png"))
+            with contextlib.suppress(PlaywrightError):  # a crashed page: the test says why
+                await page.screenshot(path=ui.artifact("-FAILED.png" if failed else "-end.png"))
             if ui.console_errors:
                 ui.artifact("-console.txt").write_text(
                     "\n".join(ui.console_errors) + "\n", encoding="utf-8"
