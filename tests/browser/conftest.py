@@ -223,11 +223,21 @@ class Ui:
     async def field(self, label: str) -> Locator:
         """The <input> of the field labelled `label`, its collapsed section expanded first."""
         selector = self.selector(label)
-        if not await selector.is_visible():
-            panel = self.dialog.locator("ha-expansion-panel").filter(has=self._selector(label))
-            if await panel.count():
-                await panel.last.locator("#summary").first.click()
-        await expect(selector).to_be_visible()
+        summary = (
+            self.dialog.locator("ha-expansion-panel")
+            .filter(has=self._selector(label))
+            .last.locator("#summary")
+            .first
+        )
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        # A click while the dialog still settles can be lost: expand until the field shows.
+        while not await selector.is_visible():
+            if time.monotonic() > deadline:
+                await expect(selector).to_be_visible(timeout=1)  # fails, saying what it saw
+            if await summary.count() and await summary.get_attribute("aria-expanded") != "true":
+                await summary.click()
+            with contextlib.suppress(AssertionError):
+                await expect(selector).to_be_visible(timeout=2_000)
         return selector.locator("input")
 
     async def submit(self) -> None:
