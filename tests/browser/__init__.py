@@ -1,0 +1,1 @@
+"""Real-browser tests: the integration's flows driven through Home Assistant's own frontend."""
