@@ -269,5 +269,11 @@ class HaIngestionSensor(HaIngestionEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Details (e.g. the last error's message)."""
-        return self.entity_description.attributes_fn(self.coordinator.data)
+        """Details (e.g. the last error's message); one that does not apply now is left out.
+
+        (The frontend would show it as "Unknown".)
+        """
+        attributes = self.entity_description.attributes_fn(self.coordinator.data)
+        if attributes is None:
+            return None
+        return {key: value for key, value in attributes.items() if value is not None} or None
