@@ -309,6 +309,17 @@ def count_changes(item: dict[str, Any]) -> int:
 # ---------------------------------------------------------------------- the local entry's options
 
 
+def _form_value(field: dict[str, Any], changes: dict[str, Any]) -> Any:
+    """A field's value in the form as shown, or from `changes`; a section holds its fields."""
+    if field.get("type") == "expandable":
+        return {f["name"]: _form_value(f, changes) for f in field.get("schema", [])}
+    if field["name"] in changes:
+        return changes[field["name"]]
+    if "default" in field:
+        return field["default"]
+    return (field.get("description") or {}).get("suggested_value")
+
+
 async def set_options(local: Any, entry_id: str, changes: dict[str, Any]) -> None:
     """Save options through the options flow over REST (the form's values + `changes`)."""
     from tests.harness.develop import rest
@@ -318,7 +329,7 @@ async def set_options(local: Any, entry_id: str, changes: dict[str, Any]) -> Non
     )
     if status != 200 or flow.get("type") != "form":
         raise RuntimeError(f"options flow did not start: HTTP {status} {flow}")
-    body = {f["name"]: f.get("default") for f in flow["data_schema"]} | changes
+    body = {f["name"]: _form_value(f, changes) for f in flow["data_schema"]}
     status, result = await rest(
         local, "POST", f"/api/config/config_entries/options/flow/{flow['flow_id']}", body
     )

@@ -80,6 +80,7 @@ class EventCapture:
             own=self.own,
             not_forwarded=not_forwarded,
             on_overflow=self._on_overflow,
+            event_bytes=lambda: engine.message_bytes,
         )
         self.recovery = GapRecovery(
             hass,

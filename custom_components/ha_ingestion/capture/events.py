@@ -71,18 +71,20 @@ def us_to_iso(us: int) -> str:
 # ---------------------------------------------------------------------------------- sanitizing
 
 
-def _without_context(state: Any) -> Any:
-    if type(state) is dict and CONTEXT in state:
-        return {key: value for key, value in state.items() if key != CONTEXT}
-    return state
-
-
 def sanitize_data(data: dict[str, Any]) -> dict[str, Any]:
-    """The event data without any remote context (top level, new_state, old_state)."""
-    clean = {key: value for key, value in data.items() if key != CONTEXT}
+    """The event data without any remote context (top level, new_state, old_state).
+
+    A shallow copy (the remote's dicts are never changed), each without its `context` key.
+    """
+    clean = data.copy()
+    if CONTEXT in clean:
+        del clean[CONTEXT]
     for key in ("new_state", "old_state"):
-        if key in clean:
-            clean[key] = _without_context(clean[key])
+        state = clean.get(key)
+        if type(state) is dict and CONTEXT in state:
+            state = state.copy()
+            del state[CONTEXT]
+            clean[key] = state
     return clean
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
-import orjson
 
 from ..const import (  # noqa: TID252 - the package's own constants and logger
     EVENT_INGESTED,
@@ -62,12 +61,15 @@ class LivePath:
         own: OwnEntities | None,
         not_forwarded: Callable[[str], bool] | None,
         on_overflow: Callable[[], None],
+        event_bytes: Callable[[], int] = lambda: 0,
     ) -> None:
         """`own`: this integration's entities when the remote is this instance (self-link).
 
         `not_forwarded`: state changes of these entities are not fired as events; they are
         bookkept as delivered (their local entity carries them), so backfill skips them alike.
         `on_overflow`: an event was dropped (`state.overflow` counts it).
+        `event_bytes`: the wire size of the event being handed over (the engine's
+        `message_bytes`), counted against the queue's byte budget.
         """
         self.hass = hass
         self.entry = entry
@@ -78,6 +80,7 @@ class LivePath:
         self.own = own
         self.not_forwarded = not_forwarded
         self._on_overflow = on_overflow
+        self._event_bytes = event_bytes
         self.queue: deque[Queued] = deque()
         # Live state changes that wait while a gap is recovered (fired after its changes).
         self.held: deque[Queued] = deque()
@@ -150,14 +153,9 @@ class LivePath:
         self.checkpoint.schedule()
 
     def _enqueue(self, event: dict[str, Any], queue: deque[Queued]) -> bool:
-        size = 0
         waiting = len(self.queue) + len(self.held)
-        if waiting:
-            # Only measured when the drain is behind; an event into an empty queue is fired next.
-            try:
-                size = len(orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS))
-            except TypeError:
-                size = 0
+        # Only counted when the drain is behind; an event into an empty queue is fired next.
+        size = self._event_bytes() if waiting else 0
         if waiting >= self.queue_size or self.queue_bytes + size > self.queue_bytes_limit:
             self.state.overflow += 1
             self._on_overflow()

@@ -139,6 +139,16 @@ class LinkEngine:
         self._metrics.configure(config)
 
     @property
+    def message_bytes(self) -> int:
+        """Wire bytes of the event being delivered to the listeners (0 when not from a link).
+
+        Its frame's length, shared evenly by the messages of an array frame: read by a listener
+        that keeps events, it bounds their memory without serializing them again.
+        """
+        session = self._session
+        return 0 if session is None else session.message_bytes
+
+    @property
     def running(self) -> bool:
         """The reconnect loop is running."""
         return self._task is not None and not self._task.done()

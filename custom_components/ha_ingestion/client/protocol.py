@@ -98,6 +98,9 @@ class HaWebSocketSession:
         self.ha_version: str | None = None
         self.last_ping_rtt: float | None = None
         self.remote: RemoteInfo | None = None
+        # Bytes on the wire of the message being dispatched: its frame's length, shared evenly
+        # by the messages of an array frame (what a consumer may count against a memory budget).
+        self.message_bytes = 0
 
     @property
     def connected(self) -> bool:
@@ -304,11 +307,17 @@ class HaWebSocketSession:
                 if msg.type is not text:
                     raise _frame_error(msg, ws)
                 raw = msg.data
-                if len(raw) > DECODE_IN_STEPS_OVER:
+                size = len(raw)
+                if size > DECODE_IN_STEPS_OVER:
                     data = await _decode_in_steps(raw)
                 else:
                     data = _decode(raw)
-                for item in data if type(data) is list else (data,):
+                if type(data) is list:
+                    self.message_bytes = size // (len(data) or 1)
+                else:
+                    self.message_bytes = size
+                    data = (data,)
+                for item in data:
                     if (rest := dispatch(item)) is not None:
                         await rest
         except HaClientError as err:

@@ -15,6 +15,7 @@ link: a mirror records it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import sys
 from typing import Any
 
@@ -68,18 +69,26 @@ class MirrorEntity(Entity):
         return None if self._remote is None else self._remote.state
 
     @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The remote's attributes (friendly name, unit, state class and device class included)."""
-        return None if self._remote is None else dict(self._remote.attributes)
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The remote's attributes (friendly name, unit, state class and device class included).
+
+        The remote state's own mapping, never changed (Home Assistant merges it into a new dict).
+        """
+        return None if self._remote is None else self._remote.attributes
 
     def set_remote(self, remote: RemoteState | None) -> None:
         """The remote's current state (None: unknown now, e.g. the link is down); written at once."""
         self._remote = remote
-        self._attr_available = remote is not None
+        available = remote is not None
+        if self._attr_available is not available:  # set only when it changes: a cached property
+            self._attr_available = available
         if remote is not None:
             # Without a friendly name, the remote object id (not the bare device name).
             name = remote.attributes.get("friendly_name")
-            self._attr_name = name if type(name) is str else self.remote_id.partition(".")[2]
+            if type(name) is not str:
+                name = self.remote_id.partition(".")[2]
+            if self._attr_name != name:
+                self._attr_name = name
         if self._added:
             self.async_write_ha_state()
 

@@ -157,7 +157,10 @@ class LocalMirrors:
             self._skip("unsupported_domain", remote_id)
             return
         try:
-            size = len(orjson.dumps(dict(state.attributes), option=orjson.OPT_NON_STR_KEYS))
+            attributes = state.attributes
+            if type(attributes) is not dict:
+                attributes = dict(attributes)
+            size = len(orjson.dumps(attributes, option=orjson.OPT_NON_STR_KEYS))
         except TypeError:
             size = MAX_ATTRIBUTES_BYTES + 1
         if size > MAX_ATTRIBUTES_BYTES:
