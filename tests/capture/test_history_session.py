@@ -60,3 +60,29 @@ async def test_rejected_token_is_raised(fake_ha: FakeHA) -> None:
         with pytest.raises(HaAuthenticationError):
             await link.command({"type": "recorder/info"})
         await link.close()
+
+
+async def test_a_session_that_ended_between_commands_is_closed_before_the_next(
+    fake_ha: FakeHA,
+) -> None:
+    """A ping went unanswered while it was idle: the session ended on our side with its socket
+    still open. It is closed when it is replaced, not left for the garbage collector (which
+    aiohttp reports as an "Unclosed connection" on whatever loop runs then)."""
+    config = ConnectionConfig(
+        url=fake_ha.url, token=fake_ha.token, heartbeat_interval=0.05, heartbeat_timeout=0.05
+    )
+    async with aiohttp.ClientSession() as http:
+        link = HistorySession(http, config, reply_limit=100_000)
+        await link.command({"type": "recorder/info"})
+        first = link._session
+        assert first is not None
+        fake_ha.answer_pings = False
+        await fake_ha.wait_for(lambda: not first.connected)
+        fake_ha.answer_pings = True
+        assert first._ws is not None
+        assert not first._ws.closed  # ended on our side: nothing closed the socket yet
+        assert (await link.command({"type": "recorder/info"}))["backlog"] == 0
+        assert link.sessions_opened == 2
+        assert first._ws.closed
+        assert first._ws._response.connection is None  # released
+        await link.close()

@@ -43,7 +43,13 @@ class HistorySession:
     async def command(self, payload: dict[str, Any]) -> Any:
         """Run one command; the session is (re)opened when needed."""
         session = self._session
-        if session is None or not session.connected:
+        if session is not None and not session.connected:
+            # It ended by itself between two commands (the remote closed it, a ping went
+            # unanswered): its socket is released now, not left to the garbage collector.
+            self._session = None
+            await session.close()
+            session = None
+        if session is None:
             session = HaWebSocketSession(self._http, self._config)
             self._session = session
             self.sessions_opened += 1
