@@ -139,3 +139,20 @@ async def test_entry_gate_of_an_entry_not_loaded(
     gate.close()
     assert token_rejected(dict(entry.data))
     assert entry_token_gate(hass, entry).closed
+
+
+async def test_http_401_at_the_upgrade_closes_the_gate_too(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """Refused before the token was sent: the link and the remembered state still agree."""
+    entry = mock_config_entry
+    fake_ha.http_status = 401
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is LinkState.FAILED
+    assert entry.runtime_data.token_gate.closed
+    assert token_rejected(dict(entry.data))
+    assert _reauth_flows(hass) == [SOURCE_REAUTH]
+    assert fake_ha.auth_messages == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
