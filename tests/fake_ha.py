@@ -255,6 +255,9 @@ class FakeConnection:
             data = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             data = None
+        server.auth_messages += 1
+        if server.auth_answer_delay:
+            await asyncio.sleep(server.auth_answer_delay)
         if not isinstance(data, dict) or data.get("type") != "auth":
             server.auth_invalid_count += 1
             await self.send_json(
@@ -613,10 +616,13 @@ class FakeHA:
         # auth_required, and/or this text instead of auth_ok.
         self.greeting: str | bytes | None = None
         self.auth_reply: str | None = None
+        # Seconds before answering an `auth` message (an authentication in flight for a while).
+        self.auth_answer_delay = 0.0
         # ---- observation
         self.connections: list[FakeConnection] = []
         self.auth_ok_count = 0
         self.auth_invalid_count = 0
+        self.auth_messages = 0  # every message received in the auth phase (a token sent)
         self.upgrade_count = 0
         self.tcp_accept_count = 0
         self.http_requests = 0

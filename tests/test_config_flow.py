@@ -30,10 +30,12 @@ from custom_components.ha_ingestion import flow_remote
 from custom_components.ha_ingestion.client import HaSSLError, LinkState
 from custom_components.ha_ingestion.const import (
     CONF_DISCOVERY_URL,
+    CONF_REJECTED_TOKEN,
     CONF_REMOTE_USER_ID,
     CONF_VERIFY_SSL,
     DOMAIN,
 )
+from custom_components.ha_ingestion.token_gate import token_fingerprint, token_rejected
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
@@ -318,8 +320,8 @@ async def test_user_ssl_error_then_success(hass: HomeAssistant, fake_ha: FakeHA)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _user_input("https://ha.example.com", "some-token")
         )
-    validate.assert_awaited_once_with(
-        hass, "wss://ha.example.com/api/websocket", "some-token", True
+    validate.assert_awaited_once_with(  # a token the user just typed: no gate of an entry
+        hass, "wss://ha.example.com/api/websocket", "some-token", True, token_gate=None
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "ssl_error"}
@@ -541,6 +543,106 @@ async def test_reconfigure_different_instance(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "different_instance"
     assert dict(entry.data) == old_data
+
+
+async def test_reconfigure_after_the_links_rejection_sends_nothing(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The entry's token was rejected: reconfigure does not send it (reauth first)."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    await fake_ha.close_all()
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    upgrades = fake_ha.upgrade_count
+    old_data = dict(entry.data)
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: f"127.0.0.1:{fake_ha.port}", CONF_VERIFY_SSL: True}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.upgrade_count == upgrades  # not even a connection
+    assert fake_ha.auth_invalid_count == 1
+    assert dict(entry.data) == old_data
+
+
+async def test_reconfigure_of_an_unloaded_entry_with_a_rejected_token(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=fake_ha.user_id,
+        data={**_entry_data(fake_ha), CONF_REJECTED_TOKEN: token_fingerprint(fake_ha.token)},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.upgrade_count == 0
+
+
+async def test_reconfigure_check_meets_the_rejection(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The check is rejected (the link still up): neither it nor the link sends it again."""
+    entry = init_integration
+    fake_ha.token = "rotated-token"
+    result = await entry.start_reconfigure_flow(hass)
+    flow_id = result["flow_id"]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.auth_invalid_count == 1
+    assert token_rejected(dict(entry.data))
+    upgrades = fake_ha.upgrade_count
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_URL: fake_ha.url, CONF_VERIFY_SSL: True}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert fake_ha.upgrade_count == upgrades
+    hass.config_entries.flow.async_abort(flow_id)  # the user closes the form
+
+    await fake_ha.close_all()  # the remote ends the link too
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    await hass.async_block_till_done()
+    assert fake_ha.auth_invalid_count == 1
+    assert fake_ha.upgrade_count == upgrades
+    # Home Assistant starts no reauth while a reconfigure flow is open: now it is offered.
+    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
+
+async def test_reauth_with_the_rejected_token_working_again(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The user gives the same token (its user was active again): it is the user's to try."""
+    entry = mock_config_entry
+    token = entry.data[CONF_ACCESS_TOKEN]
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_REJECTED_TOKEN: token_fingerprint(token)}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is LinkState.FAILED
+    assert fake_ha.upgrade_count == 0
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_ACCESS_TOKEN: token}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert CONF_REJECTED_TOKEN not in entry.data
+    await hass.async_block_till_done()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    assert fake_ha.auth_invalid_count == 0
+    await _unload_all(hass)
 
 
 # ---------------------------------------------------------------------- bare host: 8123, then 80

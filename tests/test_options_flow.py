@@ -38,6 +38,7 @@ from custom_components.ha_ingestion.const import (
     CONF_MIRROR_PREFIX,
     CONF_MULTIPLIER,
     CONF_RECOVERY_TIMEOUT,
+    CONF_REJECTED_TOKEN,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
@@ -56,6 +57,7 @@ from custom_components.ha_ingestion.options_flow import (
     sectioned,
     validate_options,
 )
+from custom_components.ha_ingestion.token_gate import token_fingerprint, token_rejected
 
 from .conftest import TEST_OPTIONS, link_state, wait_for
 from .fake_ha import FakeHA
@@ -513,10 +515,20 @@ async def test_options_check_with_a_rejected_token(
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == 1
 
+    # The check's rejection is the link's: remembered, reauth offered.
+    assert token_rejected(dict(entry.data))
+    assert any(entry.async_get_active_flows(hass, {SOURCE_REAUTH}))
+
     result = await _configure(hass, result, wanted)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert fake_ha.auth_invalid_count == 1
-    await hass.async_block_till_done()  # the reload (its link meets the revoked token itself)
+    await hass.async_block_till_done()  # the reload: its link does not send the token either
+    await fake_ha.close_all()  # the remote ends the old link too
+    assert entry.state is ConfigEntryState.LOADED
+    assert link_state(entry) is LinkState.FAILED
+    await hass.async_block_till_done()
+    assert fake_ha.auth_invalid_count == 1
+    assert fake_ha.auth_messages == 2  # the link's first (accepted), the check's
 
 
 async def test_options_link_already_rejected_the_token(
@@ -558,6 +570,59 @@ async def test_options_running_link_rejected_the_token(
 
     assert result["errors"] == {"base": "check_token_rejected"}
     assert fake_ha.auth_invalid_count == rejections
+
+
+async def test_options_check_and_link_at_once_send_a_revoked_token_once(
+    hass: HomeAssistant, init_integration: MockConfigEntry, fake_ha: FakeHA
+) -> None:
+    """The check waits for the link's authentication in flight; its rejection ends both."""
+    entry = init_integration
+    result = await _options_form(hass, entry)
+    wanted = _valid_options(result)
+    sent = fake_ha.auth_messages
+    fake_ha.auth_answer_delay = 0.3
+    fake_ha.token = "rotated-token"
+    await fake_ha.close_all(1000)
+    await wait_for(lambda: fake_ha.auth_messages == sent + 1)  # the link's `auth` is out
+
+    result = await _configure(hass, result, wanted)
+
+    assert result["errors"] == {"base": "check_token_rejected"}
+    await wait_for(lambda: link_state(entry) is LinkState.FAILED)
+    assert fake_ha.auth_messages == sent + 1
+    assert fake_ha.auth_invalid_count == 1
+
+
+async def test_options_of_an_unloaded_entry_with_a_rejected_token(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Not loaded, its token remembered as rejected: the check sends nothing."""
+    entry = _unloaded_entry(hass, fake_ha, dict(TEST_OPTIONS))
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_REJECTED_TOKEN: token_fingerprint(fake_ha.token)}
+    )
+    result = await _options_form(hass, entry)
+    result = await _configure(hass, result, _valid_options(result))
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert fake_ha.upgrade_count == 0
+
+
+async def test_options_of_an_unloaded_entry_remember_a_rejection(
+    hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Not loaded, the check meets a rejection: remembered, so its setup does not send it."""
+    entry = _unloaded_entry(hass, fake_ha, dict(TEST_OPTIONS))
+    fake_ha.token = "rotated-token"
+    result = await _options_form(hass, entry)
+    result = await _configure(hass, result, _valid_options(result))
+    assert result["errors"] == {"base": "check_token_rejected"}
+    assert token_rejected(dict(entry.data))
+    assert fake_ha.auth_invalid_count == 1
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is LinkState.FAILED
+    assert fake_ha.auth_invalid_count == 1
+    await _unload_all(hass)
 
 
 # ---------------------------------------------------------------------- mirror options

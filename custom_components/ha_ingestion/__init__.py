@@ -14,6 +14,7 @@ from homeassistant.helpers.typing import ConfigType
 from .capture import ISSUE_BACKFILL, EventCapture
 from .capture.checkpoint import Checkpoint
 from .client import HaAuthenticationError, LinkEngine, LinkSnapshot, LinkState
+from .client.token_gate import REJECTED_BEFORE
 from .const import DOMAIN
 from .coordinator import HaIngestionCoordinator
 from .data import HaIngestionConfigEntry, HaIngestionRuntimeData
@@ -22,7 +23,7 @@ from .health import HealthView
 from .issues import set_entry_issue
 from .mirror import EntityMirror, MirrorChoice
 from .remote_url import is_insecure_remote
-from .token_gate import token_rejected
+from .token_gate import new_token_gate
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -45,7 +46,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     options = options_with_defaults(dict(entry.options))
     # Which entities to mirror is decided first: the engine subscribes to them.
     choice = MirrorChoice.from_options(hass, entry, options)
-    config = build_engine_config(dict(entry.data), dict(entry.options), entities=choice.entities)
+    # One gate for the entry's token, shared by every connection that sends it (the link, the
+    # backfill's history session through the engine's connection config, the flows' checks).
+    gate = new_token_gate(dict(entry.data))
+    config = build_engine_config(
+        dict(entry.data), dict(entry.options), entities=choice.entities, token_gate=gate
+    )
     engine = LinkEngine(async_get_clientsession(hass), config)
     mirror = EntityMirror(hass, entry, options, engine, choice)
     capture = EventCapture(
@@ -60,13 +66,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         # mirror: the long-term statistics of mirrored sensors for every closed gap
         on_gap_closed=mirror.gap_statistics.async_gap_closed if mirror.enabled else None,
     )
-    coordinator = HaIngestionCoordinator(hass, entry, engine, capture)
-    if token_rejected(dict(entry.data)):
+    coordinator = HaIngestionCoordinator(hass, entry, engine, capture, gate)
+    if gate.closed:
         # Sending it again would be one more failed login on the remote (towards an IP ban):
         # the entry loads, its entities say failed/authentication, and reauth is offered.
-        engine.set_failed(HaAuthenticationError("the remote rejected this token before"))
+        engine.set_failed(HaAuthenticationError(REJECTED_BEFORE))
     entry.runtime_data = HaIngestionRuntimeData(
-        engine=engine, capture=capture, mirror=mirror, coordinator=coordinator
+        engine=engine, capture=capture, mirror=mirror, coordinator=coordinator, token_gate=gate
     )
 
     first_outcome = asyncio.Event()

@@ -27,9 +27,16 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .client import HaClientError, RemoteInfo, sanitize
+from .client import HaClientError, RemoteInfo, TokenGate, sanitize
 from .compat import vol
-from .const import CONF_DISCOVERY_URL, CONF_REMOTE_USER_ID, CONF_VERIFY_SSL, DOMAIN, LOGGER
+from .const import (
+    CONF_DISCOVERY_URL,
+    CONF_REJECTED_TOKEN,
+    CONF_REMOTE_USER_ID,
+    CONF_VERIFY_SSL,
+    DOMAIN,
+    LOGGER,
+)
 from .flow_remote import (
     TRY_NEXT_PORT,
     announced_addresses,
@@ -41,6 +48,7 @@ from .flow_remote import (
 )
 from .options_flow import HaIngestionOptionsFlow
 from .remote_url import InvalidURLError, configuration_url, normalize_url
+from .token_gate import entry_token_gate
 
 
 def _own_url(hass: HomeAssistant) -> str:
@@ -69,13 +77,18 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
     _discovery: dict[str, str]
 
     async def _async_try(
-        self, url_text: str, token: str, verify_ssl: bool, errors: dict[str, str]
+        self,
+        url_text: str,
+        token: str,
+        verify_ssl: bool,
+        errors: dict[str, str],
+        token_gate: TokenGate | None = None,
     ) -> tuple[str, RemoteInfo] | None:
         """Normalize and test; fill `errors` (field-level for the URL) on failure.
 
         A bare host is tried on each of flow_remote.BARE_HOST_PORTS until one answers as Home Assistant; the
         error shown when none does is the most telling one (not "cannot connect" when a port
-        answered at all).
+        answered at all). `token_gate`: the entry's, when the token is the entry's own.
         """
         try:
             candidates = candidate_urls(url_text)
@@ -85,7 +98,9 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
         failures: list[str] = []
         for url in candidates:
             try:
-                remote = await async_validate_remote(self.hass, url, token, verify_ssl)
+                remote = await async_validate_remote(
+                    self.hass, url, token, verify_ssl, token_gate=token_gate
+                )
             except HaClientError as err:
                 failures.append(error_key(err))
                 LOGGER.debug("Validation of %s failed: %s", sanitize(url), type(err).__name__)
@@ -309,8 +324,11 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
                 url, remote = result
                 if _remote_id(remote, url) != _entry_remote_id(entry):
                     return self.async_abort(reason="wrong_account")
+                # The token given works now: no remembered rejection holds it back (even if it
+                # is the one rejected before, e.g. its user was deactivated and is active again).
+                data = {k: v for k, v in entry.data.items() if k != CONF_REJECTED_TOKEN}
                 return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_ACCESS_TOKEN: user_input[CONF_ACCESS_TOKEN]}
+                    entry, data={**data, CONF_ACCESS_TOKEN: user_input[CONF_ACCESS_TOKEN]}
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -328,7 +346,14 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the URL or TLS verification of an existing link (same remote only)."""
+        """Change the URL or TLS verification of an existing link (same remote only).
+
+        The check re-uses the entry's token, so it goes through the entry's token gate: a token
+        the remote rejected is not sent (`invalid_auth`: re-authenticate first), and a rejection
+        met here is the link's too. Conservative on purpose: a rejection at a new address may
+        come from another instance, but resending the token to the entry's remote may be the
+        failed login that bans it; reauth takes the same token again if it still works.
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -337,6 +362,7 @@ class HaIngestionConfigFlow(ConfigFlow, domain=DOMAIN):
                 entry.data[CONF_ACCESS_TOKEN],
                 user_input[CONF_VERIFY_SSL],
                 errors,
+                entry_token_gate(self.hass, entry),
             )
             if result is not None:
                 url, remote = result

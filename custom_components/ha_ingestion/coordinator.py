@@ -9,17 +9,16 @@ from datetime import datetime, timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .capture import CaptureStats
-from .client import ErrorCategory, LinkEngine, LinkSnapshot, LinkState
+from .client import ErrorCategory, LinkEngine, LinkSnapshot, LinkState, TokenGate
 from .const import CONF_REJECTED_TOKEN, DOMAIN, LOGGER, THROTTLE_SECONDS
 from .issues import set_entry_issue
-from .token_gate import token_fingerprint, token_rejected
+from .token_gate import remember_rejected
 
 if TYPE_CHECKING:
     from .capture import EventCapture
@@ -64,10 +63,16 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         entry: HaIngestionConfigEntry,
         engine: LinkEngine,
         capture: EventCapture,
+        token_gate: TokenGate,
     ) -> None:
-        """Wrap `engine` and read `capture`; nothing runs until `async_start()`."""
+        """Wrap `engine` and read `capture`; nothing runs until `async_start()`.
+
+        `token_gate`: the entry's token gate; a rejection any connection meets is remembered in
+        the entry and starts reauth.
+        """
         super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.engine = engine
+        self._gate = token_gate
         self._capture = capture
         # The reconnect loop runs as the entry's background task: tracked (and, if it ever
         # outlives an unload, cancelled) by Home Assistant.
@@ -81,7 +86,6 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
         self._pending_publish: CALLBACK_TYPE | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._last_state: LinkState | None = None
-        self._reauth_started = False
         # Self-link: events that are this integration's own doing (capture tells them).
         self._ignore_event: Callable[[dict[str, Any]], bool] | None = capture.own_event_filter
         self.ignored = 0
@@ -92,6 +96,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     async def async_start(self) -> None:
         """Attach to the engine and start the link (or stay `failed` if it already is)."""
+        self._unsubs.append(self._gate.add_listener(self._token_rejected))
         self._unsubs.append(self.engine.add_listener(self._on_snapshot))
         self._unsubs.append(self.engine.add_event_listener(self._on_event))
         self._unsubs.append(self._capture.add_stats_listener(self.async_publish))
@@ -109,7 +114,7 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
 
     async def async_reconnect(self) -> None:
         """An attempt now (button, repair), unless it would send a token the remote rejected."""
-        if token_rejected(dict(self.config_entry.data)):
+        if self._gate.closed:
             self.config_entry.async_start_reauth(self.hass)
             return
         await self.engine.reconnect()
@@ -211,8 +216,9 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
     def _handle_state(self, snapshot: LinkSnapshot) -> None:
         entry = self.config_entry
         if snapshot.state is LinkState.CONNECTED:
-            self._reauth_started = False
-            if CONF_REJECTED_TOKEN in entry.data:  # a new token worked: forget the old one
+            # A new token worked: forget the old one (unless another connection has just met
+            # this one's rejection: the link authenticated before it).
+            if CONF_REJECTED_TOKEN in entry.data and not self._gate.closed:
                 data = {k: v for k, v in entry.data.items() if k != CONF_REJECTED_TOKEN}
                 self.hass.config_entries.async_update_entry(entry, data=data)
             set_entry_issue(self.hass, entry, ISSUE_LINK_FAILED, None)
@@ -222,19 +228,12 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             return
         error = snapshot.last_error
         if error is not None and error.category is ErrorCategory.AUTHENTICATION:
-            # Remembered durably: after a restart or a reload this token is never sent again
-            # (each failed login counts towards the remote's IP ban), until the user gives another.
-            if not token_rejected(dict(entry.data)):
-                self.hass.config_entries.async_update_entry(
-                    entry,
-                    data={
-                        **entry.data,
-                        CONF_REJECTED_TOKEN: token_fingerprint(entry.data[CONF_ACCESS_TOKEN]),
-                    },
-                )
-            if not self._reauth_started:
-                self._reauth_started = True
-                entry.async_start_reauth(self.hass)
+            # Also an HTTP 401 at the upgrade (the token itself was not judged): the gate closes
+            # all the same, so the link and the durable state never disagree.
+            if self._gate.closed:
+                self._token_rejected()
+            else:
+                self._gate.close()  # its listener: `_token_rejected`
             return
         set_entry_issue(
             self.hass,
@@ -248,6 +247,18 @@ class HaIngestionCoordinator(DataUpdateCoordinator[IngestionData]):
             },
             fixable=True,
         )
+
+    @callback
+    def _token_rejected(self) -> None:
+        """The remote rejected the entry's token (on any connection): remember it, start reauth.
+
+        Remembered durably: after a restart or a reload this token is never sent again (each
+        failed login counts towards the remote's IP ban), until the user gives another. Reauth
+        is started when the gate closes and when the link stops on it: Home Assistant starts
+        one flow at most (and none while a reconfigure flow is open, hence the second time).
+        """
+        remember_rejected(self.hass, self.config_entry)
+        self.config_entry.async_start_reauth(self.hass)
 
     def _handle_forbidden(self, snapshot: LinkSnapshot) -> None:
         """HTTP 403 at the upgrade: a repair that explains the ban or the proxy, until connected."""

@@ -111,6 +111,7 @@ async def async_get_config_entry_diagnostics(
     data[CONF_URL] = sanitize(data[CONF_URL])
     connection = asdict(config.connection)
     connection["url"] = sanitize(connection["url"])
+    del connection["token_gate"]  # the rejection shows in the snapshot's errors and the entry
     counts: dict[str, int] = snapshot["events_by_type"]
     event_types = {
         event_type: {

@@ -6,7 +6,14 @@ from typing import Any
 
 from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 
-from .client import BackoffConfig, BreakerConfig, ConnectionConfig, EngineConfig, EntityFilter
+from .client import (
+    BackoffConfig,
+    BreakerConfig,
+    ConnectionConfig,
+    EngineConfig,
+    EntityFilter,
+    TokenGate,
+)
 from .const import (
     CONF_BASE_DELAY,
     CONF_CONNECT_TIMEOUT,
@@ -30,11 +37,16 @@ def options_with_defaults(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_engine_config(
-    data: dict[str, Any], options: dict[str, Any], *, entities: EntityFilter | None = None
+    data: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    entities: EntityFilter | None = None,
+    token_gate: TokenGate | None = None,
 ) -> EngineConfig:
     """Engine configuration from a config entry's data and options.
 
     `entities`: mirrored entities' filter (mirror/), for the `subscribe_entities` subscription.
+    `token_gate`: the entry's token gate, shared with every connection made from this config.
     """
     opts = options_with_defaults(options)
     return EngineConfig(
@@ -46,6 +58,7 @@ def build_engine_config(
             heartbeat_timeout=float(opts[CONF_HEARTBEAT_TIMEOUT]),
             connect_timeout=float(opts[CONF_CONNECT_TIMEOUT]),
             event_types=tuple(opts[CONF_EVENT_TYPES]),
+            token_gate=token_gate,
         ),
         backoff=BackoffConfig(
             base=float(opts[CONF_BASE_DELAY]),

@@ -26,6 +26,7 @@ from .client import (
     HaTimeoutError,
     HaWebSocketSession,
     RemoteInfo,
+    TokenGate,
 )
 from .const import CONF_VERIFY_SSL
 from .remote_url import InvalidURLError, normalize_url
@@ -57,7 +58,7 @@ def error_key(err: HaClientError) -> str:
 
 
 def _checking_session(
-    hass: HomeAssistant, url: str, token: str, verify_ssl: bool
+    hass: HomeAssistant, url: str, token: str, verify_ssl: bool, token_gate: TokenGate | None
 ) -> HaWebSocketSession:
     return HaWebSocketSession(
         async_get_clientsession(hass),
@@ -67,15 +68,24 @@ def _checking_session(
             verify_ssl=verify_ssl,
             connect_timeout=VALIDATION_TIMEOUT,
             command_timeout=VALIDATION_TIMEOUT,
+            token_gate=token_gate,
         ),
     )
 
 
 async def async_validate_remote(
-    hass: HomeAssistant, url: str, token: str, verify_ssl: bool
+    hass: HomeAssistant,
+    url: str,
+    token: str,
+    verify_ssl: bool,
+    *,
+    token_gate: TokenGate | None = None,
 ) -> RemoteInfo:
-    """Really connect: authenticate and read the remote's identity, then close."""
-    session = _checking_session(hass, url, token, verify_ssl)
+    """Really connect: authenticate and read the remote's identity, then close.
+
+    `token_gate`: an entry's gate when the token is the entry's (not one the user just typed).
+    """
+    session = _checking_session(hass, url, token, verify_ssl, token_gate)
     try:
         return await session.connect()
     finally:
@@ -83,15 +93,15 @@ async def async_validate_remote(
 
 
 async def async_refused_event_types(
-    hass: HomeAssistant, data: Mapping[str, Any], event_types: list[str]
+    hass: HomeAssistant, data: Mapping[str, Any], event_types: list[str], token_gate: TokenGate
 ) -> list[str]:
     """Subscribe to each event type with an entry's token, then unsubscribe; return the refused.
 
-    One short connection of its own (the running link is not touched); raises `HaClientError`
-    when the remote cannot be asked.
+    One short connection of its own (the running link is not touched) through the entry's token
+    gate; raises `HaClientError` when the remote cannot be asked.
     """
     session = _checking_session(
-        hass, data[CONF_URL], data[CONF_ACCESS_TOKEN], data.get(CONF_VERIFY_SSL, True)
+        hass, data[CONF_URL], data[CONF_ACCESS_TOKEN], data.get(CONF_VERIFY_SSL, True), token_gate
     )
     refused: list[str] = []
     try:

@@ -11,14 +11,8 @@ from copy import copy
 import re
 from typing import Any, Final
 
-from homeassistant.config_entries import (
-    SOURCE_REAUTH,
-    ConfigEntry,
-    ConfigFlowResult,
-    OptionsFlowWithReload,
-)
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigFlowResult, OptionsFlowWithReload
 from homeassistant.const import CONF_ACCESS_TOKEN
-from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -32,7 +26,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import slugify
 
 from .capture.selflink import remote_is_this_instance
-from .client import EntityFilter, ErrorCategory, HaClientError, LinkState, sanitize
+from .client import EntityFilter, HaClientError, sanitize
 from .compat import vol
 from .const import (
     CONF_BACKFILL,
@@ -59,7 +53,7 @@ from .const import (
 from .engine_config import options_with_defaults
 from .flow_remote import async_refused_event_types, error_key
 from .mirror import MIRROR_DOMAINS, default_prefix, mirror_filter
-from .token_gate import token_rejected
+from .token_gate import entry_token_gate
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9_.:-]{1,64}$")
 COMMON_EVENT_TYPES = [
@@ -294,13 +288,18 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
         A remote that cannot be asked (down, or it already rejected the token, which is not sent
         again) does not block saving: the options matter most during an outage, and the link
         reports a refused subscription at runtime anyway. Submitting again saves unchecked.
+
+        The check goes through the entry's token gate (token_gate.py): a rejection any
+        connection met (or meets meanwhile) means no `auth` is sent; one the check meets is
+        remembered. A re-authentication in progress means the same.
         """
         entry = self.config_entry
-        if _token_rejected(self.hass, entry):
+        gate = entry_token_gate(self.hass, entry)
+        if gate.closed or any(entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
             return {"base": "check_token_rejected"}
         try:
             refused = await async_refused_event_types(
-                self.hass, entry.data, options[CONF_EVENT_TYPES]
+                self.hass, entry.data, options[CONF_EVENT_TYPES], gate
             )
         except HaClientError as err:
             LOGGER.debug("Event types of %s not checked: %s", entry.title, type(err).__name__)
@@ -315,23 +314,3 @@ class HaIngestionOptionsFlow(OptionsFlowWithReload):
 
 
 _UNCHECKED_SAVE_ALLOWED = frozenset({"check_unreachable", "check_token_rejected"})
-
-
-def _token_rejected(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    """The remote already rejected this entry's token (sending it again risks a ban).
-
-    Known durably (the rejection is remembered in the entry), from a re-authentication in progress,
-    or from the running link.
-    """
-    if token_rejected(dict(entry.data)) or any(entry.async_get_active_flows(hass, {SOURCE_REAUTH})):
-        return True
-    runtime = getattr(entry, "runtime_data", None)
-    if runtime is None:
-        return False
-    snapshot = runtime.coordinator.engine.snapshot()
-    error = snapshot.last_error
-    return (
-        snapshot.state is LinkState.FAILED
-        and error is not None
-        and error.category is ErrorCategory.AUTHENTICATION
-    )

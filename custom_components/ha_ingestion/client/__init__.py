@@ -59,6 +59,7 @@ from .remote_statistics import (
     plan_requests,
 )
 from .tasks import TaskFactory, TaskSet
+from .token_gate import TokenGate, token_fingerprint
 
 __all__ = [
     "FIVE_MINUTES",
@@ -108,6 +109,7 @@ __all__ = [
     "SubscriptionStatus",
     "TaskFactory",
     "TaskSet",
+    "TokenGate",
     "WaitReason",
     "compress_state",
     "floor_to",
@@ -117,4 +119,5 @@ __all__ = [
     "plan_requests",
     "sanitize",
     "tcp_probe",
+    "token_fingerprint",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 from .entities import EntityFilter
 from .errors import ErrorCategory
 from .probe import ProbeResult
+from .token_gate import TokenGate
 
 DEFAULT_EVENT_TYPES: tuple[str, ...] = ("state_changed",)
 
@@ -53,11 +54,16 @@ class ConnectionConfig:
     heartbeat_interval: float = 30.0
     heartbeat_timeout: float = 10.0
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    # The token's gate, shared by every connection sending this token (None: this session alone
+    # decides, e.g. a token the user just typed). Copies of this config share it.
+    token_gate: TokenGate | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Reject values that cannot work."""
         if not self.url.startswith(("ws://", "wss://")):
             raise ValueError("url must start with ws:// or wss://")
+        if self.token_gate is not None and not self.token_gate.matches(self.token):
+            raise ValueError("token_gate belongs to another token")
         _positive(
             connect_timeout=self.connect_timeout,
             command_timeout=self.command_timeout,

@@ -122,9 +122,12 @@ class HaWebSocketSession:
     async def connect(self) -> RemoteInfo:
         """Open, authenticate, negotiate features and read the remote's identity.
 
-        TCP, the HTTP upgrade and authentication share one timeout (`connect_timeout`).
+        TCP, the HTTP upgrade and authentication share one timeout (`connect_timeout`). A token
+        its gate knows rejected raises `HaAuthenticationError` without a connection.
         """
         cfg = self._config
+        if cfg.token_gate is not None:
+            cfg.token_gate.check()
         try:
             async with asyncio.timeout(cfg.connect_timeout):
                 self._ws = await self._http.ws_connect(
@@ -180,13 +183,19 @@ class HaWebSocketSession:
         first = await self._receive_handshake(ws)
         if first.get("type") != "auth_required":
             raise HaNotHomeAssistantError(f"expected auth_required, got {first.get('type')!r}")
-        await ws.send_str(
-            orjson.dumps({"type": "auth", "access_token": self._config.token}).decode()
-        )
-        answer = await self._receive_handshake(ws)
-        kind = answer.get("type")
-        if kind == "auth_invalid":
-            raise HaAuthenticationError(str(answer.get("message") or "invalid access token"))
+        # The gate's turn from before `auth` to the answer: one authentication with the token in
+        # flight; a rejection closes the gate before the turn ends, so a waiting one never sends.
+        gate = self._config.token_gate
+        async with contextlib.nullcontext() if gate is None else gate.turn():
+            await ws.send_str(
+                orjson.dumps({"type": "auth", "access_token": self._config.token}).decode()
+            )
+            answer = await self._receive_handshake(ws)
+            kind = answer.get("type")
+            if kind == "auth_invalid":
+                if gate is not None:
+                    gate.close()
+                raise HaAuthenticationError(str(answer.get("message") or "invalid access token"))
         if kind != "auth_ok":
             raise HaProtocolError(f"expected auth_ok, got {kind!r}")
         self.ha_version = answer.get("ha_version")
