@@ -109,9 +109,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteHass]:
-    """A real local Home Assistant with this checkout's integration, for the whole session."""
+    """A real local Home Assistant with this checkout's integration, for one test module.
+
+    Not for the whole session: its link uses the shared remote's client token, and a link left
+    running after the module would send that token again when a later test revokes it (a second
+    failed login on the remote, which that test counts).
+    """
     config_dir = tmp_path_factory.mktemp("browser") / "local"
     try:
         with _sockets_allowed():
