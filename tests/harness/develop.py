@@ -339,7 +339,9 @@ def write_pid(path: Path, pid: int | None) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid}\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(f"{pid}\n", encoding="utf-8")
+    partial.replace(path)  # a reader never sees the file half written
 
 
 async def _restart_sandbox(sandbox: RemoteHass) -> None:
@@ -481,10 +483,17 @@ async def control(action: str, develop_dir: Path = DEVELOP) -> int:
         develop = read_pid(develop_dir / DEVELOP_PID.name, "scripts/develop")
         os.kill(develop, signal.SIGUSR1)
         say(f"asked scripts/develop (pid {develop}) to start the sandbox remote ...")
-        pid_file = remote_dir / SANDBOX_PID.name
-        if not await _wait(pid_file.exists, START_WAIT):
+        started: list[int] = []
+
+        def _running() -> bool:
+            # the PID file names a live sandbox hass (it may exist before its text is written)
+            with contextlib.suppress(ControlError):
+                started[:] = [sandbox_pid(remote_dir)]
+            return bool(started)
+
+        if not await _wait(_running, START_WAIT):
             raise ControlError(f"the sandbox did not start within {START_WAIT:g} s (see its log)")
-        say(f"sandbox remote running again (pid {sandbox_pid(remote_dir)})")
+        say(f"sandbox remote running again (pid {started[0]})")
         return 0
     pid = sandbox_pid(remote_dir)
     if action == "freeze":

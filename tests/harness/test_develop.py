@@ -23,7 +23,9 @@ SLEEPER = "import time\nwhile True: time.sleep(1)"
 DEVELOPER = """
 import os, signal, sys, time
 def start(*_):
-    open(sys.argv[1], "w").write(f"{os.getpid()}\\n")
+    # as a careless writer would: the file exists a moment before its text
+    with open(sys.argv[1], "w") as f:
+        f.flush(); time.sleep(0.5); f.write(f"{os.getpid()}\\n")
 signal.signal(signal.SIGUSR1, start)
 open(sys.argv[1] + ".ready", "w").close()
 while True: time.sleep(0.1)
