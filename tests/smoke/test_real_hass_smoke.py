@@ -17,8 +17,9 @@ a `FaultProxy`. In order:
    the link is let through again: every change made during the outage arrives, flagged
    backfilled, and the mirrors show the latest values;
 5. the options flow, run over REST with the form as it opens, saves the options unchanged;
-6. the local log, over the whole run, holds no report of deprecated use by ha_ingestion
-   ("will stop working", "deprecated", `report_usage`): such a line fails the smoke.
+6. the local `hass` is stopped (the entry unloads); its log, from the first start on, holds no report
+   of deprecated use by ha_ingestion ("will stop working", "deprecated", `report_usage`): such a
+   line fails the smoke.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ async def test_link_events_mirror_outage_options_without_deprecation(
         # stores every option, each with the value it had.
         assert await _options(linked) == options_with_defaults(before)
 
-    # 6. No deprecation report about us, from the first start to here.
+    # 6. No deprecation report about us, from the first start to the end of a stop (the unload).
+    await local.stop()
     reports = log_reports(local.log_since(0))
     assert not reports, "Home Assistant reported deprecated use by ha_ingestion:\n" + "\n".join(
         reports
