@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 # The in-process fake Home Assistant WebSocket server and its `fake_ha` fixture.
 pytest_plugins = ["tests.fake_ha", "tests.harness.fixtures"]
+# The real-`hass` smoke runs under plain pytest, as its own root (tests/smoke/pytest.ini): not here.
+collect_ignore = ["smoke"]
 
 # Fast, deterministic retry options for tests: no jitter, short delays. Mirroring (on by default)
 # is off here: the tests of capture see every state change as an event; tests/mirror turn it on.

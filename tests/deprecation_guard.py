@@ -14,6 +14,14 @@ import re
 
 REPORT = re.compile(r"will stop working|deprecated", re.IGNORECASE)
 OURS = re.compile(r"ha_ingestion")
+# In a `hass` process's log (tests/smoke) also a Python warning printed to the console
+# ("custom_components/ha_ingestion/...: DeprecationWarning: ...") and a `report_usage` line.
+LOG_REPORT = re.compile(r"will stop working|deprecat|report_usage", re.IGNORECASE)
+
+
+def log_reports(text: str) -> list[str]:
+    """The lines of a `hass` log that report deprecated use by ha_ingestion."""
+    return [line for line in text.splitlines() if LOG_REPORT.search(line) and OURS.search(line)]
 
 
 class DeprecationReports(logging.Handler):

@@ -96,7 +96,11 @@ def as_opened(result: FlowResult, **typed: Any) -> dict[str, Any]:
 
     Fails like the frontend when a required field is still empty.
     """
-    fields = serialized(result)
+    return submission(serialized(result), **typed)
+
+
+def submission(fields: list[dict[str, Any]], **typed: Any) -> dict[str, Any]:
+    """`as_opened` for a form's fields as serialized (a REST answer's `data_schema`)."""
     data = {**initial_data(fields), **typed}
     assert empty_required(fields, data) == set(), "Not all required fields are filled in"
     return _without_empty_optionals(fields, data)

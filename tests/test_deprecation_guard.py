@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from .deprecation_guard import collect_deprecation_reports
+from .deprecation_guard import collect_deprecation_reports, log_reports
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +59,19 @@ def test_deprecation_warning_from_our_package_is_an_error() -> None:
         warnings.warn_explicit(
             "old API", DeprecationWarning, "x.py", 1, module="custom_components.ha_ingestion.x"
         )
+
+
+def test_log_reports_finds_the_lines_about_us_in_a_hass_log() -> None:
+    """tests/smoke scans the local `hass` log: every kind of report about us, nothing else."""
+    about_us = [
+        f"2026-12-06 10:10:10.507+00:00 WARNING (MainThread) [homeassistant.helpers.frame] {REPORT_2027}",
+        "/config/custom_components/ha_ingestion/sensor.py:12: DeprecationWarning: old API",
+        "ERROR [custom_components.ha_ingestion] report_usage failed for ha_ingestion",
+    ]
+    others = [
+        "WARNING [homeassistant.helpers.frame] Detected that custom integration 'other' is deprecated",
+        "WARNING [custom_components.ha_ingestion] Link to Remote Home lost; reconnecting",
+        "WARNING [homeassistant.loader] We found a custom integration ha_ingestion which has not "
+        "been tested by Home Assistant",
+    ]
+    assert log_reports("\n".join([others[0], *about_us, *others[1:]])) == about_us

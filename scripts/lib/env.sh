@@ -8,7 +8,11 @@
 # bind-mounted at the same path inside, so paths and the network (127.0.0.1) are the same in both.
 
 PY_MIN=(3 14 2)
-SIDES=(floor current)
+# The Home Assistant releases under test (requirements/<side>.txt): floor and current run the whole
+# suite with pytest-homeassistant-custom-component; newest (ahead of the plugin) runs the real-`hass`
+# smoke only (tests/smoke). docs/development.md, "The three sides".
+SIDES=(floor current newest)
+PLUGIN_SIDES=(floor current)
 
 ha_cache_dir() {
   if [ -n "${HA_INGESTION_CACHE:-}" ]; then
@@ -62,8 +66,8 @@ venv_host_path() {
 
 check_side() {
   case "$1" in
-    floor | current) ;;
-    *) echo "unknown Home Assistant side '$1' (floor or current)" >&2; return 2 ;;
+    floor | current | newest) ;;
+    *) echo "unknown Home Assistant side '$1' (floor, current or newest)" >&2; return 2 ;;
   esac
 }
 

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 import json
 from pathlib import Path
 import sqlite3
@@ -28,6 +29,23 @@ from tests.harness.develop import address, existing_entries, link, rest, with_in
 
 DOMAIN = "ha_ingestion"
 EVENT = "ha_ingestion_event"
+LEVEL = "input_number.e2e_level"  # on the harness's default remote (DEFAULT_ENTITIES_YAML)
+
+
+def update_key(iso: str) -> int:
+    """A state's `last_updated` (ISO) as integer microseconds: one change's identity."""
+    return round(datetime.fromisoformat(iso).timestamp() * 1_000_000)
+
+
+async def change_level(remote: RemoteHass, n: int) -> tuple[int, str]:
+    """Set the level to a new value; (last_updated µs, state) as the remote reports it."""
+    before = await remote.get_state(LEVEL)
+    assert before is not None
+    await remote.set_input_number(LEVEL, (float(before["state"]) + 1) % 101)
+    after = await remote.get_state(LEVEL)
+    assert after is not None
+    assert after["last_updated"] != before["last_updated"], n
+    return update_key(after["last_updated"]), after["state"]
 
 
 async def start_local(config_dir: Path, *, name: str, **kwargs: Any) -> RemoteHass:
@@ -57,9 +75,14 @@ class LocalLink:
                 return str(data.get("state"))
         return None
 
+    @property
+    def connected_id(self) -> str:
+        """binary_sensor.<slug>_connected."""
+        return f"binary_sensor.{self.slug}_connected"
+
     async def connected(self) -> bool:
         """The entry's Connected binary sensor is on."""
-        return await self.state(f"binary_sensor.{self.slug}_connected") == "on"
+        return await self.state(self.connected_id) == "on"
 
     async def diagnostics(self) -> dict[str, Any]:
         """The entry's diagnostics, as the download gives them (the integration's part)."""

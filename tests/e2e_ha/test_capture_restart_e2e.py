@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections import Counter
 import copy
-from datetime import datetime
 import time
 from typing import Any
 
@@ -31,33 +30,18 @@ from tests.e2e.helpers import record
 from tests.harness import RemoteHass
 
 from .conftest import Link, LinkFactory
+from .local_hass import LEVEL, change_level, update_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-LEVEL = "input_number.e2e_level"
 CHANGES = 20
 RECOVERY_TIMEOUT = 40.0
-
-
-def _key(iso: str) -> int:
-    return round(datetime.fromisoformat(iso).timestamp() * 1_000_000)
-
-
-async def _change(remote: RemoteHass, n: int) -> tuple[int, str]:
-    """Set the level to a new value; (last_updated µs, state) as the remote reports it."""
-    before = await remote.get_state(LEVEL)
-    assert before is not None
-    await remote.set_input_number(LEVEL, (float(before["state"]) + 1) % 101)
-    after = await remote.get_state(LEVEL)
-    assert after is not None
-    assert after["last_updated"] != before["last_updated"], n
-    return _key(after["last_updated"]), after["state"]
 
 
 def _received(link: Link) -> list[tuple[int, str, bool]]:
     return [
         (
-            _key(e["data"]["new_state"]["last_updated"]),
+            update_key(e["data"]["new_state"]["last_updated"]),
             e["data"]["new_state"]["state"],
             e["backfilled"],
         )
@@ -104,10 +88,10 @@ async def test_graceful_stop_and_start(
 ) -> None:
     link = await link_factory()
     await link.wait_until(lambda: not link.entry.runtime_data.capture.recovering, 30, "settled")
-    await _change(remote, 0)
+    await change_level(remote, 0)
     await link.wait_until(lambda: len(_received(link)) >= 1, 10, "a live change")
     assert await hass.config_entries.async_unload(link.entry.entry_id)  # a clean stop
-    made = [await _change(remote, n) for n in range(CHANGES)]
+    made = [await change_level(remote, n) for n in range(CHANGES)]
     await _restart_entry(hass, link)
     figures = await _check(link, made, "after a clean restart")
     record("ha_11_local_graceful_restart", **figures)
@@ -131,7 +115,7 @@ async def test_crash_without_a_final_write(
     link = await link_factory()
     capture = link.entry.runtime_data.capture
     await link.wait_until(lambda: not capture.recovering, 30, "settled")
-    await _change(remote, 0)
+    await change_level(remote, 0)
     await link.wait_until(lambda: len(_received(link)) >= 1, 10, "a live change")
     writes = capture.checkpoint.writes
     await link.wait_until(lambda: capture.checkpoint.writes > writes, 10, "a throttled write")
@@ -139,11 +123,11 @@ async def test_crash_without_a_final_write(
     key = storage_key(link.entry.entry_id)
     on_disk = copy.deepcopy(hass_storage[key])  # what a SIGKILL now would leave behind
     monkeypatch.setattr(checkpoint_module, "SAVE_DELAY", 3600.0)
-    after_write = [await _change(remote, n) for n in range(2)]  # fired after the last write
+    after_write = [await change_level(remote, n) for n in range(2)]  # fired after the last write
     await link.wait_until(lambda: len(_received(link)) >= 3, 10, "live changes after the write")
     assert await hass.config_entries.async_unload(link.entry.entry_id)
     hass_storage[key] = on_disk  # the kill: no final write happened
-    made = [await _change(remote, n) for n in range(CHANGES)]
+    made = [await change_level(remote, n) for n in range(CHANGES)]
     await _restart_entry(hass, link)
     figures = await _check(link, made, "after a crash")
     counts = Counter(key for key, _, _ in _received(link))
@@ -170,7 +154,7 @@ async def test_start_while_the_remote_is_down(
     link = await link_factory()
     await link.wait_until(lambda: not link.entry.runtime_data.capture.recovering, 30, "settled")
     assert await hass.config_entries.async_unload(link.entry.entry_id)
-    made = [await _change(remote, n) for n in range(CHANGES)]
+    made = [await change_level(remote, n) for n in range(CHANGES)]
     await remote.stop()
     await _restart_entry(hass, link)  # the first connection finds the remote down
     assert not link.connected
@@ -203,7 +187,7 @@ async def test_reauth_after_a_revoked_token(
         ]
 
     await link.wait_until(lambda: bool(reauth_flows()), 15, "a reauth flow")
-    made = [await _change(remote, n) for n in range(CHANGES)]
+    made = [await change_level(remote, n) for n in range(CHANGES)]
     token = await remote.new_token()
     result = await hass.config_entries.flow.async_configure(
         reauth_flows()[0]["flow_id"], {CONF_ACCESS_TOKEN: token}

@@ -25,8 +25,17 @@ import pytest
 from tests.e2e.helpers import record
 from tests.harness import RemoteHass
 
-from .local_hass import EVENT, LocalLink, link_local, start_local, wait_until
-from .test_capture_restart_e2e import CHANGES, LEVEL, _change, _key
+from .local_hass import (
+    EVENT,
+    LEVEL,
+    LocalLink,
+    change_level,
+    link_local,
+    start_local,
+    update_key,
+    wait_until,
+)
+from .test_capture_restart_e2e import CHANGES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -34,7 +43,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 def _level_events(linked: LocalLink, since: float = 0.0) -> list[tuple[int, bool]]:
     """(last_updated µs, backfilled) of each recorded ha_ingestion_event of LEVEL fired since."""
     return [
-        (_key(data["data"]["new_state"]["last_updated"]), bool(data.get("backfilled")))
+        (update_key(data["data"]["new_state"]["last_updated"]), bool(data.get("backfilled")))
         for fired, data in linked.recorded_events()
         if fired >= since
         and data.get("event_type") == "state_changed"
@@ -53,7 +62,7 @@ async def test_local_sigkill_recovers_every_change(remote: RemoteHass, tmp_path:
         def on_event(event: dict[str, Any]) -> None:
             data = event.get("data", {})
             if data.get("data", {}).get("entity_id") == LEVEL and data["data"].get("new_state"):
-                live.append(_key(data["data"]["new_state"]["last_updated"]))
+                live.append(update_key(data["data"]["new_state"]["last_updated"]))
 
         def written() -> bool:
             stored = linked.checkpoint()
@@ -61,16 +70,16 @@ async def test_local_sigkill_recovers_every_change(remote: RemoteHass, tmp_path:
 
         async with local.ws() as ws:
             await ws.subscribe(EVENT, on_event)
-            first, _ = await _change(remote, 0)
+            first, _ = await change_level(remote, 0)
             # The throttled write (default: within 10 s of the change) that holds it, on disk.
             await wait_until(written, 30, "a checkpoint write with the first change", local)
-            after_write = [(await _change(remote, n))[0] for n in (1, 2)]
+            after_write = [(await change_level(remote, n))[0] for n in (1, 2)]
             # Fired locally, before the next write (10 s after the first of them arrived).
             await wait_until(lambda: set(after_write) <= set(live), 15, "two more fired", local)
         killed_before_next_write = written()
         local.kill()  # SIGKILL: no final write of anything
         killed_wall = time.time()
-        made = [(await _change(remote, n))[0] for n in range(CHANGES)]
+        made = [(await change_level(remote, n))[0] for n in range(CHANGES)]
         killed_at = time.monotonic()
         await local.start()
 
