@@ -137,6 +137,8 @@ class EventCapture:
 
     def _to_store(self) -> dict[str, Any]:
         snapshot = self.engine.snapshot()
+        if snapshot.last_seen is not None:  # else: the one restored (not linked in this run)
+            self.state.last_seen = snapshot.last_seen.timestamp()
         return checkpoint_module.to_store(
             self.state,
             self.settings,
@@ -185,7 +187,7 @@ class EventCapture:
         state = self.state
         self._stats = CaptureStats(
             backfilled=state.backfilled,
-            last_gap=state.gaps[-1].duration if state.gaps else None,
+            last_gap=state.gaps[-1] if state.gaps else None,
             overflow=state.overflow,
             reconnects_base=state.reconnects_base,
             backfill_available=(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -136,16 +137,28 @@ class GapRecovery:
             self._epoch += 1
             self._connected_mono = time.monotonic()
             self.state.after_connect = []
-            if self.state.gap is not None:
-                self._start_recovery(self.state.gap)
+            if (gap := self.state.gap) is not None:
+                # The link's return (subscriptions confirmed): the outage users see ends here.
+                gap.back_at = _epoch(snapshot.last_connected)
+                self._start_recovery(gap)
         elif not connected and self.state.connected:
             self.state.connected = False
             if self.state.gap is None:
-                lost = snapshot.last_disconnected
-                self.open_gap(lost.timestamp() if lost is not None else time.time())
+                # A gap still open (lost again while recovering) keeps its first sign of life.
+                seen = snapshot.last_seen
+                self.open_gap(
+                    _epoch(snapshot.last_disconnected),
+                    last_seen=None if seen is None else seen.timestamp(),
+                )
 
-    def open_gap(self, lost_at: float, *, margin: bool = True) -> OpenGap:
-        """A gap from `lost_at`, reaching back the detection margin (a loss is seen late)."""
+    def open_gap(
+        self, lost_at: float, *, margin: bool = True, last_seen: float | None = None
+    ) -> OpenGap:
+        """A gap from `lost_at`, reaching back the detection margin (a loss is seen late).
+
+        `last_seen`: the remote's last sign of life before it (local wall clock), where the
+        outage users see begins.
+        """
         back = int(self.settings.detection_margin * US) if margin else 0
         known = [] if self.state.remote_us is None else [self.state.remote_us]
         if self.state.offset_us is not None:
@@ -153,7 +166,7 @@ class GapRecovery:
         # Never measured: start early enough for any plausible clock difference.
         start = max(known) if known else int((lost_at - SKEW_ALLOWANCE) * US)
         start -= back
-        self.state.gap = OpenGap(start_us=start, lost_at=lost_at)
+        self.state.gap = OpenGap(start_us=start, lost_at=lost_at, last_seen=last_seen)
         self.state.hold = self.settings.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
         return self.state.gap
@@ -203,6 +216,9 @@ class GapRecovery:
                     "error": gap.error or "",
                 },
             )
+        if (outage := record.outage) is not None:
+            # The Last outage sensor's value and attributes, in the same words and digits.
+            LOGGER.info("Gap of the link to %s closed: %s", self.entry.title, outage.describe())
         if gap.fired:
             LOGGER.info(
                 "Recovered %d state changes missed while the link to %s was down",
@@ -455,6 +471,11 @@ class GapRecovery:
         raise RecorderBehindError(
             "the remote's history does not show a change it sent after the reconnect yet"
         )
+
+
+def _epoch(moment: datetime | None) -> float:
+    """A snapshot's time on the local wall clock (now when the engine has none)."""
+    return time.time() if moment is None else moment.timestamp()
 
 
 class RecorderBehindError(HaClientError):

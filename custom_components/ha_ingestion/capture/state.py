@@ -84,6 +84,9 @@ class CaptureState:
     remote_us: int | None = None
     offset_us: int | None = None
     gap: OpenGap | None = None
+    # The remote's last sign of life (our wall clock) as last known: checkpointed, so that the
+    # outage of a restart of Home Assistant starts at the last frame received before the stop.
+    last_seen: float | None = None
     # Live state changes wait (the gap is being recovered; each entity's changes stay in order).
     hold: bool = False
     connected: bool = False

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .gaps import GapRecord
+
 
 @dataclass(frozen=True, kw_only=True)
 class CaptureStats:
@@ -18,8 +20,8 @@ class CaptureStats:
     backfilled: int = 0
     # Backfill on and the remote's history not known to be missing (None before the start).
     backfill_available: bool | None = None
-    # The last closed gap's duration (s).
-    last_gap: float | None = None
+    # The last closed gap (its `outage`: the Last outage sensor).
+    last_gap: GapRecord | None = None
     # Events dropped because the local queue was full, in all runs (checkpointed).
     overflow: int = 0
     # Reconnects before the last reload or restart (the engine counts those since).
