@@ -80,15 +80,13 @@ def _last_error_attributes(data: IngestionData) -> dict[str, Any] | None:
 
 def _last_outage(data: IngestionData) -> float | None:
     """From the remote's last sign of life to the link's return (s); None when not known."""
-    gap = data.capture.last_gap
-    outage = None if gap is None else gap.outage
+    outage = data.capture.last_outage
     return None if outage is None else outage.length
 
 
 def _last_outage_attributes(data: IngestionData) -> dict[str, Any] | None:
     """The outage's start and end, its detection and recovery (the log's numbers)."""
-    gap = data.capture.last_gap
-    outage = None if gap is None else gap.outage
+    outage = data.capture.last_outage
     return None if outage is None else outage.figures()
 
 

@@ -646,7 +646,7 @@ async def test_gap_recorded_without_backfill(
     assert gap.backfill_error is None
     stats = entry.runtime_data.coordinator.data.capture
     assert stats.backfilled == 0
-    assert stats.last_gap == gap
+    assert stats.last_outage == gap.outage
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
 
 

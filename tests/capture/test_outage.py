@@ -10,6 +10,7 @@ and attributes and the log line at the gap's close, and checks they say the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 import functools
@@ -353,3 +354,55 @@ async def test_checkpoint_of_an_earlier_release_loads_outage_unknown_until_the_n
     value, attributes = last_outage(hass, entry)
     assert float(value) >= 5.0
     assert attributes["recovery"] == COMMIT_WAIT
+
+
+async def test_link_lost_again_while_recovering_is_a_new_outage_of_the_same_gap(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    wall: Wall,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each return shows its outage at once (no recovery yet: left out, not "unknown"); lost
+    again before the gap is recovered, the next return shows the next outage; the gap's close
+    adds the recovery, and the log line at the close says the last outage."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    entry = await setup_link()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    capture = capture_of(entry)
+    gate = asyncio.Event()
+
+    async def held_commit_wait(_delay: float) -> None:
+        await gate.wait()
+        wall.now += COMMIT_WAIT
+
+    capture.recovery._sleep = held_commit_wait
+
+    async def outage(down_for: float) -> tuple[float, dict[str, Any]]:
+        fake_ha.refuse = True
+        await fake_ha.close_all(code=1001)
+        await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
+        wall.now += down_for
+        fake_ha.refuse = False
+        await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+        await hass.async_block_till_done()
+        value, attributes = last_outage(hass, entry)
+        return float(value), attributes
+
+    first, attributes = await outage(10.0)
+    assert first - attributes["detection"] == pytest.approx(10.0, abs=0.11)
+    assert "recovery" not in attributes
+    assert capture.recovering
+    second, attributes = await outage(30.0)
+    assert second - attributes["detection"] == pytest.approx(30.0, abs=0.11)
+    assert "recovery" not in attributes
+    assert [m["value"] for m in logged(caplog, RESTORED)] == [str(first), str(second)]
+
+    gate.set()
+    await wait_for(lambda: len(capture.state.gaps) == 1)
+    await hass.async_block_till_done()
+    value, attributes = assert_log_says_the_sensor(hass, entry, caplog)
+    assert value == second
+    assert attributes["recovery"] >= COMMIT_WAIT
+    (gap,) = capture.state.gaps
+    assert gap.outage == capture.state.last_outage

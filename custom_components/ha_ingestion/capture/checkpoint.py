@@ -147,6 +147,7 @@ def restore(
         state.possible_duplicates = int(totals.get("possible_duplicates", 0))
         state.overflow = int(totals.get("dropped", 0))
         state.gaps.extend(GapRecord.from_dict(gap) for gap in totals.get("gaps", ()))
+        state.last_outage = state.gaps[-1].outage if state.gaps else None
         offset = stored.get("offset_us")
         state.offset_us = None if offset is None else int(offset)
         remote = stored.get("remote_us")
@@ -155,18 +156,18 @@ def restore(
         state.last_seen = None if seen is None else float(seen)
         captured = bool(stored.get("state_changes", True))
         gap_open = bool(stored.get("gap")) and captured
+        saved_at = float(stored.get("saved_at", time.time()))
         if gap_open:
             state.gap = OpenGap.from_dict(stored["gap"])
+            if state.gap.back_at is not None:
+                # Stopped while the link was back (recovering): the stop is a new outage.
+                state.gap.lost_again(saved_at, state.last_seen)
         else:
             # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
             # After a run that did not capture state changes, only what happened since.
             if not captured:
                 state.remote_us = None
-            open_gap(
-                float(stored.get("saved_at", time.time())),
-                margin=captured,
-                last_seen=state.last_seen,
-            )
+            open_gap(saved_at, margin=captured, last_seen=state.last_seen)
         if state.gap is not None and not stored.get("clean", False):
             mark_crash(state.gap, gap_open, stored, settings.detection_margin)
     except (KeyError, TypeError, ValueError) as err:

@@ -93,12 +93,13 @@ class GapRecovery:
         own: OwnEntities | None,
         spawn: Spawn,
         on_gap_closed: GapClosedListener | None,
-        on_closed: Callable[[], None],
+        on_changed: Callable[[], None],
     ) -> None:
         """`connection`: the live link's (the history session opens its own with it).
 
         `on_gap_closed`: told each closed gap's span (start, end) on the remote's clock (µs).
-        `on_closed`: a gap was closed (the totals users see changed).
+        `on_changed`: what users see changed: the link is back (an outage ended), or a gap was
+        closed (the totals, the outage's recovery).
         """
         self.hass = hass
         self.entry = entry
@@ -110,7 +111,7 @@ class GapRecovery:
         self.on_gap_closed = on_gap_closed
         self._live = live
         self._spawn = spawn
-        self._on_closed = on_closed
+        self._on_changed = on_changed
         self.history_available: bool | None = None
         self.backfill_running = False
         self.requests = 0
@@ -138,18 +139,21 @@ class GapRecovery:
             self._connected_mono = time.monotonic()
             self.state.after_connect = []
             if (gap := self.state.gap) is not None:
-                # The link's return (subscriptions confirmed): the outage users see ends here.
+                # The link's return (subscriptions confirmed): the outage users see ends here,
+                # and is shown at once; its recovery when the gap is closed.
                 gap.back_at = _epoch(snapshot.last_connected)
+                self.state.last_outage = gap.outage()
+                self._on_changed()
                 self._start_recovery(gap)
         elif not connected and self.state.connected:
             self.state.connected = False
+            seen = snapshot.last_seen
+            last_seen = None if seen is None else seen.timestamp()
+            lost = _epoch(snapshot.last_disconnected)
             if self.state.gap is None:
-                # A gap still open (lost again while recovering) keeps its first sign of life.
-                seen = snapshot.last_seen
-                self.open_gap(
-                    _epoch(snapshot.last_disconnected),
-                    last_seen=None if seen is None else seen.timestamp(),
-                )
+                self.open_gap(lost, last_seen=last_seen)
+            else:  # lost again while its gap is recovered: the same gap, a new outage
+                self.state.gap.lost_again(lost, last_seen)
 
     def open_gap(
         self, lost_at: float, *, margin: bool = True, last_seen: float | None = None
@@ -198,6 +202,7 @@ class GapRecovery:
                 seen[entity_id] = newest
         record = gap.record(time.time(), self.settings.event_types)
         self.state.gaps.append(record)
+        self.state.last_outage = record.outage
         if self.on_gap_closed is not None:
             self.on_gap_closed(gap.start_us, self.state.remote_now_us())
         self.state.gap = None
@@ -226,7 +231,7 @@ class GapRecovery:
                 self.entry.title,
             )
         self.checkpoint.schedule()
-        self._on_closed()
+        self._on_changed()
 
     @property
     def link_up(self) -> bool:

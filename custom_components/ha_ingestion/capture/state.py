@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import time
 from typing import Any
 
+from ..client import Outage  # noqa: TID252 - the package's engine
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -99,6 +100,9 @@ class CaptureState:
     possible_duplicates: int = 0
     overflow: int = 0
     gaps: deque[GapRecord] = field(default_factory=lambda: deque(maxlen=GAP_HISTORY))
+    # The Last outage sensor: set at the link's return, its recovery at the gap's close (the
+    # last closed gap's after a start).
+    last_outage: Outage | None = None
 
     def note_remote_time(self, updated: int) -> None:
         """A live change's last_updated: the remote's clock moved at least this far."""
