@@ -120,6 +120,16 @@ class OpenGap:
     last_seen: float | None = None
     detected_at: float | None = None
     back_at: float | None = None
+    live: dict[str, set[int]] = field(default_factory=dict)
+    resume_us: int | None = None  # newest change read from history so far
+    fired: int = 0
+    failures: int = 0
+    error: str | None = None
+    unrecoverable: list[tuple[str, str]] = field(default_factory=list)
+    after_crash: bool = False
+    crash_window_us: int | None = None
+    crash_window_end_us: int | None = None
+    possible_duplicates: int = 0
 
     def lost_again(self, detected_at: float, last_seen: float | None) -> None:
         """The link was lost again while this gap is recovered: a new outage begins."""
@@ -138,17 +148,6 @@ class OpenGap:
             ),
             back=datetime.fromtimestamp(self.back_at, UTC),
         )
-
-    live: dict[str, set[int]] = field(default_factory=dict)
-    resume_us: int | None = None  # newest change read from history so far
-    fired: int = 0
-    failures: int = 0
-    error: str | None = None
-    unrecoverable: list[tuple[str, str]] = field(default_factory=list)
-    after_crash: bool = False
-    crash_window_us: int | None = None
-    crash_window_end_us: int | None = None
-    possible_duplicates: int = 0
 
     def note_fired(self, updated_us: int) -> bool:
         """One change fired for this gap: count it when it may repeat one fired before a crash."""

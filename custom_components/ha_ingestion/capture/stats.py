@@ -2,7 +2,8 @@
 
 `EventCapture.stats` is replaced (never changed in place) when a total users see changes: at
 start (the restored totals), when an event is dropped (`overflow`), when the link is back (the
-last outage) and when a gap is closed (the rest). The coordinator reads it when it builds its data; the sensors read its fields.
+last outage) and when a gap is closed (the rest). The coordinator reads it when it builds its
+data; the sensors read its fields.
 """
 
 from __future__ import annotations
