@@ -29,6 +29,7 @@ from .fake_ha import FakeHA
 VOLATILE = (
     "time",
     "last_connected",
+    "last_seen",
     "last_disconnected",
     "last_failed",
     "last_event_time",

@@ -78,6 +78,18 @@ def _last_error_attributes(data: IngestionData) -> dict[str, Any] | None:
     return {"message": error.message, "type": error.type, "time": error.time.isoformat()}
 
 
+def _last_outage(data: IngestionData) -> float | None:
+    """From the remote's last sign of life to the link's return (s); None when not known."""
+    outage = data.capture.last_outage
+    return None if outage is None else outage.length
+
+
+def _last_outage_attributes(data: IngestionData) -> dict[str, Any] | None:
+    """The outage's start and end, its detection and recovery (the log's numbers)."""
+    outage = data.capture.last_outage
+    return None if outage is None else outage.figures()
+
+
 SENSORS: tuple[HaIngestionSensorDescription, ...] = (
     HaIngestionSensorDescription(
         key="connection_state",
@@ -221,7 +233,8 @@ SENSORS: tuple[HaIngestionSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.SECONDS,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: _rounded(data.capture.last_gap, 3),
+        value_fn=_last_outage,
+        attributes_fn=_last_outage_attributes,
     ),
     HaIngestionSensorDescription(
         key="dropped_events",

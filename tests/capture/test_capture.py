@@ -460,9 +460,8 @@ async def test_backfill_recovers_missed_changes(
     assert entry.runtime_data.coordinator.data.capture.backfilled == 12
     await wait_for(lambda: sensor_state(hass, entry, "backfilled_changes") == "12")
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
-    assert float(sensor_state(hass, entry, "last_gap") or "nan") == pytest.approx(
-        gap.duration, abs=1e-3
-    )
+    assert gap.outage is not None
+    assert float(sensor_state(hass, entry, "last_gap") or "nan") == gap.outage.length
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["capture"]["backfilled"] == 12
     assert diagnostics["capture"]["gaps"] == [gap.as_dict()]
@@ -647,7 +646,7 @@ async def test_gap_recorded_without_backfill(
     assert gap.backfill_error is None
     stats = entry.runtime_data.coordinator.data.capture
     assert stats.backfilled == 0
-    assert stats.last_gap == gap.duration
+    assert stats.last_outage == gap.outage
     await wait_for(lambda: sensor_state(hass, entry, "last_gap") not in (None, "unknown"))
 
 

@@ -50,3 +50,49 @@ def test_possible_duplicates_after_a_crash_are_counted_in_the_window() -> None:
     unbounded = OpenGap(start_us=0, lost_at=0.0, after_crash=True, crash_window_us=None)
     assert all(unbounded.note_fired(us) for us in (1, 10**12))
     assert unbounded.possible_duplicates == 2
+
+
+def test_outage_from_the_last_sign_of_life_to_the_link_back() -> None:
+    """The record's outage: last sign of life to the link's return; detection and recovery
+    around it; stored and restored exactly."""
+    gap = OpenGap(start_us=0, lost_at=1_000.0, last_seen=960.0)
+    gap.back_at = 1_030.0
+    again = OpenGap.from_dict(gap.as_dict())
+    assert again == gap
+    record = again.record(1_037.5, ("state_changed",))
+    assert record.last_seen == datetime.fromtimestamp(960.0, UTC)
+    assert record.link_back == datetime.fromtimestamp(1_030.0, UTC)
+    outage = record.outage
+    assert outage is not None
+    assert (outage.length, outage.detection, outage.recovery) == (70.0, 40.0, 7.5)
+    assert GapRecord.from_dict(record.to_store()) == record
+    assert record.as_dict()["outage"] == {"length": 70.0, **outage.figures()}
+    # Not back yet, or the sign of life not known: no outage (never one of another meaning).
+    assert OpenGap(start_us=0, lost_at=1.0, last_seen=0.5).record(2.0, ()).outage is None
+    assert OpenGap(start_us=0, lost_at=1.0, back_at=1.5).record(2.0, ()).outage is None
+
+
+def test_records_and_open_gaps_of_earlier_releases_load() -> None:
+    """Stored before the outage had its meaning: loaded, the outage unknown."""
+    old_record = {
+        "start": "2026-01-01T00:00:00+00:00",
+        "end": "2026-01-01T00:01:00+00:00",
+        "duration": 60.0,
+        "event_types": ["state_changed"],
+        "backfilled": 1,
+        "backfill_error": None,
+        "unrecoverable": [],
+        "after_crash": False,
+        "possible_duplicates": 0,
+    }
+    record = GapRecord.from_dict(old_record)
+    assert (record.duration, record.last_seen, record.link_back, record.outage) == (
+        60.0,
+        None,
+        None,
+        None,
+    )
+    assert record.as_dict()["outage"] is None
+    assert GapRecord.from_dict(record.to_store()) == record
+    gap = OpenGap.from_dict({"start_us": 5, "lost_at": 100.0, "live": {}})
+    assert (gap.last_seen, gap.back_at) == (None, None)

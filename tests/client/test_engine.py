@@ -26,6 +26,7 @@ from custom_components.ha_ingestion.client import (
     ErrorCategory,
     HaAuthenticationError,
     HaConnectionClosedError,
+    HaWebSocketSession,
     LinkEngine,
     LinkSnapshot,
     LinkState,
@@ -805,6 +806,40 @@ async def test_uptime_and_reconnect_metrics(
     assert snap.reconnect_success_rate == 1.0
     assert snap.last_disconnected == datetime.fromtimestamp(WALL0 + 1010.0, UTC)
     assert snap.last_connected == datetime.fromtimestamp(WALL0 + 1011.0, UTC)
+
+
+async def test_last_sign_of_life_and_the_outage_logged_at_the_return(
+    fake_ha: FakeHA,
+    make_engine: MakeEngine,
+    fake_time: FakeTime,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session's silence placed on the engine's wall clock: the last frame received, live
+    and at the loss; at the return the log says the outage from it, and the detection."""
+    caplog.set_level(logging.INFO, logger=ENGINE_LOGGER)
+    fake_time.limit = 0
+    sup = make_engine()
+    await sup.start()
+    await connected(sup)
+    monkeypatch.setattr(HaWebSocketSession, "silence", property(lambda _: 40.0))
+    assert sup.snapshot().last_seen == datetime.fromtimestamp(WALL0 + 1000.0 - 40.0, UTC)
+    fake_time.now += 10
+    await fake_ha.close_all()
+    await wait_for(lambda: fake_time.blocked_at(1))  # 1 s of backoff, on the fake clock
+    down = sup.snapshot()
+    assert down.last_disconnected == datetime.fromtimestamp(WALL0 + 1010.0, UTC)
+    assert down.last_seen == datetime.fromtimestamp(WALL0 + 1010.0 - 40.0, UTC)
+    fake_time.allow()
+    await connected(sup)
+    seen = datetime.fromtimestamp(WALL0 + 970.0, UTC).isoformat(timespec="milliseconds")
+    back = datetime.fromtimestamp(WALL0 + 1011.0, UTC).isoformat(timespec="milliseconds")
+    assert (
+        f"Link to {fake_ha.location_name} restored: outage 41.0 s (from the last message "
+        f"received at {seen} to the link's return at {back}), detection 40.0 s"
+    ) in caplog.messages
+    await sup.close()  # a stop is a loss too: the last frame before it
+    assert sup.snapshot().last_seen == datetime.fromtimestamp(WALL0 + 1011.0 - 40.0, UTC)
 
 
 # ---------------------------------------------------------------------------- history, logs

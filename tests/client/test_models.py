@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from custom_components.ha_ingestion.client import (
     EngineConfig,
     LinkSnapshot,
     LinkState,
+    Outage,
     RemoteInfo,
     SubscriptionStatus,
 )
@@ -179,3 +180,28 @@ def test_snapshot_properties() -> None:
     assert not _snapshot(LinkState.CONNECTED, (confirmed, pending)).subscriptions_confirmed
     assert not _snapshot(LinkState.CONNECTED, ()).subscriptions_confirmed
     assert not _snapshot(LinkState.RECONNECTING, (confirmed,)).connected
+
+
+def test_outage_figures_are_rounded_once_and_described_with_them() -> None:
+    """The sensor's numbers and the log's are the same digits; never negative."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    outage = Outage(
+        last_seen=t0,
+        detected=t0 + timedelta(seconds=40.04),
+        back=t0 + timedelta(seconds=70.06),
+        recovered=t0 + timedelta(seconds=77.4),
+    )
+    assert (outage.length, outage.detection, outage.recovery) == (70.1, 40.0, 7.3)
+    assert outage.figures() == {
+        "start": "2026-01-01T00:00:00.000+00:00",
+        "end": "2026-01-01T00:01:10.060+00:00",
+        "detection": 40.0,
+        "recovery": 7.3,
+    }
+    assert outage.describe() == (
+        "outage 70.1 s (from the last message received at 2026-01-01T00:00:00.000+00:00 to "
+        "the link's return at 2026-01-01T00:01:10.060+00:00), detection 40.0 s, recovery 7.3 s"
+    )
+    pending = Outage(last_seen=t0, detected=t0 - timedelta(seconds=1), back=t0)
+    assert (pending.length, pending.detection, pending.recovery) == (0.0, 0.0, None)
+    assert pending.describe().endswith("detection 0.0 s")

@@ -452,6 +452,68 @@ async def test_frozen_detected_by_heartbeat(fake_ha: FakeHA, connect: Connect) -
     assert own_tasks() == set()
 
 
+@pytest.fixture
+async def loop_jump(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Move the event loop's clock (the session's) forward by that many seconds, at once."""
+    loop = asyncio.get_running_loop()
+    real = loop.time
+    offset = [0.0]
+    monkeypatch.setattr(loop, "time", lambda: real() + offset[0])
+
+    def jump(seconds: float) -> None:
+        offset[0] += seconds
+
+    return jump
+
+
+async def test_silence_runs_from_the_last_frame_received(
+    fake_ha: FakeHA, connect: Connect, loop_jump: Callable[[float], None]
+) -> None:
+    """`silence`: since the last frame (an event here); a frame starts it again."""
+    events: list[dict[str, Any]] = []
+    session = await connect(on_event=events.append)
+    await session.subscribe_events("state_changed")
+    loop_jump(100.0)
+    assert session.silence >= 100.0
+    await fake_ha.fire_event("state_changed", {})
+    await wait_for(lambda: len(events) == 1)
+    assert session.silence < 100.0
+
+
+async def test_close_frame_is_the_last_sign_of_life(
+    fake_ha: FakeHA, connect: Connect, loop_jump: Callable[[float], None]
+) -> None:
+    """A remote that says goodbye (a restart): the close frame counts, detection is nil."""
+    session = await connect()
+    loop_jump(100.0)
+    await fake_ha.close_all(code=1001)
+    assert type(await closed_with(session)) is HaRemoteGoingAwayError
+    assert session.silence < 100.0
+
+
+async def test_broken_connection_is_no_sign_of_life(
+    fake_ha: FakeHA, connect: Connect, loop_jump: Callable[[float], None]
+) -> None:
+    """A connection that breaks without a close frame: the last frame before it counts."""
+    session = await connect()
+    loop_jump(100.0)
+    fake_ha.abort_all()
+    assert isinstance(await closed_with(session), HaConnectionClosedError)
+    assert session.silence >= 100.0
+
+
+async def test_heartbeat_silence_is_at_least_interval_and_timeout(
+    fake_ha: FakeHA, connect: Connect
+) -> None:
+    """A frozen remote: the loss is detected after the heartbeat's interval and timeout of
+    silence, and `silence` says so (the detection the Last outage sensor shows)."""
+    interval, timeout = 0.1, 0.2
+    session = await connect(heartbeat_interval=interval, heartbeat_timeout=timeout)
+    fake_ha.frozen = True
+    assert type(await closed_with(session)) is HaHeartbeatTimeoutError
+    assert session.silence >= interval + timeout
+
+
 async def test_unanswered_pings_with_traffic_keep_link(fake_ha: FakeHA, connect: Connect) -> None:
     """A ping goes unanswered, but frames arrive meanwhile: the link is alive."""
     session = await connect(heartbeat_interval=0.1, heartbeat_timeout=0.5, on_event=lambda e: None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from typing import Any
 
@@ -20,6 +22,12 @@ from .conftest import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Link, LinkFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 SWITCH = "input_boolean.e2e_presence"
+# The log line at a gap's close, with the Last outage sensor's value and attributes.
+_GAP_CLOSED = re.compile(
+    r"Gap of the link to .+ closed: outage (?P<value>[\d.]+) s \(from the last message received "
+    r"at (?P<start>\S+) to the link's return at (?P<end>\S+)\), detection (?P<detection>[\d.]+) "
+    r"s, recovery (?P<recovery>[\d.]+) s$"
+)
 
 
 def _ping(n: int) -> Any:
@@ -92,8 +100,9 @@ async def test_remote_killed_and_restarted(remote: RemoteHass, link_factory: Lin
 
 
 async def test_remote_frozen_is_detected_by_heartbeat(
-    remote: RemoteHass, link_factory: LinkFactory
+    remote: RemoteHass, link_factory: LinkFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.ha_ingestion")
     link = await link_factory()
     await asyncio.sleep(0.5)  # let the link settle (first ping)
     bound = HEARTBEAT_INTERVAL + HEARTBEAT_TIMEOUT + 2
@@ -111,6 +120,22 @@ async def test_remote_frozen_is_detected_by_heartbeat(
     latencies = await _events_flow_after(link, remote, 3)
     snap = link.snapshot()
     assert any(e.type == "HaHeartbeatTimeoutError" for e in snap.errors), snap.errors
+    # Live changes waited for the gap: it is closed, the Last outage sensor shows it. The remote
+    # was silent at least from the freeze to the thaw: the outage is no shorter, and the log
+    # line at the gap's close says the sensor's numbers.
+    outage = link.hass.states.get(f"sensor.{link.slug}_last_outage")
+    assert outage is not None
+    assert float(outage.state) >= thawed - frozen
+    assert outage.attributes["detection"] >= HEARTBEAT_INTERVAL + HEARTBEAT_TIMEOUT - 0.1
+    closed = [m for r in caplog.records if (m := _GAP_CLOSED.match(r.getMessage()))]
+    assert closed, caplog.text
+    assert closed[-1].group("value") == outage.state
+    assert float(closed[-1].group("detection")) == outage.attributes["detection"]
+    assert float(closed[-1].group("recovery")) == outage.attributes["recovery"]
+    assert (closed[-1].group("start"), closed[-1].group("end")) == (
+        outage.attributes["start"],
+        outage.attributes["end"],
+    )
     record(
         "ha_2_freeze",
         heartbeat_interval_s=HEARTBEAT_INTERVAL,
@@ -118,6 +143,9 @@ async def test_remote_frozen_is_detected_by_heartbeat(
         detection_s=detection,
         detection_bound_s=bound,
         frozen_for_s=thawed - frozen,
+        last_outage_s=float(outage.state),
+        last_outage_detection_s=outage.attributes["detection"],
+        last_outage_recovery_s=outage.attributes["recovery"],
         recovery_after_thaw_s=connected - thawed,
         **latencies,
     )

@@ -94,7 +94,7 @@ class EventCapture:
             own=self.own,
             spawn=self._spawn,
             on_gap_closed=on_gap_closed,
-            on_closed=self._on_gap_closed,
+            on_changed=self._on_outage_changed,
         )
         self._stats = CaptureStats()
         self._stats_listeners: list[Callable[[], None]] = []
@@ -137,6 +137,8 @@ class EventCapture:
 
     def _to_store(self) -> dict[str, Any]:
         snapshot = self.engine.snapshot()
+        if snapshot.last_seen is not None:  # else: the one restored (not linked in this run)
+            self.state.last_seen = snapshot.last_seen.timestamp()
         return checkpoint_module.to_store(
             self.state,
             self.settings,
@@ -153,7 +155,7 @@ class EventCapture:
 
     @callback
     def add_stats_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call `listener()` when a gap closed (the totals changed); returns its remover."""
+        """Call `listener()` when an outage ended or a gap closed; returns its remover."""
         self._stats_listeners.append(listener)
         return lambda: self._stats_listeners.remove(listener)
 
@@ -176,7 +178,7 @@ class EventCapture:
         # counters (throttled).
         self._stats = dataclasses.replace(self._stats, overflow=self.state.overflow)
 
-    def _on_gap_closed(self) -> None:
+    def _on_outage_changed(self) -> None:
         self._publish_stats()
         for listener in tuple(self._stats_listeners):
             listener()
@@ -185,7 +187,7 @@ class EventCapture:
         state = self.state
         self._stats = CaptureStats(
             backfilled=state.backfilled,
-            last_gap=state.gaps[-1].duration if state.gaps else None,
+            last_outage=state.last_outage,
             overflow=state.overflow,
             reconnects_base=state.reconnects_base,
             backfill_available=(

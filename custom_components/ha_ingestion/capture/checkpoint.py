@@ -6,6 +6,8 @@ own final write when Home Assistant stops. What it holds:
 
 - `remote_us`: the remote's time (µs, its clock) up to which every change was delivered here;
 - `offset_us`: the remote's clock minus ours, as last measured from live events;
+- `last_seen`: the remote's last sign of life (our wall clock), where the outage of a restart
+  of Home Assistant begins;
 - `seen`: per entity, the last_updated (µs) of the newest change delivered here: after a restart
   the backfill fires only what is newer, so a clean stop repeats nothing;
 - `gap`: the open gap (start on the remote's clock, what arrived live meanwhile), so a reload or
@@ -87,7 +89,9 @@ class Checkpoint:
 class GapOpener(Protocol):
     """Opens the gap since `lost_at` (`recovery.GapRecovery.open_gap`)."""
 
-    def __call__(self, lost_at: float, *, margin: bool = ...) -> OpenGap:
+    def __call__(
+        self, lost_at: float, *, margin: bool = ..., last_seen: float | None = ...
+    ) -> OpenGap:
         """The gap opened."""
 
 
@@ -106,6 +110,9 @@ def to_store(
         # the next one's gap begins where this one stopped (no margin, no older claim).
         "state_changes": settings.captures_state_changes,
         "offset_us": state.offset_us,
+        # The remote's last sign of life (local wall clock): an outage across a restart of Home
+        # Assistant starts there.
+        "last_seen": state.last_seen,
         "seen": dict(state.seen),
         "gap": None if state.gap is None else state.gap.as_dict(),
         "totals": {
@@ -140,20 +147,27 @@ def restore(
         state.possible_duplicates = int(totals.get("possible_duplicates", 0))
         state.overflow = int(totals.get("dropped", 0))
         state.gaps.extend(GapRecord.from_dict(gap) for gap in totals.get("gaps", ()))
+        state.last_outage = state.gaps[-1].outage if state.gaps else None
         offset = stored.get("offset_us")
         state.offset_us = None if offset is None else int(offset)
         remote = stored.get("remote_us")
         state.remote_us = None if remote is None else int(remote)
+        seen = stored.get("last_seen")  # None in checkpoints of earlier releases
+        state.last_seen = None if seen is None else float(seen)
         captured = bool(stored.get("state_changes", True))
         gap_open = bool(stored.get("gap")) and captured
+        saved_at = float(stored.get("saved_at", time.time()))
         if gap_open:
             state.gap = OpenGap.from_dict(stored["gap"])
+            if state.gap.back_at is not None:
+                # Stopped while the link was back (recovering): the stop is a new outage.
+                state.gap.lost_again(saved_at, state.last_seen)
         else:
             # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
             # After a run that did not capture state changes, only what happened since.
             if not captured:
                 state.remote_us = None
-            open_gap(float(stored.get("saved_at", time.time())), margin=captured)
+            open_gap(saved_at, margin=captured, last_seen=state.last_seen)
         if state.gap is not None and not stored.get("clean", False):
             mark_crash(state.gap, gap_open, stored, settings.detection_margin)
     except (KeyError, TypeError, ValueError) as err:

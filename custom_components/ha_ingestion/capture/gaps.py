@@ -1,10 +1,21 @@
-"""Gap records: one open gap (taken at the disconnect) and the closed gaps shown to users."""
+"""Gap records: one open gap (taken at the disconnect) and the closed gaps shown to users.
+
+Two spans per record. The gap's own (`start` to `end`, `duration`): from the loss detected (at a
+start of Home Assistant: the checkpoint's last write before the stop) until the gap's data was
+recovered and it was closed. The outage users see (`outage`, the Last outage sensor and the log):
+from the remote's last sign of life (`last_seen`) to the link's return (`link_back`), with the
+loss detected at `detected`. A link lost again while its gap is recovered is a new outage of the
+same gap: the record keeps the last one (the sensor showed the earlier one at its return). Records
+written by earlier releases have no `last_seen`/`link_back`: their outage is unknown.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from ..client import Outage  # noqa: TID252 - the package's engine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,16 +37,41 @@ class GapRecord:
     # Of `backfilled`, how many may be duplicates of changes fired before that crash (an upper
     # bound: see `OpenGap.note_fired`). 0 after a clean stop.
     possible_duplicates: int = 0
+    # The gap's last outage: the remote's last sign of life before the loss (the last frame
+    # received on the link; at a start of Home Assistant, the one before the stop), the loss
+    # detected (None: at `start`) and the link's return that ended it (connected, subscriptions
+    # confirmed). None when not known (records of earlier releases).
+    last_seen: datetime | None = None
+    detected: datetime | None = None
+    link_back: datetime | None = None
+
+    @property
+    def outage(self) -> Outage | None:
+        """The outage users see: last sign of life to the link's return; None when not known."""
+        if self.last_seen is None or self.link_back is None:
+            return None
+        return Outage(
+            last_seen=self.last_seen,
+            detected=self.detected or self.start,
+            back=self.link_back,
+            recovered=self.end,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        """For diagnostics."""
-        return asdict(self)
+        """For diagnostics: the record, and its outage's figures."""
+        data = asdict(self)
+        outage = self.outage
+        data["outage"] = None if outage is None else {"length": outage.length, **outage.figures()}
+        return data
 
     def to_store(self) -> dict[str, Any]:
         """For the checkpoint (JSON)."""
         data = asdict(self)
         data["start"] = self.start.isoformat()
         data["end"] = self.end.isoformat()
+        data["last_seen"] = _optional_iso(self.last_seen)
+        data["detected"] = _optional_iso(self.detected)
+        data["link_back"] = _optional_iso(self.link_back)
         data["event_types"] = list(self.event_types)
         data["unrecoverable"] = [list(span) for span in self.unrecoverable]
         return data
@@ -55,6 +91,9 @@ class GapRecord:
             ),
             after_crash=bool(data.get("after_crash", False)),
             possible_duplicates=int(data.get("possible_duplicates", 0)),
+            last_seen=_optional_datetime(data.get("last_seen")),
+            detected=_optional_datetime(data.get("detected")),
+            link_back=_optional_datetime(data.get("link_back")),
         )
 
 
@@ -75,6 +114,12 @@ class OpenGap:
 
     start_us: int
     lost_at: float  # local wall clock, for the record's start and duration
+    # Local wall clock, of the last loss of the link while this gap is open (a link lost again
+    # while it is recovered is a new outage): the remote's last sign of life before it (None:
+    # not known), the loss detected (None: at `lost_at`) and the link's return (None: not back).
+    last_seen: float | None = None
+    detected_at: float | None = None
+    back_at: float | None = None
     live: dict[str, set[int]] = field(default_factory=dict)
     resume_us: int | None = None  # newest change read from history so far
     fired: int = 0
@@ -85,6 +130,24 @@ class OpenGap:
     crash_window_us: int | None = None
     crash_window_end_us: int | None = None
     possible_duplicates: int = 0
+
+    def lost_again(self, detected_at: float, last_seen: float | None) -> None:
+        """The link was lost again while this gap is recovered: a new outage begins."""
+        self.detected_at = detected_at
+        self.last_seen = last_seen
+        self.back_at = None
+
+    def outage(self) -> Outage | None:
+        """The last outage, once the link is back (its recovery: when this gap is closed)."""
+        if self.last_seen is None or self.back_at is None:
+            return None
+        return Outage(
+            last_seen=datetime.fromtimestamp(self.last_seen, UTC),
+            detected=datetime.fromtimestamp(
+                self.lost_at if self.detected_at is None else self.detected_at, UTC
+            ),
+            back=datetime.fromtimestamp(self.back_at, UTC),
+        )
 
     def note_fired(self, updated_us: int) -> bool:
         """One change fired for this gap: count it when it may repeat one fired before a crash."""
@@ -104,6 +167,9 @@ class OpenGap:
         return {
             "start_us": self.start_us,
             "lost_at": self.lost_at,
+            "last_seen": self.last_seen,
+            "detected_at": self.detected_at,
+            "back_at": self.back_at,
             "live": {entity_id: sorted(values) for entity_id, values in self.live.items()},
             "resume_us": self.resume_us,
             "fired": self.fired,
@@ -122,6 +188,9 @@ class OpenGap:
         return cls(
             start_us=int(data["start_us"]),
             lost_at=float(data["lost_at"]),
+            last_seen=_optional_float(data.get("last_seen")),
+            detected_at=_optional_float(data.get("detected_at")),
+            back_at=_optional_float(data.get("back_at")),
             live={str(key): {int(v) for v in values} for key, values in data["live"].items()},
             resume_us=_optional_int(data.get("resume_us")),
             fired=int(data.get("fired", 0)),
@@ -146,8 +215,27 @@ class OpenGap:
             unrecoverable=tuple(self.unrecoverable),
             after_crash=self.after_crash,
             possible_duplicates=self.possible_duplicates,
+            last_seen=_optional_timestamp(self.last_seen),
+            detected=_optional_timestamp(self.detected_at),
+            link_back=_optional_timestamp(self.back_at),
         )
 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _optional_timestamp(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _optional_iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

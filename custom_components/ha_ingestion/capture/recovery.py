@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -92,12 +93,13 @@ class GapRecovery:
         own: OwnEntities | None,
         spawn: Spawn,
         on_gap_closed: GapClosedListener | None,
-        on_closed: Callable[[], None],
+        on_changed: Callable[[], None],
     ) -> None:
         """`connection`: the live link's (the history session opens its own with it).
 
         `on_gap_closed`: told each closed gap's span (start, end) on the remote's clock (µs).
-        `on_closed`: a gap was closed (the totals users see changed).
+        `on_changed`: what users see changed: the link is back (an outage ended), or a gap was
+        closed (the totals, the outage's recovery).
         """
         self.hass = hass
         self.entry = entry
@@ -109,7 +111,7 @@ class GapRecovery:
         self.on_gap_closed = on_gap_closed
         self._live = live
         self._spawn = spawn
-        self._on_closed = on_closed
+        self._on_changed = on_changed
         self.history_available: bool | None = None
         self.backfill_running = False
         self.requests = 0
@@ -136,16 +138,31 @@ class GapRecovery:
             self._epoch += 1
             self._connected_mono = time.monotonic()
             self.state.after_connect = []
-            if self.state.gap is not None:
-                self._start_recovery(self.state.gap)
+            if (gap := self.state.gap) is not None:
+                # The link's return (subscriptions confirmed): the outage users see ends here,
+                # and is shown at once; its recovery when the gap is closed.
+                gap.back_at = _epoch(snapshot.last_connected)
+                self.state.last_outage = gap.outage()
+                self._on_changed()
+                self._start_recovery(gap)
         elif not connected and self.state.connected:
             self.state.connected = False
+            seen = snapshot.last_seen
+            last_seen = None if seen is None else seen.timestamp()
+            lost = _epoch(snapshot.last_disconnected)
             if self.state.gap is None:
-                lost = snapshot.last_disconnected
-                self.open_gap(lost.timestamp() if lost is not None else time.time())
+                self.open_gap(lost, last_seen=last_seen)
+            else:  # lost again while its gap is recovered: the same gap, a new outage
+                self.state.gap.lost_again(lost, last_seen)
 
-    def open_gap(self, lost_at: float, *, margin: bool = True) -> OpenGap:
-        """A gap from `lost_at`, reaching back the detection margin (a loss is seen late)."""
+    def open_gap(
+        self, lost_at: float, *, margin: bool = True, last_seen: float | None = None
+    ) -> OpenGap:
+        """A gap from `lost_at`, reaching back the detection margin (a loss is seen late).
+
+        `last_seen`: the remote's last sign of life before it (local wall clock), where the
+        outage users see begins.
+        """
         back = int(self.settings.detection_margin * US) if margin else 0
         known = [] if self.state.remote_us is None else [self.state.remote_us]
         if self.state.offset_us is not None:
@@ -153,7 +170,7 @@ class GapRecovery:
         # Never measured: start early enough for any plausible clock difference.
         start = max(known) if known else int((lost_at - SKEW_ALLOWANCE) * US)
         start -= back
-        self.state.gap = OpenGap(start_us=start, lost_at=lost_at)
+        self.state.gap = OpenGap(start_us=start, lost_at=lost_at, last_seen=last_seen)
         self.state.hold = self.settings.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
         return self.state.gap
@@ -185,6 +202,7 @@ class GapRecovery:
                 seen[entity_id] = newest
         record = gap.record(time.time(), self.settings.event_types)
         self.state.gaps.append(record)
+        self.state.last_outage = record.outage
         if self.on_gap_closed is not None:
             self.on_gap_closed(gap.start_us, self.state.remote_now_us())
         self.state.gap = None
@@ -203,6 +221,9 @@ class GapRecovery:
                     "error": gap.error or "",
                 },
             )
+        if (outage := record.outage) is not None:
+            # The Last outage sensor's value and attributes, in the same words and digits.
+            LOGGER.info("Gap of the link to %s closed: %s", self.entry.title, outage.describe())
         if gap.fired:
             LOGGER.info(
                 "Recovered %d state changes missed while the link to %s was down",
@@ -210,7 +231,7 @@ class GapRecovery:
                 self.entry.title,
             )
         self.checkpoint.schedule()
-        self._on_closed()
+        self._on_changed()
 
     @property
     def link_up(self) -> bool:
@@ -455,6 +476,11 @@ class GapRecovery:
         raise RecorderBehindError(
             "the remote's history does not show a change it sent after the reconnect yet"
         )
+
+
+def _epoch(moment: datetime | None) -> float:
+    """A snapshot's time on the local wall clock (now when the engine has none)."""
+    return time.time() if moment is None else moment.timestamp()
 
 
 class RecorderBehindError(HaClientError):

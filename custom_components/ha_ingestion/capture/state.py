@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import time
 from typing import Any
 
+from ..client import Outage  # noqa: TID252 - the package's engine
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_BACKFILL,
     CONF_BACKFILL_MAX_WINDOW,
@@ -84,6 +85,9 @@ class CaptureState:
     remote_us: int | None = None
     offset_us: int | None = None
     gap: OpenGap | None = None
+    # The remote's last sign of life (our wall clock) as last known: checkpointed, so that the
+    # outage of a restart of Home Assistant starts at the last frame received before the stop.
+    last_seen: float | None = None
     # Live state changes wait (the gap is being recovered; each entity's changes stay in order).
     hold: bool = False
     connected: bool = False
@@ -96,6 +100,9 @@ class CaptureState:
     possible_duplicates: int = 0
     overflow: int = 0
     gaps: deque[GapRecord] = field(default_factory=lambda: deque(maxlen=GAP_HISTORY))
+    # The Last outage sensor: set at the link's return, its recovery at the gap's close (the
+    # last closed gap's after a start).
+    last_outage: Outage | None = None
 
     def note_remote_time(self, updated: int) -> None:
         """A live change's last_updated: the remote's clock moved at least this far."""

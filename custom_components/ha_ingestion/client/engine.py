@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 import logging
 import random
 import time
@@ -30,6 +31,7 @@ from .models import (
     ErrorRecord,
     LinkSnapshot,
     LinkState,
+    Outage,
     RemoteInfo,
     WaitReason,
 )
@@ -238,14 +240,17 @@ class LinkEngine:
         self._closing = True
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self._session is not None:
-            await self._session.close()
+        session = self._session
+        if session is not None:
+            await session.close()
             self._session = None
         m = self._metrics
         if m.connected_since is not None:
             m.connected_total += self._clock() - m.connected_since
             m.connected_since = None
-            m.last_disconnected = self._wall()
+            m.last_disconnected = wall = self._wall()
+            if session is not None:
+                m.last_seen = wall - session.silence
         self._subscriptions.mark_unconfirmed()
         self._retry.clear_schedule()
         self._set_state(LinkState.DISCONNECTED)
@@ -316,7 +321,7 @@ class LinkEngine:
         self._subscriptions.check_entities_too_big(reason)
         self._metrics.last_ping_rtt = session.last_ping_rtt
         self._session = None
-        return self._lost(reason)
+        return self._lost(reason, session.silence)
 
     def _attempt_failed(self, err: HaClientError) -> float | None:
         now = self._wall()
@@ -358,20 +363,28 @@ class LinkEngine:
         m.successful += 1
         m.remote = remote
         m.connected_since = now
-        m.last_connected = self._wall()
+        m.last_connected = back = self._wall()
         if m.lost_at is not None:
             elapsed = now - m.lost_at
             m.reconnect_time_total += elapsed
             m.reconnect_time_count += 1
             m.reconnect_count += 1
             m.lost_at = None
-            self._log.info("Link to %s restored after %.1f s", self._target(), elapsed)
+            # `_lost` set both with `lost_at`: the outage from the last sign of life to now.
+            lost = m.last_disconnected or back
+            outage = Outage(
+                last_seen=_to_datetime(m.last_seen or lost),
+                detected=_to_datetime(lost),
+                back=_to_datetime(back),
+            )
+            self._log.info("Link to %s restored: %s", self._target(), outage.describe())
         else:
             self._log.info("Link to %s established", self._target())
         self._last_logged = None
         self._set_state(LinkState.CONNECTED)
 
-    def _lost(self, err: HaClientError) -> float | None:
+    def _lost(self, err: HaClientError, silence: float) -> float | None:
+        """The link ended with `err`, `silence` seconds after its last frame received."""
         now = self._clock()
         m = self._metrics
         since = m.connected_since
@@ -382,6 +395,7 @@ class LinkEngine:
                 self._retry.stable()
         m.lost_at = now
         m.last_disconnected = wall = self._wall()
+        m.last_seen = wall - silence
         self._subscriptions.mark_unconfirmed()
         if self._closing:
             return None
@@ -445,3 +459,7 @@ class LinkEngine:
             consecutive=self._consecutive,
             attempt_started=self._attempt_started,
         )
+
+
+def _to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

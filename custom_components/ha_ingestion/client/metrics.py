@@ -39,6 +39,9 @@ class LinkMetrics:
     last_connected: float | None = None
     last_disconnected: float | None = None
     last_failed: float | None = None
+    # The last frame received on the last lost (or closed) connection: the remote's last sign
+    # of life before the loss.
+    last_seen: float | None = None
     started_at: float | None = None
     connected_since: float | None = None
     connected_total: float = 0.0
@@ -126,6 +129,9 @@ def build_snapshot(
         rtt = session.last_ping_rtt
     if state is not LinkState.CONNECTED:
         rtt = None  # a dead link's last round trip says nothing about now
+    last_seen = m.last_seen
+    if state is LinkState.CONNECTED and session is not None:
+        last_seen = wall - session.silence
     return LinkSnapshot(
         state=state,
         breaker=_breaker_snapshot(retry.breaker, wall_offset),
@@ -139,6 +145,7 @@ def build_snapshot(
         last_connected=_to_datetime(m.last_connected),
         last_disconnected=_to_datetime(m.last_disconnected),
         last_failed=_to_datetime(m.last_failed),
+        last_seen=_to_datetime(last_seen),
         uptime_ratio=uptime,
         average_reconnect_time=(
             m.reconnect_time_total / m.reconnect_time_count if m.reconnect_time_count else None

@@ -240,6 +240,9 @@ class LinkSnapshot:
     # and the parts of its messages skipped as malformed.
     entities: SubscriptionStatus | None = None
     entity_problems: int = 0
+    # The remote's last sign of life: the last frame received on the link (while connected),
+    # or on the lost one (while down: the start of the outage). None before any connection.
+    last_seen: datetime | None = None
 
     @property
     def connected(self) -> bool:
@@ -260,3 +263,68 @@ class LinkSnapshot:
     def refused_subscriptions(self) -> tuple[str, ...]:
         """Event types the remote refused on the last connection (the link is up without them)."""
         return tuple(s.event_type for s in self.subscriptions if s.refused is not None)
+
+
+# The outage's figures are rounded once, here: the sensor and the log show the same digits.
+OUTAGE_DIGITS = 1
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return round(max(0.0, (later - earlier).total_seconds()), OUTAGE_DIGITS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outage:
+    """One outage of the link, in the one meaning users see (the Last outage sensor, the log).
+
+    It lasts from the remote's last sign of life (`last_seen`: the last frame received on the
+    link before it was lost) to the link's return (`back`: connected again, subscriptions
+    confirmed). Within it, `detection` is the silence before the loss was noticed (`detected`);
+    after it, `recovery` is the time until the outage's data was recovered (`recovered`; None
+    while it is being recovered). Seconds, rounded to `OUTAGE_DIGITS`.
+    """
+
+    last_seen: datetime
+    detected: datetime
+    back: datetime
+    recovered: datetime | None = None
+
+    @property
+    def length(self) -> float:
+        """From the last sign of life to the link's return (s)."""
+        return _seconds(self.back, self.last_seen)
+
+    @property
+    def detection(self) -> float:
+        """From the last sign of life to the loss detected (s)."""
+        return _seconds(self.detected, self.last_seen)
+
+    @property
+    def recovery(self) -> float | None:
+        """From the link's return to its data recovered (s); None while not yet."""
+        return None if self.recovered is None else _seconds(self.recovered, self.back)
+
+    def figures(self) -> dict[str, Any]:
+        """Start and end (ISO, ms), detection and recovery (s; None while not yet)."""
+        return {
+            "start": _clock_time(self.last_seen),
+            "end": _clock_time(self.back),
+            "detection": self.detection,
+            "recovery": self.recovery,
+        }
+
+    def describe(self) -> str:
+        """The log's wording, with the sensor's numbers (its value and attributes)."""
+        f = self.figures()
+        text = (
+            f"outage {self.length:.{OUTAGE_DIGITS}f} s (from the last message received at "
+            f"{f['start']} to the link's return at {f['end']}), "
+            f"detection {f['detection']:.{OUTAGE_DIGITS}f} s"
+        )
+        if f["recovery"] is not None:
+            text += f", recovery {f['recovery']:.{OUTAGE_DIGITS}f} s"
+        return text
+
+
+def _clock_time(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")

@@ -108,6 +108,17 @@ class HaWebSocketSession:
         return self._reader is not None and not self._closed.done()
 
     @property
+    def silence(self) -> float:
+        """Seconds since the last frame received from the remote (its last sign of life).
+
+        Any text frame counts (events, results, the heartbeat's pong) and the remote's close
+        frame; not a connection that broke without one. Measured on the event loop's clock, the
+        one the heartbeat reads on every frame: a duration, so a caller with another clock can
+        place it on its own (its `now` minus this).
+        """
+        return self._loop.time() - self._last_rx
+
+    @property
     def compression(self) -> int:
         """permessage-deflate window bits the server agreed to (0: uncompressed)."""
         return 0 if self._ws is None else int(self._ws.compress)
@@ -309,12 +320,15 @@ class HaWebSocketSession:
         loop = self._loop
         dispatch = self._dispatch
         text = aiohttp.WSMsgType.TEXT
+        close = aiohttp.WSMsgType.CLOSE
         try:
             while True:
                 msg = await ws.receive()
-                self._last_rx = loop.time()
                 if msg.type is not text:
+                    if msg.type is close:  # the remote's goodbye: its last sign of life
+                        self._last_rx = loop.time()
                     raise _frame_error(msg, ws)
+                self._last_rx = loop.time()
                 raw = msg.data
                 size = len(raw)
                 if size > DECODE_IN_STEPS_OVER:
