@@ -65,6 +65,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         ),
         # mirror: the long-term statistics of mirrored sensors for every closed gap
         on_gap_closed=mirror.gap_statistics.async_gap_closed if mirror.enabled else None,
+        # mirror: every mirrored entity is recovered after an outage, on the remote's registry
+        # or not
+        held=mirror.held_remote_ids if mirror.enabled else None,
     )
     coordinator = HaIngestionCoordinator(hass, entry, engine, capture, gate)
     if gate.closed:

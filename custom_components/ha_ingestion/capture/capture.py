@@ -13,7 +13,7 @@ Data flows one way: capture gets the engine (`LinkEngine`) and its hooks (`not_f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -52,12 +52,14 @@ class EventCapture:
         *,
         not_forwarded: Callable[[str], bool] | None = None,
         on_gap_closed: GapClosedListener | None = None,
+        held: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         """Read the capture options; nothing runs until `async_start()`.
 
         `not_forwarded` (mirror/): state changes of these entities are not fired as events (their
         local entity carries them). `on_gap_closed` (mirror/): told each closed gap's span
-        (start, end) on the remote's clock (µs).
+        (start, end) on the remote's clock (µs). `held` (mirror/): the remote entities mirrored
+        here, always recovered after an outage (registry entry on the remote or not).
         """
         self.hass = hass
         self.entry = entry
@@ -95,6 +97,7 @@ class EventCapture:
             spawn=self._spawn,
             on_gap_closed=on_gap_closed,
             on_closed=self._on_gap_closed,
+            held=held,
         )
         self._stats = CaptureStats()
         self._stats_listeners: list[Callable[[], None]] = []

@@ -20,7 +20,7 @@ last request of each read is open-ended, the remote's clock ends it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +93,12 @@ class GapRecovery:
         spawn: Spawn,
         on_gap_closed: GapClosedListener | None,
         on_closed: Callable[[], None],
+        held: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         """`connection`: the live link's (the history session opens its own with it).
+
+        `held`: the remote entities held here another way (mirror/: every mirrored entity,
+        registered or not on the remote): always in a gap's entity list.
 
         `on_gap_closed`: told each closed gap's span (start, end) on the remote's clock (µs).
         `on_closed`: a gap was closed (the totals users see changed).
@@ -107,6 +111,7 @@ class GapRecovery:
         self.skips = skips
         self.own = own
         self.on_gap_closed = on_gap_closed
+        self._held = held
         self._live = live
         self._spawn = spawn
         self._on_closed = on_closed
@@ -345,12 +350,17 @@ class GapRecovery:
         )
 
     async def _entity_ids(self, gap: OpenGap) -> list[str]:
-        """What to ask history for: the remote's entity registry, and every entity seen here.
+        """What to ask history for: every entity seen here or held here, and the remote's registry.
 
-        Not `get_states` (the whole remote's states, attributes and all, in one message); the
+        Held (`held`: the mirrors, registry entry on the remote or not) and seen (a change
+        delivered here) come first: an entity the remote's registry does not list (YAML or
+        template entities without a unique id, states set by scripts) is still recovered. Not
+        `get_states` (the whole remote's states, attributes and all, in one message); the
         registry's display list is a few short fields per entity.
         """
         entity_ids = set(self.state.seen) | set(gap.live)
+        if self._held is not None:
+            entity_ids.update(self._held())
         try:
             reply = await self._command({"type": "config/entity_registry/list_for_display"})
         except ReplyTooLargeError:

@@ -91,6 +91,12 @@ class LocalMirrors:
             remote_id.partition(".")[0], DOMAIN, self.unique_base + remote_id
         )
 
+    def held_remote_ids(self) -> set[str]:
+        """Every remote entity mirrored here: registered, created, or waiting for its platform."""
+        held = set(self.entities) | set(self.pending)
+        held.update(reg.unique_id[len(self.unique_base) :] for reg in self._registered())
+        return held
+
     def _registered(self) -> Iterable[er.RegistryEntry]:
         registry = er.async_get(self.hass)
         for reg in er.async_entries_for_config_entry(registry, self.entry.entry_id):

@@ -102,6 +102,10 @@ class EntityMirror:
         """The registered local entity id of a remote entity's mirror (the user's rename kept)."""
         return self.local.local_entity_id(remote_id)
 
+    def held_remote_ids(self) -> set[str]:
+        """Every remote entity mirrored here (registered ones too, before their platform is up)."""
+        return self.local.held_remote_ids() if self.enabled else set()
+
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
         return entity_id in self.local.entities
