@@ -68,6 +68,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         # mirror: every mirrored entity is recovered after an outage, on the remote's registry
         # or not
         held=mirror.held_remote_ids if mirror.enabled else None,
+        # mirror: their recovered changes become the mirrors' recorded history (stored once;
+        # also as events with *Also fire state changes*)
+        past=mirror.history if mirror.enabled else None,
+        fire_past=mirror.forward_state_changes,
     )
     coordinator = HaIngestionCoordinator(hass, entry, engine, capture, gate)
     if gate.closed:

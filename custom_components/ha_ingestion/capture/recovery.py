@@ -49,12 +49,12 @@ from .backfill import (
     fire_in_batches,
 )
 from .checkpoint import Checkpoint
-from .events import STATE_CHANGED, SkipCounter, local_event, ts_to_us, us_to_iso
+from .events import STATE_CHANGED, SkipCounter, iso_to_us, local_event, ts_to_us, us_to_iso
 from .gaps import OpenGap
 from .history_session import HistorySession, ReplyTooLargeError
 from .live import LivePath
 from .selflink import OwnEntities
-from .state import US, CaptureSettings, CaptureState
+from .state import US, CaptureSettings, CaptureState, PastStatesSink
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -94,6 +94,8 @@ class GapRecovery:
         on_gap_closed: GapClosedListener | None,
         on_closed: Callable[[], None],
         held: Callable[[], Iterable[str]] | None = None,
+        past: PastStatesSink | None = None,
+        fire_past: bool = False,
     ) -> None:
         """`connection`: the live link's (the history session opens its own with it).
 
@@ -112,6 +114,8 @@ class GapRecovery:
         self.own = own
         self.on_gap_closed = on_gap_closed
         self._held = held
+        self.past = past
+        self.fire_past = fire_past
         self._live = live
         self._spawn = spawn
         self._on_closed = on_closed
@@ -142,12 +146,16 @@ class GapRecovery:
             self._connected_mono = time.monotonic()
             self.state.after_connect = []
             if self.state.gap is not None:
+                self.state.gap.note_up(time.time())
                 self._start_recovery(self.state.gap)
         elif not connected and self.state.connected:
             self.state.connected = False
+            lost = snapshot.last_disconnected
+            lost_at = lost.timestamp() if lost is not None else time.time()
             if self.state.gap is None:
-                lost = snapshot.last_disconnected
-                self.open_gap(lost.timestamp() if lost is not None else time.time())
+                self.open_gap(lost_at)
+            else:
+                self.state.gap.note_down(lost_at)
 
     def open_gap(self, lost_at: float, *, margin: bool = True) -> OpenGap:
         """A gap from `lost_at`, reaching back the detection margin (a loss is seen late)."""
@@ -159,6 +167,7 @@ class GapRecovery:
         start = max(known) if known else int((lost_at - SKEW_ALLOWANCE) * US)
         start -= back
         self.state.gap = OpenGap(start_us=start, lost_at=lost_at)
+        self.state.gap.note_down(lost_at)
         self.state.hold = self.settings.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
         return self.state.gap
@@ -188,8 +197,17 @@ class GapRecovery:
             newest = max(values)
             if newest > seen.get(entity_id, -1):
                 seen[entity_id] = newest
-        record = gap.record(time.time(), self.settings.event_types)
+        now = time.time()
+        record = gap.record(now, self.settings.event_types)
         self.state.gaps.append(record)
+        if self.past is not None and self.settings.backfill_enabled:
+            # States first: queued before the statistics fill (told next) queues anything.
+            offset = self.state.offset_us or 0
+            self.past.gap_recovered(
+                min(gap.start_us, gap.start_us - offset),
+                gap.down_spans(now),
+                self.history_available is True and not gap.unrecoverable,
+            )
         if self.on_gap_closed is not None:
             self.on_gap_closed(gap.start_us, self.state.remote_now_us())
         self.state.gap = None
@@ -321,6 +339,8 @@ class GapRecovery:
         async for changes in reader.slices(entity_ids, start):
             if await fire_in_batches(changes, dedup, self._fire_backfilled):
                 self.checkpoint.schedule()
+            if self.past is not None:
+                await self.past.flush()
             newest = changes.newest_us
             if newest is not None and (gap.resume_us is None or newest > gap.resume_us):
                 gap.resume_us = newest
@@ -333,6 +353,19 @@ class GapRecovery:
         if self.state.gap is not None and self.state.gap.note_fired(change.updated_us):
             self.state.possible_duplicates += 1
         self.state.backfilled += 1
+        new_state = change.new_state
+        if (
+            self.past is not None
+            and self.past.record(
+                change.entity_id,
+                new_state["state"],
+                new_state["attributes"],
+                iso_to_us(new_state["last_changed"]) or change.updated_us,
+                change.updated_us,
+            )
+            and not self.fire_past
+        ):
+            return  # stored once: as a past state of its mirror
         self.hass.bus.async_fire(
             EVENT_INGESTED,
             local_event(

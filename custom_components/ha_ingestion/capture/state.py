@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_BACKFILL,
@@ -118,3 +118,20 @@ class CaptureState:
             estimate = now_us() + self.offset_us
             known = estimate if known is None else max(known, estimate)
         return known
+
+
+class PastStatesSink(Protocol):
+    """Where recovered changes of entities held here as local entities go (mirror/)."""
+
+    def record(
+        self, remote_id: str, state: Any, attributes: Any, changed_us: int, updated_us: int
+    ) -> bool:
+        """One recovered change; True: taken (a past state of a local entity)."""
+
+    async def flush(self) -> None:
+        """After each history reply: what was taken is queued, and not too much waits."""
+
+    def gap_recovered(
+        self, start_us: float, down: list[tuple[float, float]], complete: bool
+    ) -> None:
+        """The gap is closed: its span (`start_us` remote clock, `down`: local epoch seconds)."""

@@ -97,6 +97,10 @@ class LocalMirrors:
         held.update(reg.unique_id[len(self.unique_base) :] for reg in self._registered())
         return held
 
+    def registered_entity_ids(self) -> list[str]:
+        """The local entity ids of every registered mirror."""
+        return [reg.entity_id for reg in self._registered()]
+
     def _registered(self) -> Iterable[er.RegistryEntry]:
         registry = er.async_get(self.hass)
         for reg in er.async_entries_for_config_entry(registry, self.entry.entry_id):

@@ -6,6 +6,8 @@ It follows the engine and hands each part its work (one module per responsibilit
 - `updates.py`: each `subscribe_entities` message applied, at once or in slices, in order;
 - `local_entities.py`: the local entities: identity, creation per platform, skips, removal;
 - `fallback.py`: a remote without `subscribe_entities` (`get_states`, then `state_changed`);
+- `past_states.py`: the changes recovered after an outage as the mirrors' recorded history (given
+  to capture as its sink), `recorder_history.py` its recorder tasks;
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap (given to
   capture as its `on_gap_closed` listener), `local_recorder.py` its local side;
 - `entity.py`: one mirror entity; `platform.py`: the platform setup of every mirrored domain.
@@ -39,6 +41,7 @@ from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
+from .past_states import RecoveredHistory
 from .updates import SlicedUpdates
 
 if TYPE_CHECKING:
@@ -85,6 +88,8 @@ class EntityMirror:
         self.gap_statistics = GapStatisticsFiller(
             hass, entry, self, engine, float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600
         )
+        # Recovered changes of mirrored entities as their recorded history (capture's sink).
+        self.history = RecoveredHistory(hass, self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -105,6 +110,10 @@ class EntityMirror:
     def held_remote_ids(self) -> set[str]:
         """Every remote entity mirrored here (registered ones too, before their platform is up)."""
         return self.local.held_remote_ids() if self.enabled else set()
+
+    def registered_entity_ids(self) -> list[str]:
+        """The local entity ids of every registered mirror."""
+        return self.local.registered_entity_ids()
 
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
@@ -183,4 +192,5 @@ class EntityMirror:
             "skipped": dict(local.skip_counts),
             "skipped_entities": {reason: dict(ids) for reason, ids in local.skipped.items()},
             "statistics": self.gap_statistics.as_dict(),
+            "history": self.history.as_dict(),
         }
