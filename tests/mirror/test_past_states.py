@@ -36,6 +36,7 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.mirror import past_states as past_module
 from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.e2e.helpers import record
 from tests.fake_ha import FakeHA
 
 POWER: dict[str, Any] = {
@@ -278,9 +279,9 @@ async def test_a_recovered_change_costs_the_database_what_a_live_one_does(
     recorder_mock: Recorder, hass: HomeAssistant, fake_ha: FakeHA
 ) -> None:
     """Bytes in the database per change (every table and index, SQLite `dbstat` payload): a
-    recovered change of a mirror is stored once, as a state, about as a live one (target ≤ 1.2×).
+    recovered change of a mirror is stored once, as a state, about as a live one (target: at most 1.2 times).
 
-    The figures are printed (`-s`) for docs/outage-recovery.md.
+    The figures are recorded (shown with `-s`) for docs/outage-recovery.md.
     """
     entry = await mirroring(hass, fake_ha)
     await async_wait_recording_done(hass)
@@ -297,9 +298,11 @@ async def test_a_recovered_change_costs_the_database_what_a_live_one_does(
     # row: counted as live rows, taken off the recovered side.
     live = (live_done - before) / STORAGE_CHANGES
     recovered = (recovered_done - live_done - live) / STORAGE_CHANGES
-    print(
-        f"\nbytes per change in the database: live {live:.1f}, recovered {recovered:.1f}, "
-        f"ratio {recovered / live:.2f}"
+    record(
+        "ha_25_recovered_change_storage",
+        live_bytes_per_change=live,
+        recovered_bytes_per_change=recovered,
+        ratio=recovered / live,
     )
     assert entry.runtime_data.mirror.history.written == STORAGE_CHANGES
     assert await recorder_mock.async_add_executor_job(ingested_count, recorder_mock) == 0
