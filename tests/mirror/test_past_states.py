@@ -170,6 +170,11 @@ async def test_recovered_changes_are_the_mirrors_recorded_history(
     monkeypatch.setattr(past_module, "IN_FLIGHT", 1)
     await fake_ha.fire_state_changed(REMOTE, "100", POWER)
     entry = await mirroring(hass, fake_ha)
+    # The remote's entity really is unavailable for a moment (told live): that row stays.
+    await fake_ha.fire_state_changed(REMOTE, "unavailable", POWER)
+    await wait_for(lambda: shown(hass, LOCAL) == "unavailable")
+    await fake_ha.fire_state_changed(REMOTE, "170", POWER)
+    await wait_for(lambda: shown(hass, LOCAL) == "170")
     changed = async_capture_events(hass, EVENT_STATE_CHANGED)
     ingested = async_capture_events(hass, EVENT_INGESTED)
 
@@ -181,12 +186,12 @@ async def test_recovered_changes_are_the_mirrors_recorded_history(
     rows = recorded_rows(recorder_mock, LOCAL)
     states = [row["state"] for row in rows]
     # Before, the recovered ones in order, the relink (the remote's current state, live).
-    assert states == ["100", "150", *values, values[-1]]
-    recovered = rows[2:-1]
+    assert states == ["100", "150", "unavailable", "170", *values, values[-1]]
+    recovered = rows[4:-1]
     for row, moment in zip(recovered, times, strict=True):
         assert row["updated"] == pytest.approx(moment.timestamp(), abs=1e-6)
         assert row["origin_idx"] == 1  # from the remote; live mirror rows are local (0)
-    assert "unavailable" not in states  # the outage's row is gone
+    assert states.count("unavailable") == 1  # the outage's row is gone, the remote's stays
     # Linked in order, as the recorder links live states.
     for previous, row in pairwise(rows):
         assert row["old_state_id"] == previous["state_id"]

@@ -148,8 +148,6 @@ def restore(
         gap_open = bool(stored.get("gap")) and captured
         if gap_open:
             state.gap = OpenGap.from_dict(stored["gap"])
-            # Stopped (or killed) while it was open: down since the last write at least.
-            state.gap.note_down(float(stored.get("saved_at", time.time())))
         else:
             # Stopped (or reloaded, or killed) while complete: what happened since is a gap.
             # After a run that did not capture state changes, only what happened since.

@@ -85,25 +85,6 @@ class OpenGap:
     crash_window_us: int | None = None
     crash_window_end_us: int | None = None
     possible_duplicates: int = 0
-    # Local wall-clock spans (epoch seconds) the link was down while this gap was open (an end
-    # of None: still down): the mirrors' `unavailable` rows of these spans are link artifacts.
-    down: list[list[float | None]] = field(default_factory=list)
-
-    def note_down(self, moment: float) -> None:
-        """The link was lost (or this instance stopped) at `moment`."""
-        if not self.down or self.down[-1][1] is not None:
-            self.down.append([moment, None])
-
-    def note_up(self, moment: float) -> None:
-        """The link is back at `moment`."""
-        if self.down and self.down[-1][1] is None:
-            self.down[-1][1] = moment
-
-    def down_spans(self, now: float) -> list[tuple[float, float]]:
-        """The spans the link was down (one still open ends `now`)."""
-        return [
-            (start, now if end is None else end) for start, end in self.down if start is not None
-        ]
 
     def note_fired(self, updated_us: int) -> bool:
         """One change fired for this gap: count it when it may repeat one fired before a crash."""
@@ -133,7 +114,6 @@ class OpenGap:
             "crash_window_us": self.crash_window_us,
             "crash_window_end_us": self.crash_window_end_us,
             "possible_duplicates": self.possible_duplicates,
-            "down": [list(span) for span in self.down],
         }
 
     @classmethod
@@ -152,10 +132,6 @@ class OpenGap:
             crash_window_us=_optional_int(data.get("crash_window_us")),
             crash_window_end_us=_optional_int(data.get("crash_window_end_us")),
             possible_duplicates=int(data.get("possible_duplicates", 0)),
-            down=[
-                [float(span[0]), None if span[1] is None else float(span[1])]
-                for span in data.get("down", ())
-            ],
         )
 
     def record(self, end: float, event_types: tuple[str, ...]) -> GapRecord:

@@ -146,16 +146,12 @@ class GapRecovery:
             self._connected_mono = time.monotonic()
             self.state.after_connect = []
             if self.state.gap is not None:
-                self.state.gap.note_up(time.time())
                 self._start_recovery(self.state.gap)
         elif not connected and self.state.connected:
             self.state.connected = False
-            lost = snapshot.last_disconnected
-            lost_at = lost.timestamp() if lost is not None else time.time()
             if self.state.gap is None:
-                self.open_gap(lost_at)
-            else:
-                self.state.gap.note_down(lost_at)
+                lost = snapshot.last_disconnected
+                self.open_gap(lost.timestamp() if lost is not None else time.time())
 
     def open_gap(self, lost_at: float, *, margin: bool = True) -> OpenGap:
         """A gap from `lost_at`, reaching back the detection margin (a loss is seen late)."""
@@ -167,7 +163,6 @@ class GapRecovery:
         start = max(known) if known else int((lost_at - SKEW_ALLOWANCE) * US)
         start -= back
         self.state.gap = OpenGap(start_us=start, lost_at=lost_at)
-        self.state.gap.note_down(lost_at)
         self.state.hold = self.settings.backfill_enabled and self.history_available is not False
         self.checkpoint.schedule()
         return self.state.gap
@@ -204,8 +199,7 @@ class GapRecovery:
             # States first: queued before the statistics fill (told next) queues anything.
             offset = self.state.offset_us or 0
             self.past.gap_recovered(
-                min(gap.start_us, gap.start_us - offset),
-                gap.down_spans(now),
+                min(gap.start_us, gap.start_us - offset, int(gap.lost_at * US)),
                 self.history_available is True and not gap.unrecoverable,
             )
         if self.on_gap_closed is not None:

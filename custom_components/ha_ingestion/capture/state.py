@@ -131,7 +131,8 @@ class PastStatesSink(Protocol):
     async def flush(self) -> None:
         """After each history reply: what was taken is queued, and not too much waits."""
 
-    def gap_recovered(
-        self, start_us: float, down: list[tuple[float, float]], complete: bool
-    ) -> None:
-        """The gap is closed: its span (`start_us` remote clock, `down`: local epoch seconds)."""
+    def gap_recovered(self, start_us: int, complete: bool) -> None:
+        """The gap is closed (it began at `start_us`, the earlier of both clocks).
+
+        `complete`: every change of it was recovered.
+        """

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from homeassistant.const import MAX_LENGTH_STATE_ENTITY_ID
-from homeassistant.core import HomeAssistant, valid_entity_id
+from homeassistant.core import Context, HomeAssistant, valid_entity_id
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import orjson
@@ -37,6 +37,7 @@ from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release di
 from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
 from .choice import MIRROR_DOMAINS, MirrorChoice
 from .entity import MirrorEntity, mirror_class
+from .recorder_history import link_down_context, link_down_mark
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -82,6 +83,10 @@ class LocalMirrors:
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
         self._new_unregistered = 0
+        # The link is up (`mirror.py`): while it is not, a mirror's `unavailable` is the link's,
+        # written with the entry's link-down mark (removed from the record once recovered).
+        self.connected = False
+        self.link_down_mark = link_down_mark(self.unique_base)
 
     # ------------------------------------------------------------------ registry
 
@@ -155,9 +160,9 @@ class LocalMirrors:
 
     def apply(self, remote_id: str, state: RemoteState | None) -> None:
         """The remote's state of one entity (None: not in the subscription's first message)."""
-        if state is None:  # not in the subscription's first message
+        if state is None:  # not in the subscription's first message, or the link is down
             if (entity := self.entities.get(remote_id)) is not None:
-                entity.set_remote(None)
+                entity.set_remote(None, link_down=self._link_down())
             return
         if not self.choice.filter.matches(remote_id):
             self.filtered_here += 1
@@ -232,11 +237,17 @@ class LocalMirrors:
         )
         if state is not None:
             entity.set_remote(state)
+        else:  # registered, not told yet (at a start): unavailable, the link's doing
+            entity.mark_link_down(self._link_down())
         self.entities[remote_id] = entity
         if self._new is not None:
             self._new.setdefault(domain, []).append(entity)
         else:
             self._adders[domain]([entity])
+
+    def _link_down(self) -> Context | None:
+        """A link-down context while the link is down; None while it is up."""
+        return None if self.connected else link_down_context(self.link_down_mark)
 
     def _skip(
         self, reason: str, remote_id: str, detail: str = "", *, once: str | None = None

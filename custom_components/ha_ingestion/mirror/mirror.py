@@ -111,6 +111,11 @@ class EntityMirror:
         """Every remote entity mirrored here (registered ones too, before their platform is up)."""
         return self.local.held_remote_ids() if self.enabled else set()
 
+    @property
+    def link_down_mark(self) -> str:
+        """The mark of this entry's link-down `unavailable` writes (their context ids)."""
+        return self.local.link_down_mark
+
     def registered_entity_ids(self) -> list[str]:
         """The local entity ids of every registered mirror."""
         return self.local.registered_entity_ids()
@@ -160,6 +165,7 @@ class EntityMirror:
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
+        self.local.connected = connected
         if self._connected and not connected:
             self.states_known.clear()
             self._states = {}

@@ -17,8 +17,9 @@ through its queue):
   it.
 
 When the gap is closed (`gap_recovered`): `MendHole` per `MEND_BATCH` mirrors removes the
-`unavailable` rows written here while the link was down (when the whole gap was recovered) and
-links the rows of the span in order (`old_state_id`). It is queued after the last batch, and the
+`unavailable` rows the mirrors wrote because the link was down (marked: `local_entities.py`;
+only when the whole gap was recovered) and links the rows of the span in order
+(`old_state_id`). It is queued after the last batch, and the
 gap's long-term statistics (`gap_statistics.py`, told by capture right after) go through the same
 queue after it: states first, then statistics.
 
@@ -30,14 +31,22 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.recorder import get_instance
 
 from .entity import mirror_class
-from .recorder_history import MendHole, MendOutcome, PastRow, WriteOutcome, WritePastStates
+from .recorder_history import (
+    MendHole,
+    MendOutcome,
+    PastRow,
+    WriteOutcome,
+    WritePastStates,
+    mark_bytes,
+)
 
 if TYPE_CHECKING:
     from .mirror import EntityMirror
@@ -172,30 +181,29 @@ class RecoveredHistory:
             await self._queued.popleft()
 
     @callback
-    def gap_recovered(
-        self, start_us: float, down: Iterable[tuple[float, float]], complete: bool
-    ) -> None:
+    def gap_recovered(self, start_us: int, complete: bool) -> None:
         """The gap is closed: queue what waits, then mend every mirror's span.
 
-        `start_us`: the oldest moment a recovered change can have; `down`: the spans (epoch
-        seconds) the link was down; their `unavailable` rows go only when `complete` (every
-        change of the gap was recovered).
+        `start_us`: the gap's start (the earlier of both clocks); its link-down `unavailable`
+        rows go only when `complete` (every change of the gap was recovered).
         """
         self._identity = {}
         if not self._recorder_ready():
             return
         self.gaps += 1
         self._queue_rows()
-        spans = [(float(a), float(b)) for a, b in down] if complete else []
+        mark = mark_bytes(self._mirror.link_down_mark) if complete else None
         entity_ids = self._mirror.registered_entity_ids()
         instance = get_instance(self.hass)
+        end = time.time()
         for index in range(0, len(entity_ids), MEND_BATCH):
             future = self.hass.loop.create_future()
             instance.queue_task(
                 MendHole(
                     entity_ids[index : index + MEND_BATCH],
                     start_us / US,
-                    spans,
+                    end,
+                    mark,
                     self._told(future, self._on_mended),
                 )
             )

@@ -14,11 +14,12 @@ used here (the suite runs on both, so a release that changes any of it fails lou
 
 `WritePastStates` inserts a batch of recovered states (a batch that is written again after a
 crash inserts nothing twice: a row of the same entity at the same `last_updated_ts` is kept).
-`MendHole` then, per mirror: deletes the `unavailable` rows the link's loss wrote (written here
-by the mirror: `origin_idx` local; the recovered ones are `remote`) inside the spans the link was
-down, never an entity's newest row, and links every row of the span to the one before it
-(`old_state_id`), as the recorder links live states, before anything is deleted (PostgreSQL
-checks the foreign key at once).
+`MendHole` then, per mirror: deletes the `unavailable` rows the link's loss wrote within the
+gap (the mirror writes those with a context whose id ends in the entry's link-down mark,
+`link_down_context`: told apart from an `unavailable` the remote really had, which a mirror
+writes with a context of its own), never an entity's newest row, and links every row of the span
+to the one before it (`old_state_id`), as the recorder links live states, before anything is
+deleted (PostgreSQL checks the foreign key at once).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.recorder.db_schema import StateAttributes, States
@@ -33,7 +36,7 @@ from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import Context, Event, EventOrigin, State
 from homeassistant.helpers.recorder import session_scope
-from homeassistant.util.ulid import ulid_at_time
+from homeassistant.util.ulid import ulid_at_time, ulid_to_bytes
 from sqlalchemy import delete, select, update
 
 if TYPE_CHECKING:
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
 
 # A recorded time is a float of seconds: two rows within this are the same moment.
 SAME_MOMENT = 0.5e-6
-LOCAL_ORIGIN = EventOrigin.local.idx
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +99,37 @@ class MendHole(RecorderTask):
     """After a recovered gap: the link-loss `unavailable` rows out, every row linked in order."""
 
     entity_ids: list[str]
-    start: float  # the oldest moment a recovered row of this gap can have (epoch seconds)
-    down: list[tuple[float, float]]  # spans (epoch seconds) the link was down: rows to remove
+    start: float  # the gap's start: the oldest moment a row to mend can have (epoch seconds)
+    end: float  # when the gap was closed
+    mark: bytes | None  # the link-down mark (context id bytes 6-16); None: remove nothing
     done: Callable[[MendOutcome], None]
 
     def run(self, instance: Recorder) -> None:
         """Mend each entity of the batch, in one transaction."""
         outcome = MendOutcome(failed=True)
         try:
-            outcome = mend(instance, self.entity_ids, self.start, self.down)
+            outcome = mend(instance, self.entity_ids, self.start, self.end, self.mark)
         finally:
             self.done(outcome)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def link_down_mark(key: str) -> str:
+    """The 16 ULID characters (80 bits) that mark this entry's link-down `unavailable` writes."""
+    digest = int.from_bytes(hashlib.sha256(f"ha_ingestion link down {key}".encode()).digest())
+    return "".join(_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(16))
+
+
+def link_down_context(mark: str) -> Context:
+    """A context for one link-down write: a ULID of now, its random part the entry's mark."""
+    return Context(id=ulid_at_time(time.time())[:10] + mark)
+
+
+def mark_bytes(mark: str) -> bytes:
+    """What the recorder stores of the mark: the last 10 bytes of `context_id_bin`."""
+    return ulid_to_bytes("0" * 10 + mark)[6:]
 
 
 def _event(row: PastRow) -> Event[Any]:
@@ -208,9 +230,9 @@ def _attributes_id(
 
 
 def mend(
-    instance: Recorder, entity_ids: list[str], start: float, down: list[tuple[float, float]]
+    instance: Recorder, entity_ids: list[str], start: float, end: float, mark: bytes | None
 ) -> MendOutcome:
-    """Per entity: remove the link-loss `unavailable` rows in `down`, link the rows in order."""
+    """Per entity: remove the link-down `unavailable` rows of [start, end], link rows in order."""
     outcome = MendOutcome()
     if not entity_ids:
         return outcome
@@ -219,33 +241,34 @@ def mend(
         ids = sorted({m for m in metadata.values() if m is not None})
         if not ids:
             return outcome
-        low = min([start, *(span[0] for span in down)])
-        rows: dict[int, list[tuple[float, int, int | None, str | None, int | None]]] = {}
-        for metadata_id, moment, state_id, old_state_id, state, origin in session.execute(
+        rows: dict[int, list[tuple[int, int | None, bool]]] = {}
+        for metadata_id, moment, state_id, old_state_id, state, context in session.execute(
             select(
                 States.metadata_id,
                 States.last_updated_ts,
                 States.state_id,
                 States.old_state_id,
                 States.state,
-                States.origin_idx,
+                States.context_id_bin,
             )
-            .where(States.metadata_id.in_(ids), States.last_updated_ts >= low)
+            .where(States.metadata_id.in_(ids), States.last_updated_ts >= start)
             .order_by(States.metadata_id, States.last_updated_ts, States.state_id)
         ):
-            rows.setdefault(metadata_id, []).append((moment, state_id, old_state_id, state, origin))
+            link_down = (
+                mark is not None
+                and state == STATE_UNAVAILABLE
+                and moment <= end
+                and context is not None
+                and bytes(context)[6:] == mark
+            )
+            rows.setdefault(metadata_id, []).append((state_id, old_state_id, link_down))
         relink: list[dict[str, Any]] = []
         removed: list[int] = []
         for metadata_id, entity_rows in rows.items():
-            drop = {
-                state_id
-                for moment, state_id, _, state, origin in entity_rows[:-1]  # never the newest
-                if state == STATE_UNAVAILABLE
-                and origin == LOCAL_ORIGIN
-                and any(begin <= moment <= end for begin, end in down)
-            }
-            previous = _anchor(session, metadata_id, low)
-            for _, state_id, old_state_id, _, _ in entity_rows:
+            # Never the newest row: the recorder links the next live state to it.
+            drop = {state_id for state_id, _, link_down in entity_rows[:-1] if link_down}
+            previous = _anchor(session, metadata_id, start)
+            for state_id, old_state_id, _ in entity_rows:
                 if state_id in drop:
                     continue
                 if previous is not None and old_state_id != previous:
