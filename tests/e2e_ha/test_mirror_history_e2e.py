@@ -244,7 +244,7 @@ async def test_outages_leave_no_hole_in_a_mirrors_history(
     assert figures["history_api_has_all"], (figures, api)
     assert figures["triggered_by_recovered"] == [], figures
     assert "2" in triggered, figures  # the automation does run for live changes
-    assert figures["chain_breaks"] <= 2, (figures, rows)  # (starts: see docstring of _recovered)
+    assert figures["chain_breaks"] == 0, (figures, rows)
     assert log_errors == [], log_errors
 
 
@@ -260,8 +260,9 @@ async def _shows(linked: LocalLink, entity_id: str, value: str) -> None:
 async def _recovered(
     linked: LocalLink, db: LocalDb, mirrored: str, made: list[tuple[str, float]], what: str
 ) -> float:
-    """Seconds until every change made so far is a recorded state of the mirror, and the gap's
-    span is mended (no `unavailable` row after the newest change made)."""
+    """Seconds until every change made so far is a recorded state of the mirror and the gap's
+    span is mended: no `unavailable` row after the first change made, every row linked to the
+    one before it (the recorder itself starts a new chain at each start: the mend links it)."""
     began = time.monotonic()
     wanted = {(value, round(moment, 3)) for value, moment in made}
 
@@ -269,7 +270,8 @@ async def _recovered(
         rows = await db.states(mirrored)
         have = {(state, round(ts, 3)) for state, ts, _, _ in rows}
         mended = not [ts for state, ts, _, _ in rows if state == "unavailable" and ts > made[0][1]]
-        return wanted <= have and mended
+        linked = all(row[2] == previous[3] for previous, row in pairwise(rows))
+        return wanted <= have and mended and linked
 
     try:
         await wait_until(

@@ -314,3 +314,41 @@ async def test_a_recovered_change_costs_the_database_what_a_live_one_does(
     assert recovered <= 1.2 * live
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_changes_made_while_this_instance_was_stopped_leave_no_hole(
+    recorder_mock: Recorder, hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """Unloaded (a reload), the remote changes, set up again with the remote down (the mirror
+    starts `unavailable`), the remote back: the changes are recorded at the remote's times and
+    the start's `unavailable` row is gone."""
+    entry = await mirroring(hass, fake_ha)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    stopped = datetime.now(UTC)
+    await wait_for(lambda: datetime.now(UTC) - stopped > timedelta(milliseconds=20))
+    times = inside(stopped, 3)
+    attributes = {k: v for k, v in POWER.items() if k != "friendly_name"}
+    for n, moment in enumerate(times):
+        fake_ha.record_state(REMOTE, f"3{n}", moment, attributes)
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: shown(hass, LOCAL) == "unavailable")
+    await async_wait_recording_done(hass)
+    assert "unavailable" in [row["state"] for row in recorded_rows(recorder_mock, LOCAL)]
+    fake_ha.refuse = False
+    await wait_for(lambda: len(entry.runtime_data.capture.state.gaps) >= 1)
+    await entry.runtime_data.mirror.history.async_drain()
+    await async_wait_recording_done(hass)
+    rows = recorded_rows(recorder_mock, LOCAL)
+    # The start's `unavailable` (the link's) is gone. The unload's stays: Home Assistant writes
+    # it itself when an entry unloads (a reload), and nothing in the row tells it apart.
+    assert [row["state"] for row in rows] == ["150", "unavailable", "30", "31", "32", "32"]
+    for row, moment in zip(rows[2:5], times, strict=True):
+        assert row["updated"] == pytest.approx(moment.timestamp(), abs=1e-6)
+    for previous, row in pairwise(rows):
+        assert row["old_state_id"] == previous["state_id"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

@@ -135,10 +135,15 @@ class LocalMirrors:
             for reg in self._registered()
             if reg.domain == domain
         ]
+        told = self.remote_states()
+        self.begin_batch()
         for remote_id, entity_id, name in known:
             if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
-                self._add(remote_id, entity_id, name)
-        self.begin_batch()
+                if (state := told.get(remote_id)) is not None:
+                    # Set up after the link came back: its first recorded state is the remote's.
+                    self.apply(remote_id, state)
+                else:
+                    self._add(remote_id, entity_id, name)
         for remote_id in [r for r in self.pending if r.partition(".")[0] == domain]:
             self.apply(remote_id, self.pending.pop(remote_id))
         self.add_batch()
@@ -238,7 +243,7 @@ class LocalMirrors:
         if state is not None:
             entity.set_remote(state)
         else:  # registered, not told yet (at a start): unavailable, the link's doing
-            entity.mark_link_down(self._link_down())
+            entity.mark_link_down(link_down_context(self.link_down_mark))
         self.entities[remote_id] = entity
         if self._new is not None:
             self._new.setdefault(domain, []).append(entity)
