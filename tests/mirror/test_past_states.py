@@ -35,6 +35,11 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.mirror import past_states as past_module
+from custom_components.ha_ingestion.mirror.recorder_history import (
+    MendHole,
+    PastRow,
+    WritePastStates,
+)
 from tests.conftest import TEST_OPTIONS, link_state, wait_for
 from tests.e2e.helpers import record
 from tests.fake_ha import FakeHA
@@ -350,5 +355,51 @@ async def test_changes_made_while_this_instance_was_stopped_leave_no_hole(
         assert row["updated"] == pytest.approx(moment.timestamp(), abs=1e-6)
     for previous, row in pairwise(rows):
         assert row["old_state_id"] == previous["state_id"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_recorder_tasks_skip_what_the_recorder_does_not_record(
+    recorder_mock: Recorder, hass: HomeAssistant, fake_ha: FakeHA
+) -> None:
+    """An entity never recorded here is not written (no `states_meta` row is made for it); new
+    attributes get a row of their own; empty batches do nothing."""
+    entry = await mirroring(hass, fake_ha)
+    await async_wait_recording_done(hass)
+    outcomes: list[Any] = []
+    moment = datetime.now(UTC).timestamp() - 10
+    rows = [
+        PastRow(
+            entity_id="sensor.never_recorded",
+            state="1",
+            attributes={},
+            changed=moment,
+            updated=moment,
+            unrecorded=frozenset(),
+        ),
+        PastRow(
+            entity_id=LOCAL,
+            state="7",
+            attributes={"only": "here", "hidden": "x"},
+            changed=moment - 1,
+            updated=moment,
+            unrecorded=frozenset({"hidden"}),
+        ),
+    ]
+    recorder_mock.queue_task(WritePastStates(rows, outcomes.append))
+    recorder_mock.queue_task(WritePastStates([], outcomes.append))
+    recorder_mock.queue_task(MendHole([], moment, moment, None, outcomes.append))
+    recorder_mock.queue_task(
+        MendHole(["sensor.never_recorded"], moment, moment, None, outcomes.append)
+    )
+    await async_wait_recording_done(hass)
+    written, empty, no_ids, unknown = outcomes
+    assert (written.written, written.not_recorded, written.failed) == (1, 1, False)
+    assert empty.written == empty.not_recorded == 0
+    assert (no_ids.removed, no_ids.relinked, unknown.removed) == (0, 0, 0)
+    (row,) = [r for r in recorded_rows(recorder_mock, LOCAL) if r["state"] == "7"]
+    assert json.loads(row["shared_attrs"]) == {"only": "here"}  # unrecorded left out
+    assert row["changed"] == pytest.approx(moment - 1)
+    assert recorded_rows(recorder_mock, "sensor.never_recorded") == []
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
