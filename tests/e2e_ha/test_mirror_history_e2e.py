@@ -53,6 +53,7 @@ ATTRIBUTES: dict[str, Any] = {
 TRIGGERED = "e2e_mirror_triggered"
 CHANGES = 10
 RECOVERY_TIMEOUT = 180.0
+PICTURE_DATA = Path(__file__).resolve().parents[2] / "bench" / "results" / "ha_25_history.json"
 
 
 class LocalDb:
@@ -162,25 +163,33 @@ async def test_outages_leave_no_hole_in_a_mirrors_history(
         linked_at = time.time()
         made: list[tuple[str, float]] = []
 
+        outages: list[tuple[str, float, float]] = []  # (what, from, to) for the picture
+
         # 1. A network cut, restored the moment the last change is made.
+        began_outage = time.time()
         await proxy.refuse()
         proxy.reset_connections()
         await _shows(linked, mirrored, "unavailable")
         cut = await _changes(remote, 100)
         await proxy.refuse(False)
+        outages.append(("network cut", began_outage, time.time()))
         made += cut
         figures["network_cut_s"] = await _recovered(linked, db, mirrored, made, "network cut")
 
         # 2. The local hass stopped gracefully, 10 changes, started again.
+        began_outage = time.time()
         await local.stop()
         made += await _changes(remote, 200)
         await local.start()
+        outages.append(("graceful stop", began_outage, time.time()))
         figures["graceful_stop_s"] = await _recovered(linked, db, mirrored, made, "graceful stop")
 
         # 3. SIGKILL, 10 changes, started again.
+        began_outage = time.time()
         local.kill()
         made += await _changes(remote, 300)
         await local.start()
+        outages.append(("SIGKILL", began_outage, time.time()))
         figures["sigkill_s"] = await _recovered(linked, db, mirrored, made, "SIGKILL")
 
         # The recorder's history API returns them (over the local WebSocket API).
@@ -196,6 +205,18 @@ async def test_outages_leave_no_hole_in_a_mirrors_history(
                 }
             )
         api = [(row["s"], float(row["lu"])) for row in reply.get(mirrored, [])]
+        async with remote.ws() as ws:
+            reply = await ws.command(
+                {
+                    "type": "history/history_during_period",
+                    "start_time": datetime.fromtimestamp(linked_at - 5, UTC).isoformat(),
+                    "entity_ids": [POWER],
+                    "significant_changes_only": False,
+                    "minimal_response": False,
+                    "no_attributes": True,
+                }
+            )
+        remote_history = [(row["s"], float(row["lu"])) for row in reply.get(POWER, [])]
         rows = await db.states(mirrored)
         diagnostics = (await linked.diagnostics())["mirror"]["history"]
         triggered = await db.triggered()
@@ -237,6 +258,19 @@ async def test_outages_leave_no_hole_in_a_mirrors_history(
         test_s=round(time.monotonic() - began, 1),
     )
     record(f"ha_25_mirror_history_{database}", **figures)
+    # The two histories, for the README's picture (`scripts/run python -m bench.history_picture`).
+    PICTURE_DATA.parent.mkdir(parents=True, exist_ok=True)
+    PICTURE_DATA.write_text(
+        json.dumps(
+            {
+                "database": database,
+                "remote": remote_history,
+                "mirror": [(state, ts) for state, ts in recorded if ts >= linked_at - 5],
+                "outages": outages,
+            }
+        ),
+        encoding="utf-8",
+    )
     assert figures["in_states"] == len(made), (figures, recorded)
     assert figures["in_order"], (figures, recorded)
     assert figures["exact_times"], (figures, recorded)
