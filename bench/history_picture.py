@@ -91,4 +91,4 @@ def draw(data: dict[str, object], out: Path = OUT) -> Path:
 
 
 if __name__ == "__main__":
-    print(draw(json.loads(DATA.read_text(encoding="utf-8"))))  # noqa: T201 - the path written
+    print(draw(json.loads(DATA.read_text(encoding="utf-8"))))
