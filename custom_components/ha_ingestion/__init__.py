@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
@@ -119,8 +120,11 @@ def _platforms(entry: HaIngestionConfigEntry) -> list[Platform]:
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Stop the link and unload the platforms."""
+    began = time.time()
     unloaded = await hass.config_entries.async_unload_platforms(entry, _platforms(entry))
     if unloaded:
+        # mirror: Home Assistant wrote `unavailable` for each removed mirror meanwhile
+        entry.runtime_data.mirror.note_unloaded(began)
         await entry.runtime_data.mirror.async_stop()
         await entry.runtime_data.capture.async_stop()  # capture: writes its checkpoint
         await entry.runtime_data.coordinator.async_stop()

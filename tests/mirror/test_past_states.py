@@ -326,7 +326,7 @@ async def test_changes_made_while_this_instance_was_stopped_leave_no_hole(
 ) -> None:
     """Unloaded (a reload), the remote changes, set up again with the remote down (the mirror
     starts `unavailable`), the remote back: the changes are recorded at the remote's times and
-    the start's `unavailable` row is gone."""
+    the `unavailable` rows of the unload and of the start are gone."""
     entry = await mirroring(hass, fake_ha)
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -348,10 +348,10 @@ async def test_changes_made_while_this_instance_was_stopped_leave_no_hole(
     await entry.runtime_data.mirror.history.async_drain()
     await async_wait_recording_done(hass)
     rows = recorded_rows(recorder_mock, LOCAL)
-    # The start's `unavailable` (the link's) is gone. The unload's stays: Home Assistant writes
-    # it itself when an entry unloads (a reload), and nothing in the row tells it apart.
-    assert [row["state"] for row in rows] == ["150", "unavailable", "30", "31", "32", "32"]
-    for row, moment in zip(rows[2:5], times, strict=True):
+    # The start's `unavailable` (the link's) is gone, and so is the one Home Assistant wrote
+    # itself for the removed mirror while the entry unloaded.
+    assert [row["state"] for row in rows] == ["150", "30", "31", "32", "32"]
+    for row, moment in zip(rows[1:4], times, strict=True):
         assert row["updated"] == pytest.approx(moment.timestamp(), abs=1e-6)
     for previous, row in pairwise(rows):
         assert row["old_state_id"] == previous["state_id"]

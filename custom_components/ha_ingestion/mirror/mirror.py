@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util.hass_dict import HassKey
 
 from ..client import (  # noqa: TID252 - the package's engine
     EntitiesUpdate,
@@ -46,6 +48,10 @@ from .updates import SlicedUpdates
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
+
+# Per entry id, the spans it was unloading in, for its next setup in this process (a reload).
+UNLOADS: HassKey[dict[str, list[tuple[float, float]]]] = HassKey("ha_ingestion_unloads")
+UNLOADS_KEPT = 10
 
 
 class EntityMirror:
@@ -90,6 +96,7 @@ class EntityMirror:
         )
         # Recovered changes of mirrored entities as their recorded history (capture's sink).
         self.history = RecoveredHistory(hass, self)
+        self.history.unloads = hass.data.setdefault(UNLOADS, {}).pop(entry.entry_id, [])
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,6 +142,17 @@ class EntityMirror:
         self._unsubs.append(engine.add_entities_listener(self._on_entities))
         self._unsubs.append(engine.add_listener(self._on_snapshot))
         self._unsubs.append(engine.add_event_listener(self.fallback.on_event))
+
+    @callback
+    def note_unloaded(self, began: float) -> None:
+        """The entry unloaded (its mirrors removed) since `began`.
+
+        Kept for the next setup in this process (a reload), whose gap's mend removes Home
+        Assistant's `unavailable` writes of that span.
+        """
+        spans = self.hass.data.setdefault(UNLOADS, {}).setdefault(self.entry.entry_id, [])
+        spans.append((began, time.time()))
+        del spans[:-UNLOADS_KEPT]
 
     async def async_stop(self) -> None:
         """Stop following the link; cancel removal checks (idempotent)."""

@@ -70,6 +70,9 @@ class RecoveredHistory:
         self._queued: deque[asyncio.Future[None]] = deque()
         # Per remote entity, for the gap being recovered: (local id, friendly name, unrecorded).
         self._identity: dict[str, _Identity] = {}
+        # Spans (epoch seconds) this entry was unloading in (a reload, this process): the
+        # `unavailable` Home Assistant writes for each removed mirror falls in one.
+        self.unloads: list[tuple[float, float]] = []
         self.taken = 0
         self.written = 0
         self.duplicate = 0
@@ -193,6 +196,7 @@ class RecoveredHistory:
         self.gaps += 1
         self._queue_rows()
         mark = mark_bytes(self._mirror.link_down_mark) if complete else None
+        unloads, self.unloads = self.unloads, []
         entity_ids = self._mirror.registered_entity_ids()
         instance = get_instance(self.hass)
         end = time.time()
@@ -205,6 +209,7 @@ class RecoveredHistory:
                     end,
                     mark,
                     self._told(future, self._on_mended),
+                    unloads,
                 )
             )
             self._queued.append(future)

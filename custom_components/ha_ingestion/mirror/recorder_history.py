@@ -17,7 +17,8 @@ crash inserts nothing twice: a row of the same entity at the same `last_updated_
 `MendHole` then, per mirror: deletes the `unavailable` rows the link's loss wrote within the
 gap (the mirror writes those with a context whose id ends in the entry's link-down mark,
 `link_down_context`: told apart from an `unavailable` the remote really had, which a mirror
-writes with a context of its own), never an entity's newest row, and links every row of the span
+writes with a context of its own; and, after a reload, Home Assistant's own `unavailable` write
+for each removed entity, written while the entry was unloading), never an entity's newest row, and links every row of the span
 to the one before it (`old_state_id`), as the recorder links live states, before anything is
 deleted (PostgreSQL checks the foreign key at once).
 """
@@ -25,7 +26,7 @@ deleted (PostgreSQL checks the foreign key at once).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import hashlib
 import time
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 # A recorded time is a float of seconds: two rows within this are the same moment.
 SAME_MOMENT = 0.5e-6
+LOCAL_ORIGIN = EventOrigin.local.idx
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +105,15 @@ class MendHole(RecorderTask):
     end: float  # when the gap was closed
     mark: bytes | None  # the link-down mark (context id bytes 6-16); None: remove nothing
     done: Callable[[MendOutcome], None]
+    # Spans (epoch seconds) the entry was unloading in (a reload): Home Assistant's own
+    # `unavailable` write for each removed entity falls in them.
+    unloads: list[tuple[float, float]] = field(default_factory=list)
 
     def run(self, instance: Recorder) -> None:
         """Mend each entity of the batch, in one transaction."""
         outcome = MendOutcome(failed=True)
         try:
-            outcome = mend(instance, self.entity_ids, self.start, self.end, self.mark)
+            outcome = mend(instance, self.entity_ids, self.start, self.end, self.mark, self.unloads)
         finally:
             self.done(outcome)
 
@@ -230,7 +235,12 @@ def _attributes_id(
 
 
 def mend(
-    instance: Recorder, entity_ids: list[str], start: float, end: float, mark: bytes | None
+    instance: Recorder,
+    entity_ids: list[str],
+    start: float,
+    end: float,
+    mark: bytes | None,
+    unloads: list[tuple[float, float]] | None = None,
 ) -> MendOutcome:
     """Per entity: remove the link-down `unavailable` rows of [start, end], link rows in order."""
     outcome = MendOutcome()
@@ -242,7 +252,8 @@ def mend(
         if not ids:
             return outcome
         rows: dict[int, list[tuple[int, int | None, bool]]] = {}
-        for metadata_id, moment, state_id, old_state_id, state, context in session.execute(
+        spans = unloads or []
+        for metadata_id, moment, state_id, old_state_id, state, context, origin in session.execute(
             select(
                 States.metadata_id,
                 States.last_updated_ts,
@@ -250,6 +261,7 @@ def mend(
                 States.old_state_id,
                 States.state,
                 States.context_id_bin,
+                States.origin_idx,
             )
             .where(States.metadata_id.in_(ids), States.last_updated_ts >= start)
             .order_by(States.metadata_id, States.last_updated_ts, States.state_id)
@@ -258,8 +270,10 @@ def mend(
                 mark is not None
                 and state == STATE_UNAVAILABLE
                 and moment <= end
-                and context is not None
-                and bytes(context)[6:] == mark
+                and (
+                    (context is not None and bytes(context)[6:] == mark)
+                    or (origin == LOCAL_ORIGIN and any(a <= moment <= b for a, b in spans))
+                )
             )
             rows.setdefault(metadata_id, []).append((state_id, old_state_id, link_down))
         relink: list[dict[str, Any]] = []
