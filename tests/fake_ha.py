@@ -398,8 +398,13 @@ class FakeConnection:
         await self._result(msg_id, {"entity_id": entity_id, "platform": "fake"})
 
     async def _cmd_entity_registry_display(self, msg_id: int, msg: dict[str, Any]) -> None:
-        """config/entity_registry/list_for_display: one compact row per (known) entity."""
-        entities = [{"ei": entity_id, "pl": "fake"} for entity_id in self.server.states]
+        """config/entity_registry/list_for_display: one compact row per registered entity.
+
+        As on a real remote, an entity without a registry entry (a YAML or template entity
+        without a unique id, a state set by a script) is not listed (`record_state(...,
+        registered=False)`).
+        """
+        entities = [{"ei": entity_id, "pl": "fake"} for entity_id in sorted(self.server.registry)]
         await self._result(msg_id, {"entity_categories": {}, "entities": entities})
 
     async def _cmd_recorder_info(self, msg_id: int, msg: dict[str, Any]) -> None:
@@ -935,12 +940,16 @@ class FakeHA:
         *,
         last_changed: datetime | None = None,
         committed: bool = True,
+        registered: bool = True,
     ) -> None:
         """Add a recorded state without sending anything (last_changed derived if not given).
 
         `committed=False`: the state exists (get_states) but history shows it only after
-        `commit()`.
+        `commit()`. `registered=False`: the entity has no registry entry (not listed by
+        config/entity_registry/list_for_display).
         """
+        if registered:
+            self.registry.add(entity_id)
         if last_updated.tzinfo is None:
             last_updated = last_updated.replace(tzinfo=UTC)
         recorded = RecordedState(

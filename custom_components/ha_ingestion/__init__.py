@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
@@ -65,6 +66,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         ),
         # mirror: the long-term statistics of mirrored sensors for every closed gap
         on_gap_closed=mirror.gap_statistics.async_gap_closed if mirror.enabled else None,
+        # mirror: every mirrored entity is recovered after an outage, on the remote's registry
+        # or not
+        held=mirror.held_remote_ids if mirror.enabled else None,
+        # mirror: their recovered changes become the mirrors' recorded history (stored once;
+        # also as events with *Also fire state changes*)
+        past=mirror.history if mirror.enabled else None,
+        fire_past=mirror.forward_state_changes,
     )
     coordinator = HaIngestionCoordinator(hass, entry, engine, capture, gate)
     if gate.closed:
@@ -112,8 +120,11 @@ def _platforms(entry: HaIngestionConfigEntry) -> list[Platform]:
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Stop the link and unload the platforms."""
+    began = time.time()
     unloaded = await hass.config_entries.async_unload_platforms(entry, _platforms(entry))
     if unloaded:
+        # mirror: Home Assistant wrote `unavailable` for each removed mirror meanwhile
+        entry.runtime_data.mirror.note_unloaded(began)
         await entry.runtime_data.mirror.async_stop()
         await entry.runtime_data.capture.async_stop()  # capture: writes its checkpoint
         await entry.runtime_data.coordinator.async_stop()

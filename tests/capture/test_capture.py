@@ -34,6 +34,7 @@ from custom_components.ha_ingestion.const import (
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
+    CONF_MIRROR_ENTITIES,
     CONF_VERIFY_SSL,
     DOMAIN,
     EVENT_INGESTED,
@@ -1693,3 +1694,76 @@ async def test_second_read_covers_what_an_early_request_of_the_first_missed(
     fired = backfilled(events)
     assert changes_of(fired, "sensor.a") == [("older", (lost - timedelta(seconds=3)).isoformat())]
     assert changes_of(fired, "sensor.b") == [("newer", moment.isoformat())]
+
+
+# ---------------------------------------------------------------------------------- mirrors
+
+
+def local_mirror(entry: MockConfigEntry, remote_id: str) -> str | None:
+    """The local entity id of a remote entity's mirror (None: not mirrored)."""
+    local: str | None = entry.runtime_data.mirror.local_entity_id(remote_id)
+    return local
+
+
+async def test_mirrored_entities_without_a_registry_entry_are_recovered(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """Issue 25's defect: remote entities with no registry entry there (YAML/template entities
+    without a unique id, states set by scripts) that did not change while linked are mirrored,
+    so their changes in a gap are recovered too; an entity neither mirrored, registered nor seen
+    is not asked for."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    yaml_ids = [f"sensor.yaml_{n}" for n in range(3)]
+    for entity_id in yaml_ids:
+        fake_ha.record_state(entity_id, "0", long_ago, registered=False)
+    # light is not a mirrored domain: neither held here, nor registered there, nor seen.
+    fake_ha.record_state("light.yaml", "off", long_ago, registered=False)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_MIRROR_ENTITIES: True})
+    await wait_for(lambda: all(local_mirror(entry, e) is not None for e in yaml_ids))
+    assert capture_of(entry).state.seen == {}  # none of them changed while linked
+
+    lost = await drop_link(fake_ha, entry)
+    times = inside(lost, 4)
+    for n, entity_id in enumerate(yaml_ids):
+        fake_ha.record_state(entity_id, f"{n + 1}", times[n], registered=False)
+    fake_ha.record_state("light.yaml", "on", times[3], registered=False)
+    await restore_link(fake_ha, entry, gaps=1)
+
+    fired = backfilled(events)
+    for n, entity_id in enumerate(yaml_ids):
+        assert changes_of(fired, entity_id) == [(f"{n + 1}", times[n].isoformat())]
+    assert changes_of(fired, "light.yaml") == []
+    asked = {e for request in history_requests(fake_ha) for e in request["entity_ids"]}
+    assert set(yaml_ids) <= asked
+    assert "light.yaml" not in asked
+
+
+async def test_mirrors_known_only_locally_are_recovered_after_a_restart(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """After a restart with the remote down, the mirrors exist from the local registry only (no
+    state told yet): they are in the gap's entity list, registry entry on the remote or not."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    fake_ha.record_state("sensor.script_set", "0", long_ago, registered=False)
+    events = async_capture_events(hass, EVENT_INGESTED)
+    entry = await setup_link(**{CONF_MIRROR_ENTITIES: True})
+    await wait_for(lambda: local_mirror(entry, "sensor.script_set") is not None)
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    stopped = datetime.now(UTC)
+    await wait_for(lambda: datetime.now(UTC) - stopped > timedelta(milliseconds=2))
+    times = inside(stopped, 3)
+    for n, moment in enumerate(times):
+        fake_ha.record_state("sensor.script_set", f"v{n}", moment, registered=False)
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert link_state(entry) is not LinkState.CONNECTED
+    assert "sensor.script_set" in entry.runtime_data.mirror.held_remote_ids()
+    fake_ha.refuse = False
+    await wait_for(lambda: len(capture_of(entry).state.gaps) >= 1)
+    assert changes_of(backfilled(events), "sensor.script_set") == [
+        (f"v{n}", moment.isoformat()) for n, moment in enumerate(times)
+    ]

@@ -13,7 +13,7 @@ Data flows one way: capture gets the engine (`LinkEngine`) and its hooks (`not_f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from .events import SkipCounter
 from .live import LivePath
 from .recovery import GapClosedListener, GapRecovery
 from .selflink import OwnEntities, remote_is_this_instance
-from .state import CaptureSettings, CaptureState
+from .state import CaptureSettings, CaptureState, PastStatesSink
 from .stats import CaptureStats
 
 if TYPE_CHECKING:
@@ -52,12 +52,18 @@ class EventCapture:
         *,
         not_forwarded: Callable[[str], bool] | None = None,
         on_gap_closed: GapClosedListener | None = None,
+        held: Callable[[], Iterable[str]] | None = None,
+        past: PastStatesSink | None = None,
+        fire_past: bool = False,
     ) -> None:
         """Read the capture options; nothing runs until `async_start()`.
 
         `not_forwarded` (mirror/): state changes of these entities are not fired as events (their
         local entity carries them). `on_gap_closed` (mirror/): told each closed gap's span
-        (start, end) on the remote's clock (µs).
+        (start, end) on the remote's clock (µs). `held` (mirror/): the remote entities mirrored
+        here, always recovered after an outage (registry entry on the remote or not). `past`
+        (mirror/): takes their recovered changes as past states (their recorded history); also
+        fired as events only with `fire_past`.
         """
         self.hass = hass
         self.entry = entry
@@ -95,6 +101,9 @@ class EventCapture:
             spawn=self._spawn,
             on_gap_closed=on_gap_closed,
             on_changed=self._on_outage_changed,
+            held=held,
+            past=past,
+            fire_past=fire_past,
         )
         self._stats = CaptureStats()
         self._stats_listeners: list[Callable[[], None]] = []

@@ -20,7 +20,7 @@ last request of each read is open-ended, the remote's clock ends it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
 import time
 from typing import TYPE_CHECKING, Any
@@ -50,12 +50,12 @@ from .backfill import (
     fire_in_batches,
 )
 from .checkpoint import Checkpoint
-from .events import STATE_CHANGED, SkipCounter, local_event, ts_to_us, us_to_iso
+from .events import STATE_CHANGED, SkipCounter, iso_to_us, local_event, ts_to_us, us_to_iso
 from .gaps import OpenGap
 from .history_session import HistorySession, ReplyTooLargeError
 from .live import LivePath
 from .selflink import OwnEntities
-from .state import US, CaptureSettings, CaptureState
+from .state import US, CaptureSettings, CaptureState, PastStatesSink
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -94,8 +94,14 @@ class GapRecovery:
         spawn: Spawn,
         on_gap_closed: GapClosedListener | None,
         on_changed: Callable[[], None],
+        held: Callable[[], Iterable[str]] | None = None,
+        past: PastStatesSink | None = None,
+        fire_past: bool = False,
     ) -> None:
         """`connection`: the live link's (the history session opens its own with it).
+
+        `held`: the remote entities held here another way (mirror/: every mirrored entity,
+        registered or not on the remote): always in a gap's entity list.
 
         `on_gap_closed`: told each closed gap's span (start, end) on the remote's clock (µs).
         `on_changed`: what users see changed: the link is back (an outage ended), or a gap was
@@ -109,6 +115,9 @@ class GapRecovery:
         self.skips = skips
         self.own = own
         self.on_gap_closed = on_gap_closed
+        self._held = held
+        self.past = past
+        self.fire_past = fire_past
         self._live = live
         self._spawn = spawn
         self._on_changed = on_changed
@@ -200,9 +209,17 @@ class GapRecovery:
             newest = max(values)
             if newest > seen.get(entity_id, -1):
                 seen[entity_id] = newest
-        record = gap.record(time.time(), self.settings.event_types)
+        now = time.time()
+        record = gap.record(now, self.settings.event_types)
         self.state.gaps.append(record)
         self.state.last_outage = record.outage
+        if self.past is not None and self.settings.backfill_enabled:
+            # States first: queued before the statistics fill (told next) queues anything.
+            offset = self.state.offset_us or 0
+            self.past.gap_recovered(
+                min(gap.start_us, gap.start_us - offset, int(gap.lost_at * US)),
+                self.history_available is True and not gap.unrecoverable,
+            )
         if self.on_gap_closed is not None:
             self.on_gap_closed(gap.start_us, self.state.remote_now_us())
         self.state.gap = None
@@ -337,6 +354,8 @@ class GapRecovery:
         async for changes in reader.slices(entity_ids, start):
             if await fire_in_batches(changes, dedup, self._fire_backfilled):
                 self.checkpoint.schedule()
+            if self.past is not None:
+                await self.past.flush()
             newest = changes.newest_us
             if newest is not None and (gap.resume_us is None or newest > gap.resume_us):
                 gap.resume_us = newest
@@ -349,6 +368,19 @@ class GapRecovery:
         if self.state.gap is not None and self.state.gap.note_fired(change.updated_us):
             self.state.possible_duplicates += 1
         self.state.backfilled += 1
+        new_state = change.new_state
+        if (
+            self.past is not None
+            and self.past.record(
+                change.entity_id,
+                new_state["state"],
+                new_state["attributes"],
+                iso_to_us(new_state["last_changed"]) or change.updated_us,
+                change.updated_us,
+            )
+            and not self.fire_past
+        ):
+            return  # stored once: as a past state of its mirror
         self.hass.bus.async_fire(
             EVENT_INGESTED,
             local_event(
@@ -366,12 +398,17 @@ class GapRecovery:
         )
 
     async def _entity_ids(self, gap: OpenGap) -> list[str]:
-        """What to ask history for: the remote's entity registry, and every entity seen here.
+        """What to ask history for: every entity seen here or held here, and the remote's registry.
 
-        Not `get_states` (the whole remote's states, attributes and all, in one message); the
+        Held (`held`: the mirrors, registry entry on the remote or not) and seen (a change
+        delivered here) come first: an entity the remote's registry does not list (YAML or
+        template entities without a unique id, states set by scripts) is still recovered. Not
+        `get_states` (the whole remote's states, attributes and all, in one message); the
         registry's display list is a few short fields per entity.
         """
         entity_ids = set(self.state.seen) | set(gap.live)
+        if self._held is not None:
+            entity_ids.update(self._held())
         try:
             reply = await self._command({"type": "config/entity_registry/list_for_display"})
         except ReplyTooLargeError:

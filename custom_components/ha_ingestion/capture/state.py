@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..client import Outage  # noqa: TID252 - the package's engine
 from ..const import (  # noqa: TID252 - the package's own constants
@@ -125,3 +125,21 @@ class CaptureState:
             estimate = now_us() + self.offset_us
             known = estimate if known is None else max(known, estimate)
         return known
+
+
+class PastStatesSink(Protocol):
+    """Where recovered changes of entities held here as local entities go (mirror/)."""
+
+    def record(
+        self, remote_id: str, state: Any, attributes: Any, changed_us: int, updated_us: int
+    ) -> bool:
+        """One recovered change; True: taken (a past state of a local entity)."""
+
+    async def flush(self) -> None:
+        """After each history reply: what was taken is queued, and not too much waits."""
+
+    def gap_recovered(self, start_us: int, complete: bool) -> None:
+        """The gap is closed (it began at `start_us`, the earlier of both clocks).
+
+        `complete`: every change of it was recovered.
+        """

@@ -9,6 +9,8 @@ One responsibility per module:
 - `local_entities.py`: the local entities: identity in the registry, creation per platform,
   the bad-input skips, confirmed removals;
 - `fallback.py`: a remote without `subscribe_entities` (`get_states`, then `state_changed`);
+- `past_states.py`: the state changes recovered after an outage as the mirrors' recorded history
+  (`recorder_history.py`: its recorder tasks);
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap;
 - `local_recorder.py`: what that fill reads from and writes to the local recorder;
 - `entity.py`: one mirrored entity (the remote's state and attributes, read-only);

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import sys
 from typing import Any
 
+from homeassistant.core import Context
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
@@ -54,6 +55,7 @@ class MirrorEntity(Entity):
         self._attr_name = name
         self._remote: RemoteState | None = None
         self._added = False
+        self._link_down_context = False  # the next write's context is a link-down one
 
     async def async_added_to_hass(self) -> None:
         """From now on every change is written at once."""
@@ -76,8 +78,15 @@ class MirrorEntity(Entity):
         """
         return None if self._remote is None else self._remote.attributes
 
-    def set_remote(self, remote: RemoteState | None) -> None:
-        """The remote's current state (None: unknown now, e.g. the link is down); written at once."""
+    def set_remote(self, remote: RemoteState | None, *, link_down: Context | None = None) -> None:
+        """The remote's current state (None: unknown now, e.g. the link is down); written at once.
+
+        `link_down`: the state is unknown because the link is down: written with this context
+        (the entry's link-down mark), so that once the outage is recovered this `unavailable` row
+        is told apart from one the remote really had (`past_states.py`). Any other write gets a
+        context of its own, never that one.
+        """
+        self.mark_link_down(link_down)
         self._remote = remote
         available = remote is not None
         if self._attr_available is not available:  # set only when it changes: a cached property
@@ -91,6 +100,15 @@ class MirrorEntity(Entity):
                 self._attr_name = name
         if self._added:
             self.async_write_ha_state()
+
+    def mark_link_down(self, link_down: Context | None) -> None:
+        """The next write is for the link being down (`link_down`), or is not (None)."""
+        if link_down is not None:
+            self.async_set_context(link_down)
+            self._link_down_context = True
+        elif self._link_down_context:
+            self.async_set_context(Context())
+            self._link_down_context = False
 
     async def async_refuse(self, *args: Any, **kwargs: Any) -> None:
         """Mirrors are read-only: control the entity on the remote."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from homeassistant.const import MAX_LENGTH_STATE_ENTITY_ID
-from homeassistant.core import HomeAssistant, valid_entity_id
+from homeassistant.core import Context, HomeAssistant, valid_entity_id
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import orjson
@@ -37,6 +37,7 @@ from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release di
 from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
 from .choice import MIRROR_DOMAINS, MirrorChoice
 from .entity import MirrorEntity, mirror_class
+from .recorder_history import link_down_context, link_down_mark
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -82,6 +83,10 @@ class LocalMirrors:
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
         self._new_unregistered = 0
+        # The link is up (`mirror.py`): while it is not, a mirror's `unavailable` is the link's,
+        # written with the entry's link-down mark (removed from the record once recovered).
+        self.connected = False
+        self.link_down_mark = link_down_mark(self.unique_base)
 
     # ------------------------------------------------------------------ registry
 
@@ -90,6 +95,16 @@ class LocalMirrors:
         return er.async_get(self.hass).async_get_entity_id(
             remote_id.partition(".")[0], DOMAIN, self.unique_base + remote_id
         )
+
+    def held_remote_ids(self) -> set[str]:
+        """Every remote entity mirrored here: registered, created, or waiting for its platform."""
+        held = set(self.entities) | set(self.pending)
+        held.update(reg.unique_id[len(self.unique_base) :] for reg in self._registered())
+        return held
+
+    def registered_entity_ids(self) -> list[str]:
+        """The local entity ids of every registered mirror."""
+        return [reg.entity_id for reg in self._registered()]
 
     def _registered(self) -> Iterable[er.RegistryEntry]:
         registry = er.async_get(self.hass)
@@ -120,10 +135,15 @@ class LocalMirrors:
             for reg in self._registered()
             if reg.domain == domain
         ]
+        told = self.remote_states()
+        self.begin_batch()
         for remote_id, entity_id, name in known:
             if remote_id.partition(".")[0] == domain and remote_id not in self.entities:
-                self._add(remote_id, entity_id, name)
-        self.begin_batch()
+                if (state := told.get(remote_id)) is not None:
+                    # Set up after the link came back: its first recorded state is the remote's.
+                    self.apply(remote_id, state)
+                else:
+                    self._add(remote_id, entity_id, name)
         for remote_id in [r for r in self.pending if r.partition(".")[0] == domain]:
             self.apply(remote_id, self.pending.pop(remote_id))
         self.add_batch()
@@ -145,9 +165,9 @@ class LocalMirrors:
 
     def apply(self, remote_id: str, state: RemoteState | None) -> None:
         """The remote's state of one entity (None: not in the subscription's first message)."""
-        if state is None:  # not in the subscription's first message
+        if state is None:  # not in the subscription's first message, or the link is down
             if (entity := self.entities.get(remote_id)) is not None:
-                entity.set_remote(None)
+                entity.set_remote(None, link_down=self._link_down())
             return
         if not self.choice.filter.matches(remote_id):
             self.filtered_here += 1
@@ -222,11 +242,17 @@ class LocalMirrors:
         )
         if state is not None:
             entity.set_remote(state)
+        else:  # registered, not told yet (at a start): unavailable, the link's doing
+            entity.mark_link_down(link_down_context(self.link_down_mark))
         self.entities[remote_id] = entity
         if self._new is not None:
             self._new.setdefault(domain, []).append(entity)
         else:
             self._adders[domain]([entity])
+
+    def _link_down(self) -> Context | None:
+        """A link-down context while the link is down; None while it is up."""
+        return None if self.connected else link_down_context(self.link_down_mark)
 
     def _skip(
         self, reason: str, remote_id: str, detail: str = "", *, once: str | None = None

@@ -6,6 +6,8 @@ It follows the engine and hands each part its work (one module per responsibilit
 - `updates.py`: each `subscribe_entities` message applied, at once or in slices, in order;
 - `local_entities.py`: the local entities: identity, creation per platform, skips, removal;
 - `fallback.py`: a remote without `subscribe_entities` (`get_states`, then `state_changed`);
+- `past_states.py`: the changes recovered after an outage as the mirrors' recorded history (given
+  to capture as its sink), `recorder_history.py` its recorder tasks;
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap (given to
   capture as its `on_gap_closed` listener), `local_recorder.py` its local side;
 - `entity.py`: one mirror entity; `platform.py`: the platform setup of every mirrored domain.
@@ -18,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util.hass_dict import HassKey
 
 from ..client import (  # noqa: TID252 - the package's engine
     EntitiesUpdate,
@@ -39,10 +43,15 @@ from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
+from .past_states import RecoveredHistory
 from .updates import SlicedUpdates
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
+
+# Per entry id, the spans it was unloading in, for its next setup in this process (a reload).
+UNLOADS: HassKey[dict[str, list[tuple[float, float]]]] = HassKey("ha_ingestion_unloads")
+UNLOADS_KEPT = 10
 
 
 class EntityMirror:
@@ -85,6 +94,9 @@ class EntityMirror:
         self.gap_statistics = GapStatisticsFiller(
             hass, entry, self, engine, float(options[CONF_BACKFILL_MAX_WINDOW]) * 3600
         )
+        # Recovered changes of mirrored entities as their recorded history (capture's sink).
+        self.history = RecoveredHistory(hass, self)
+        self.history.unloads = hass.data.setdefault(UNLOADS, {}).pop(entry.entry_id, [])
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -102,6 +114,19 @@ class EntityMirror:
         """The registered local entity id of a remote entity's mirror (the user's rename kept)."""
         return self.local.local_entity_id(remote_id)
 
+    def held_remote_ids(self) -> set[str]:
+        """Every remote entity mirrored here (registered ones too, before their platform is up)."""
+        return self.local.held_remote_ids() if self.enabled else set()
+
+    @property
+    def link_down_mark(self) -> str:
+        """The mark of this entry's link-down `unavailable` writes (their context ids)."""
+        return self.local.link_down_mark
+
+    def registered_entity_ids(self) -> list[str]:
+        """The local entity ids of every registered mirror."""
+        return self.local.registered_entity_ids()
+
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
         return entity_id in self.local.entities
@@ -117,6 +142,17 @@ class EntityMirror:
         self._unsubs.append(engine.add_entities_listener(self._on_entities))
         self._unsubs.append(engine.add_listener(self._on_snapshot))
         self._unsubs.append(engine.add_event_listener(self.fallback.on_event))
+
+    @callback
+    def note_unloaded(self, began: float) -> None:
+        """The entry unloaded (its mirrors removed) since `began`.
+
+        Kept for the next setup in this process (a reload), whose gap's mend removes Home
+        Assistant's `unavailable` writes of that span.
+        """
+        spans = self.hass.data.setdefault(UNLOADS, {}).setdefault(self.entry.entry_id, [])
+        spans.append((began, time.time()))
+        del spans[:-UNLOADS_KEPT]
 
     async def async_stop(self) -> None:
         """Stop following the link; cancel removal checks (idempotent)."""
@@ -147,6 +183,7 @@ class EntityMirror:
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
+        self.local.connected = connected
         if self._connected and not connected:
             self.states_known.clear()
             self._states = {}
@@ -179,4 +216,5 @@ class EntityMirror:
             "skipped": dict(local.skip_counts),
             "skipped_entities": {reason: dict(ids) for reason, ids in local.skipped.items()},
             "statistics": self.gap_statistics.as_dict(),
+            "history": self.history.as_dict(),
         }
