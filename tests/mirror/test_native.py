@@ -1,0 +1,553 @@
+"""Native mirrors of every controllable domain: each entity service forwards, or is refused cleanly.
+
+For each domain a remote entity with the attributes of Home Assistant's own `demo` entities is
+mirrored from the fake remote (`tests/fake_ha.py`); every entity service of the domain, as the
+release under test registers it, is called here on the mirror and must reach the remote as one
+`call_service` with the expected data, or be refused with a translated error
+(`test_every_entity_service_is_covered` fails first for a service a new release adds). The
+mirror's state and attributes equal the remote's (the friendly name gets the remote's name in
+front, as for every mirror).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceNotSupported
+from homeassistant.helpers import service as service_helper
+from homeassistant.setup import async_setup_component
+import pytest
+
+from custom_components.ha_ingestion.const import CONF_CONTROL, CONF_MIRROR_INCLUDE
+from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
+from tests.conftest import wait_for
+from tests.fake_ha import FakeHA
+from tests.mirror.test_mirror import SetupLink
+
+# domain -> (remote object id, state, attributes of a demo entity of the domain)
+REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "switch": ("decorative_lights", "on", {"friendly_name": "Decorative Lights"}),
+    "light": (
+        "bed_light",
+        "on",
+        {
+            "min_color_temp_kelvin": 2000,
+            "max_color_temp_kelvin": 6535,
+            "effect_list": ["rainbow", "none"],
+            "supported_color_modes": ["color_temp", "hs"],
+            "effect": "rainbow",
+            "color_mode": "hs",
+            "brightness": 180,
+            "color_temp_kelvin": None,
+            "hs_color": [345.0, 75.0],
+            "rgb_color": [255, 64, 112],
+            "xy_color": [0.59, 0.274],
+            "friendly_name": "Bed Light",
+            "supported_features": 4,
+        },
+    ),
+    "cover": (
+        "living_room_window",
+        "open",
+        {
+            "current_position": 70,
+            "current_tilt_position": 50,
+            "friendly_name": "Living Room Window",
+            "supported_features": 255,
+        },
+    ),
+    "climate": (
+        "ecobee",
+        "heat_cool",
+        {
+            "hvac_modes": ["heat_cool", "cool", "heat"],
+            "min_temp": 7,
+            "max_temp": 35,
+            "fan_modes": ["on_low", "on_high", "auto_low", "auto_high", "off"],
+            "preset_modes": ["home", "eco", "away"],
+            "swing_modes": ["auto", "1", "2", "3", "off"],
+            "current_temperature": 23,
+            "target_temp_high": 24,
+            "target_temp_low": 21,
+            "fan_mode": "auto_low",
+            "preset_mode": "home",
+            "swing_mode": "auto",
+            "swing_horizontal_modes": ["on", "off"],
+            "swing_horizontal_mode": "off",
+            "friendly_name": "Ecobee",
+            "supported_features": 958,
+        },
+    ),
+    "fan": (
+        "living_room_fan",
+        "on",
+        {
+            "preset_modes": ["auto", "smart", "sleep", "on"],
+            "direction": "forward",
+            "oscillating": True,
+            "percentage": 66,
+            "percentage_step": 33.333333333333336,
+            "preset_mode": None,
+            "friendly_name": "Living Room Fan",
+            "supported_features": 63,
+        },
+    ),
+    "lock": ("front_door", "locked", {"friendly_name": "Front Door", "supported_features": 1}),
+    "number": (
+        "volume",
+        "42.0",
+        {"min": 0, "max": 100, "step": 1, "mode": "slider", "friendly_name": "volume"},
+    ),
+    "select": (
+        "speed",
+        "ridiculous_speed",
+        {
+            "options": ["light_speed", "ridiculous_speed", "ludicrous_speed"],
+            "friendly_name": "Speed",
+        },
+    ),
+    "button": ("push", "unknown", {"friendly_name": "Push"}),
+    "scene": ("romantic", "unknown", {"friendly_name": "Romantic"}),
+    "siren": (
+        "siren_with_all_features",
+        "on",
+        {
+            "available_tones": ["fire", "alarm"],
+            "friendly_name": "Siren with all features",
+            "supported_features": 31,
+        },
+    ),
+    "valve": (
+        "front_garden",
+        "open",
+        {"current_position": 100, "friendly_name": "Front Garden", "supported_features": 15},
+    ),
+    "humidifier": (
+        "hygrostat",
+        "on",
+        {
+            "min_humidity": 0,
+            "max_humidity": 100,
+            "available_modes": ["home", "eco"],
+            "current_humidity": 50,
+            "humidity": 54,
+            "mode": "home",
+            "action": "humidifying",
+            "friendly_name": "Hygrostat",
+            "supported_features": 1,
+        },
+    ),
+    "media_player": (
+        "living_room",
+        "playing",
+        {
+            "volume_level": 1.0,
+            "is_volume_muted": False,
+            "media_content_type": "tvshow",
+            "media_title": "Chapter 1",
+            "source_list": ["dvd", "youtube"],
+            "source": "dvd",
+            "sound_mode_list": ["music", "movie"],
+            "sound_mode": "music",
+            "shuffle": False,
+            "repeat": "off",
+            "entity_picture": "/api/media_player_proxy/media_player.living_room?token=x&cache=1",
+            "friendly_name": "Living Room",
+            "supported_features": 4194303,
+        },
+    ),
+    "vacuum": (
+        "0_ground_floor",
+        "docked",
+        {
+            "fan_speed_list": ["min", "medium", "high", "max"],
+            "battery_level": 100,
+            "fan_speed": "medium",
+            "friendly_name": "0_Ground_floor",
+            "supported_features": 32767,
+        },
+    ),
+    "water_heater": (
+        "demo_water_heater",
+        "eco",
+        {
+            "min_temp": 110,
+            "max_temp": 140,
+            "operation_list": [
+                "eco",
+                "electric",
+                "performance",
+                "high_demand",
+                "heat_pump",
+                "gas",
+                "off",
+            ],
+            "current_temperature": None,
+            "temperature": 119,
+            "target_temp_high": None,
+            "target_temp_low": None,
+            "operation_mode": "eco",
+            "away_mode": "off",
+            "friendly_name": "Demo Water Heater",
+            "supported_features": 15,
+        },
+    ),
+    "alarm_control_panel": (
+        "security",
+        "disarmed",
+        {
+            "code_format": "number",
+            "changed_by": None,
+            "code_arm_required": False,
+            "friendly_name": "Security",
+            "supported_features": 63,
+        },
+    ),
+    "remote": (
+        "tv",
+        "on",
+        {
+            "activity_list": ["Watch TV"],
+            "current_activity": "Watch TV",
+            "friendly_name": "TV",
+            "supported_features": 7,
+        },
+    ),
+    "lawn_mower": (
+        "mower",
+        "docked",
+        {"friendly_name": "Mower", "supported_features": 15},
+    ),
+}
+
+# (domain, service, data) -> (forwarded service, forwarded data); None: refused, translated.
+type Call = tuple[str, str, dict[str, Any], tuple[str, dict[str, Any]] | None]
+CALLS: list[Call] = [
+    ("switch", "turn_on", {}, ("turn_on", {})),
+    ("switch", "turn_off", {}, ("turn_off", {})),
+    ("switch", "toggle", {}, ("toggle", {})),
+    # The light service layer runs here: percent to 0-255, a color converted to a mode it has.
+    ("light", "turn_on", {"brightness_pct": 50}, ("turn_on", {"brightness": 128})),
+    ("light", "turn_on", {"rgb_color": [255, 0, 0]}, ("turn_on", {"hs_color": [0.0, 100.0]})),
+    ("light", "turn_off", {}, ("turn_off", {})),
+    ("light", "toggle", {}, ("turn_off", {})),
+    ("cover", "open_cover", {}, ("open_cover", {})),
+    ("cover", "close_cover", {}, ("close_cover", {})),
+    ("cover", "set_cover_position", {"position": 30}, ("set_cover_position", {"position": 30})),
+    ("cover", "stop_cover", {}, ("stop_cover", {})),
+    ("cover", "toggle", {}, ("toggle", {})),
+    ("cover", "open_cover_tilt", {}, ("open_cover_tilt", {})),
+    ("cover", "close_cover_tilt", {}, ("close_cover_tilt", {})),
+    ("cover", "stop_cover_tilt", {}, ("stop_cover_tilt", {})),
+    (
+        "cover",
+        "set_cover_tilt_position",
+        {"tilt_position": 10},
+        ("set_cover_tilt_position", {"tilt_position": 10}),
+    ),
+    ("cover", "toggle_cover_tilt", {}, ("toggle_cover_tilt", {})),
+    ("climate", "turn_on", {}, ("turn_on", {})),
+    ("climate", "turn_off", {}, ("turn_off", {})),
+    ("climate", "toggle", {}, ("toggle", {})),
+    ("climate", "set_hvac_mode", {"hvac_mode": "cool"}, ("set_hvac_mode", {"hvac_mode": "cool"})),
+    (
+        "climate",
+        "set_preset_mode",
+        {"preset_mode": "eco"},
+        ("set_preset_mode", {"preset_mode": "eco"}),
+    ),
+    (
+        "climate",
+        "set_temperature",
+        {"target_temp_low": 20, "target_temp_high": 25},
+        ("set_temperature", {"target_temp_low": 20.0, "target_temp_high": 25.0}),
+    ),
+    ("climate", "set_humidity", {"humidity": 40}, ("set_humidity", {"humidity": 40})),
+    ("climate", "set_fan_mode", {"fan_mode": "on_high"}, ("set_fan_mode", {"fan_mode": "on_high"})),
+    ("climate", "set_swing_mode", {"swing_mode": "off"}, ("set_swing_mode", {"swing_mode": "off"})),
+    (
+        "climate",
+        "set_swing_horizontal_mode",
+        {"swing_horizontal_mode": "on"},
+        ("set_swing_horizontal_mode", {"swing_horizontal_mode": "on"}),
+    ),
+    ("fan", "turn_on", {"percentage": 33}, ("turn_on", {"percentage": 33})),
+    ("fan", "turn_off", {}, ("turn_off", {})),
+    ("fan", "toggle", {}, ("toggle", {})),
+    ("fan", "increase_speed", {}, ("increase_speed", {})),
+    ("fan", "decrease_speed", {"percentage_step": 10}, ("decrease_speed", {"percentage_step": 10})),
+    ("fan", "oscillate", {"oscillating": False}, ("oscillate", {"oscillating": False})),
+    ("fan", "set_direction", {"direction": "reverse"}, ("set_direction", {"direction": "reverse"})),
+    ("fan", "set_percentage", {"percentage": 66}, ("set_percentage", {"percentage": 66})),
+    (
+        "fan",
+        "set_preset_mode",
+        {"preset_mode": "smart"},
+        ("set_preset_mode", {"preset_mode": "smart"}),
+    ),
+    ("lock", "unlock", {}, ("unlock", {})),
+    ("lock", "lock", {}, ("lock", {})),
+    ("lock", "open", {}, ("open", {})),
+    ("number", "set_value", {"value": 50}, ("set_value", {"value": 50.0})),
+    (
+        "select",
+        "select_option",
+        {"option": "light_speed"},
+        ("select_option", {"option": "light_speed"}),
+    ),
+    ("select", "select_first", {}, ("select_first", {})),
+    ("select", "select_last", {}, ("select_last", {})),
+    ("select", "select_next", {"cycle": False}, ("select_next", {"cycle": False})),
+    ("select", "select_previous", {}, ("select_previous", {"cycle": True})),
+    ("button", "press", {}, ("press", {})),
+    ("scene", "turn_on", {}, ("turn_on", {})),
+    ("siren", "turn_on", {"tone": "fire"}, ("turn_on", {"tone": "fire"})),
+    ("siren", "turn_off", {}, ("turn_off", {})),
+    ("siren", "toggle", {}, ("toggle", {})),
+    ("valve", "open_valve", {}, ("open_valve", {})),
+    ("valve", "close_valve", {}, ("close_valve", {})),
+    ("valve", "set_valve_position", {"position": 40}, ("set_valve_position", {"position": 40})),
+    ("valve", "stop_valve", {}, ("stop_valve", {})),
+    ("valve", "toggle", {}, ("toggle", {})),
+    ("humidifier", "turn_on", {}, ("turn_on", {})),
+    ("humidifier", "turn_off", {}, ("turn_off", {})),
+    ("humidifier", "toggle", {}, ("toggle", {})),
+    ("humidifier", "set_mode", {"mode": "eco"}, ("set_mode", {"mode": "eco"})),
+    ("humidifier", "set_humidity", {"humidity": 45}, ("set_humidity", {"humidity": 45})),
+    ("media_player", "turn_on", {}, ("turn_on", {})),
+    ("media_player", "turn_off", {}, ("turn_off", {})),
+    ("media_player", "toggle", {}, ("toggle", {})),
+    ("media_player", "volume_up", {}, ("volume_up", {})),
+    ("media_player", "volume_down", {}, ("volume_down", {})),
+    ("media_player", "media_play_pause", {}, ("media_play_pause", {})),
+    ("media_player", "media_play", {}, ("media_play", {})),
+    ("media_player", "media_pause", {}, ("media_pause", {})),
+    ("media_player", "media_stop", {}, ("media_stop", {})),
+    ("media_player", "media_next_track", {}, ("media_next_track", {})),
+    ("media_player", "media_previous_track", {}, ("media_previous_track", {})),
+    ("media_player", "clear_playlist", {}, ("clear_playlist", {})),
+    ("media_player", "volume_set", {"volume_level": 0.5}, ("volume_set", {"volume_level": 0.5})),
+    (
+        "media_player",
+        "volume_mute",
+        {"is_volume_muted": True},
+        ("volume_mute", {"is_volume_muted": True}),
+    ),
+    ("media_player", "media_seek", {"seek_position": 12}, ("media_seek", {"seek_position": 12})),
+    (
+        "media_player",
+        "join",
+        {"group_members": ["media_player.elsewhere"]},
+        ("join", {"group_members": ["media_player.elsewhere"]}),
+    ),
+    (
+        "media_player",
+        "select_source",
+        {"source": "youtube"},
+        ("select_source", {"source": "youtube"}),
+    ),
+    (
+        "media_player",
+        "select_sound_mode",
+        {"sound_mode": "movie"},
+        ("select_sound_mode", {"sound_mode": "movie"}),
+    ),
+    (
+        "media_player",
+        "play_media",
+        {"media_content_type": "music", "media_content_id": "x", "enqueue": "add"},
+        (
+            "play_media",
+            {"media_content_type": "music", "media_content_id": "x", "enqueue": "add", "extra": {}},
+        ),
+    ),
+    ("media_player", "shuffle_set", {"shuffle": True}, ("shuffle_set", {"shuffle": True})),
+    ("media_player", "unjoin", {}, ("unjoin", {})),
+    ("media_player", "repeat_set", {"repeat": "all"}, ("repeat_set", {"repeat": "all"})),
+    ("media_player", "browse_media", {}, None),
+    ("media_player", "search_media", {"search_query": "x"}, None),
+    ("vacuum", "start", {}, ("start", {})),
+    ("vacuum", "pause", {}, ("pause", {})),
+    ("vacuum", "return_to_base", {}, ("return_to_base", {})),
+    ("vacuum", "clean_spot", {}, ("clean_spot", {})),
+    ("vacuum", "locate", {}, ("locate", {})),
+    ("vacuum", "stop", {}, ("stop", {})),
+    ("vacuum", "set_fan_speed", {"fan_speed": "max"}, ("set_fan_speed", {"fan_speed": "max"})),
+    (
+        "vacuum",
+        "send_command",
+        {"command": "spin", "params": {"n": 1}},
+        ("send_command", {"command": "spin", "params": {"n": 1}}),
+    ),
+    ("vacuum", "clean_area", {"cleaning_area_id": ["kitchen"]}, None),
+    ("water_heater", "turn_on", {}, ("turn_on", {})),
+    ("water_heater", "turn_off", {}, ("turn_off", {})),
+    ("water_heater", "set_away_mode", {"away_mode": True}, ("set_away_mode", {"away_mode": True})),
+    (
+        "water_heater",
+        "set_temperature",
+        {"temperature": 120},
+        ("set_temperature", {"temperature": 120.0}),
+    ),
+    (
+        "water_heater",
+        "set_operation_mode",
+        {"operation_mode": "gas"},
+        ("set_operation_mode", {"operation_mode": "gas"}),
+    ),
+    ("alarm_control_panel", "alarm_disarm", {"code": "1234"}, ("alarm_disarm", {"code": "1234"})),
+    ("alarm_control_panel", "alarm_arm_home", {}, ("alarm_arm_home", {})),
+    ("alarm_control_panel", "alarm_arm_away", {}, ("alarm_arm_away", {})),
+    ("alarm_control_panel", "alarm_arm_night", {}, ("alarm_arm_night", {})),
+    ("alarm_control_panel", "alarm_arm_vacation", {}, ("alarm_arm_vacation", {})),
+    ("alarm_control_panel", "alarm_arm_custom_bypass", {}, ("alarm_arm_custom_bypass", {})),
+    ("alarm_control_panel", "alarm_trigger", {"code": "1234"}, ("alarm_trigger", {"code": "1234"})),
+    ("remote", "turn_on", {"activity": "Watch TV"}, ("turn_on", {"activity": "Watch TV"})),
+    ("remote", "turn_off", {}, ("turn_off", {})),
+    ("remote", "toggle", {}, ("toggle", {})),
+    (
+        "remote",
+        "send_command",
+        {"command": "Mute", "num_repeats": 2},
+        (
+            "send_command",
+            {"command": ["Mute"], "num_repeats": 2, "hold_secs": 0.0},
+        ),
+    ),
+    (
+        "remote",
+        "learn_command",
+        {"command": "Mute"},
+        ("learn_command", {"command": ["Mute"]}),
+    ),
+    ("remote", "delete_command", {"command": "Mute"}, ("delete_command", {"command": ["Mute"]})),
+    ("lawn_mower", "start_mowing", {}, ("start_mowing", {})),
+    ("lawn_mower", "pause", {}, ("pause", {})),
+    ("lawn_mower", "dock", {}, ("dock", {})),
+    ("lawn_mower", "stop", {}, ("stop", {})),
+]
+
+_ENTITY_SERVICE_CALLS = tuple(
+    getattr(service_helper, name)
+    for name in ("entity_service_call", "batched_entity_service_call")
+    if hasattr(service_helper, name)
+)
+
+
+def entity_services(hass: HomeAssistant, domain: str) -> set[str]:
+    """The entity services of `domain` on the release under test."""
+    found = set()
+    for name, service in hass.services.async_services_internal().get(domain, {}).items():
+        target: Any = service.job.target
+        if isinstance(target, functools.partial) and target.func in _ENTITY_SERVICE_CALLS:
+            found.add(name)
+    return found
+
+
+def local_id(domain: str) -> str:
+    return f"{domain}.remote_home_{REMOTE[domain][0]}"
+
+
+async def mirror_all(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, domains: list[str], **options: Any
+) -> None:
+    for domain in domains:
+        object_id, state, attributes = REMOTE[domain]
+        await fake_ha.fire_state_changed(f"{domain}.{object_id}", state, attributes)
+    await setup_link(**{CONF_MIRROR_INCLUDE: [f"{d}.{REMOTE[d][0]}" for d in domains], **options})
+    await wait_for(lambda: all(hass.states.get(local_id(d)) is not None for d in domains))
+    await wait_for(
+        lambda: all(hass.states.get(local_id(d)).state == REMOTE[d][1] for d in domains)  # type: ignore[union-attr]
+    )
+
+
+NATIVE = sorted(REMOTE)
+
+
+@pytest.mark.parametrize("domain", NATIVE)
+async def test_every_entity_service_is_covered(hass: HomeAssistant, domain: str) -> None:
+    assert domain in MIRROR_DOMAINS
+    assert await async_setup_component(hass, domain, {})
+    await hass.async_block_till_done()
+    listed = {service for (d, service, _, _) in CALLS if d == domain}
+    assert entity_services(hass, domain) - listed == set()
+
+
+@pytest.mark.parametrize("domain", NATIVE)
+async def test_each_service_reaches_the_remote_entity(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, domain: str
+) -> None:
+    await mirror_all(hass, fake_ha, setup_link, [domain])
+    # Shown as the remote shows it: state and attributes (the friendly name: the remote's name
+    # in front, as for every mirror).
+    object_id, state, attributes = REMOTE[domain]
+    shown = hass.states.get(local_id(domain))
+    assert shown is not None
+    assert shown.state == state
+    shown_attributes = dict(shown.attributes)
+    assert shown_attributes.pop("friendly_name") == f"Remote Home {attributes['friendly_name']}"
+    assert shown_attributes == {k: v for k, v in attributes.items() if k != "friendly_name"}
+
+    services = entity_services(hass, domain)
+    for d, service, data, expected in CALLS:
+        if d != domain or service not in services:
+            continue
+        fake_ha.service_calls.clear()
+        response = hass.services.supports_response(domain, service) != "none"
+        if expected is None:
+            with pytest.raises(HomeAssistantError) as err:
+                await hass.services.async_call(
+                    domain,
+                    service,
+                    {"entity_id": local_id(domain), **data},
+                    blocking=True,
+                    return_response=response,
+                )
+            # Refused cleanly: by the mirror (not forwarded) or by Home Assistant itself.
+            assert err.value.translation_key is not None, service
+            assert fake_ha.service_calls == []
+            continue
+        await hass.services.async_call(
+            domain, service, {"entity_id": local_id(domain), **data}, blocking=True
+        )
+        sent = [{k: v for k, v in c.items() if k != "id"} for c in fake_ha.service_calls]
+        assert sent == [
+            {
+                "type": "call_service",
+                "domain": domain,
+                "service": expected[0],
+                "service_data": expected[1],
+                "target": {"entity_id": f"{domain}.{object_id}"},
+                "return_response": False,
+            }
+        ], service
+
+
+@pytest.mark.parametrize("domain", NATIVE)
+async def test_control_off_hides_every_control_and_refuses_every_call(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, domain: str
+) -> None:
+    await mirror_all(hass, fake_ha, setup_link, [domain], **{CONF_CONTROL: False})
+    shown = hass.states.get(local_id(domain))
+    assert shown is not None
+    assert shown.attributes.get("supported_features", 0) == 0
+    services = entity_services(hass, domain)
+    for d, service, data, _ in CALLS:
+        if d != domain or service not in services:
+            continue
+        response = hass.services.supports_response(domain, service) != "none"
+        with pytest.raises((HomeAssistantError, ServiceNotSupported)) as err:
+            await hass.services.async_call(
+                domain,
+                service,
+                {"entity_id": local_id(domain), **data},
+                blocking=True,
+                return_response=response,
+            )
+        assert isinstance(err.value, ServiceNotSupported) or err.value.translation_key in (
+            "mirror_read_only",
+            "remote_not_supported",
+        ), (service, err.value)
+    assert fake_ha.service_calls == []
