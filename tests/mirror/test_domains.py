@@ -40,7 +40,7 @@ NOT_ENTITY_SERVICES: dict[tuple[str, str], str] = {
 
 # Domains left out because of their services (README "Which domains, and why"): each has at least
 # one entity service that would reach a mirror's missing typed internals.
-REFUSED_FOR_SERVICES = ("date", "datetime", "text", "time", "update")
+REFUSED_FOR_SERVICES = ("todo", "calendar", "camera")
 
 _ENTITY_SERVICE_CALLS = tuple(
     getattr(service_helper, name)

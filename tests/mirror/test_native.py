@@ -215,6 +215,33 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
             "supported_features": 7,
         },
     ),
+    "text": (
+        "text",
+        "Hello world",
+        {"mode": "text", "min": 0, "max": 100, "pattern": None, "friendly_name": "Text"},
+    ),
+    "date": ("date", "2020-01-01", {"friendly_name": "Date"}),
+    "time": ("time", "12:00:00", {"friendly_name": "Time"}),
+    "datetime": ("date_and_time", "2020-01-01T12:00:00+00:00", {"friendly_name": "Date and Time"}),
+    "update": (
+        "demo_update_with_progress",
+        "on",
+        {
+            "auto_update": False,
+            "display_precision": 0,
+            "installed_version": "1.0.0",
+            "in_progress": False,
+            "latest_version": "1.0.1",
+            "release_summary": "Awesome update, fixing everything!",
+            "release_url": "https://www.example.com/release/1.0.1",
+            "skipped_version": None,
+            "title": "Philips Lamps Firmware",
+            "update_percentage": None,
+            "entity_picture": "/api/brands/integration/demo/icon.png",
+            "friendly_name": "Demo Update with Progress",
+            "supported_features": 21,
+        },
+    ),
     "lawn_mower": (
         "mower",
         "docked",
@@ -225,6 +252,18 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
 # (domain, service, data) -> (forwarded service, forwarded data); None: refused, translated.
 type Call = tuple[str, str, dict[str, Any], tuple[str, dict[str, Any]] | None]
 CALLS: list[Call] = [
+    ("text", "set_value", {"value": "Hi"}, ("set_value", {"value": "Hi"})),
+    ("date", "set_value", {"date": "2026-02-03"}, ("set_value", {"date": "2026-02-03"})),
+    ("time", "set_value", {"time": "07:30"}, ("set_value", {"time": "07:30:00"})),
+    (
+        "datetime",
+        "set_value",
+        {"datetime": "2026-02-03T07:30:00+01:00"},
+        ("set_value", {"datetime": "2026-02-03T07:30:00+01:00"}),
+    ),
+    ("update", "install", {}, ("install", {})),
+    ("update", "skip", {}, ("skip", {})),
+    ("update", "clear_skipped", {}, ("clear_skipped", {})),
     ("switch", "turn_on", {}, ("turn_on", {})),
     ("switch", "turn_off", {}, ("turn_off", {})),
     ("switch", "toggle", {}, ("toggle", {})),
