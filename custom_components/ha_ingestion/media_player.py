@@ -1,6 +1,7 @@
 """Media player platform: mirrors of the remote's media players, controlled through the link.
 
-Media browsing and search, and the media image proxy, are not forwarded (README, domain table):
+Media browsing is the remote's (its `browse_media` response, as it tells it: thumbnails are paths
+on the remote). Media search and the media image proxy are not forwarded (README, domain table):
 the remote's `entity_picture` is shown as the remote tells it.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.media_player import MediaPlayerEntity
+from homeassistant.components.media_player.browse_media import BrowseMedia
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
@@ -88,13 +90,42 @@ class MediaPlayerMirror(NativeMirror, MediaPlayerEntity):  # type: ignore[misc,u
         ]
         await self._forward("join", {"group_members": members})
 
-    async def async_browse_media(self, *args: Any, **kwargs: Any) -> Any:
-        """Not forwarded: refused with a translated error."""
-        return await self._refuse_unforwarded("media browsing")
+    async def async_browse_media(
+        self, media_content_type: Any = None, media_content_id: str | None = None
+    ) -> BrowseMedia:
+        """The remote's media library at this node (its `browse_media` response)."""
+        node = {"media_content_type": media_content_type, "media_content_id": media_content_id}
+        answer = await self._forward(
+            "browse_media", {k: v for k, v in node.items() if v is not None}, response=True
+        )
+        if not isinstance(answer, dict) or not answer:
+            self._bad("browse_media", answer)
+            return RemoteBrowseMedia({})
+        return RemoteBrowseMedia(answer)
 
     async def async_internal_search_media(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override,misc,unused-ignore]  # refused
         """Not forwarded: refused with a translated error."""
         return await self._refuse_unforwarded("media search")
+
+
+class RemoteBrowseMedia(BrowseMedia):
+    """A node of the remote's media library, as the remote answered it."""
+
+    def __init__(self, node: dict[str, Any]) -> None:
+        """Keep the remote's answer; the typed fields as far as it tells them."""
+        super().__init__(
+            media_class=str(node.get("media_class") or "directory"),
+            media_content_id=str(node.get("media_content_id") or ""),
+            media_content_type=str(node.get("media_content_type") or ""),
+            title=str(node.get("title") or ""),
+            can_play=node.get("can_play") is True,
+            can_expand=node.get("can_expand") is True,
+        )
+        self.node = node
+
+    def as_dict(self, *, parent: bool = True) -> dict[str, Any]:
+        """The remote's answer as it is."""
+        return dict(self.node)
 
 
 async_setup_entry = native_setup(MediaPlayerMirror)

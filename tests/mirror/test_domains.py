@@ -83,7 +83,7 @@ READ_ONLY = [domain for domain in MIRROR_DOMAINS if domain not in NATIVE]
 def test_every_mirrored_domain_is_native_or_read_only() -> None:
     """Native ones: every service forwards or is refused (tests/mirror/test_native.py)."""
     assert set(NATIVE) <= set(MIRROR_DOMAINS)
-    assert READ_ONLY == ["binary_sensor", "event", "notify", "sensor", "weather"]
+    assert READ_ONLY == ["binary_sensor", "event", "notify", "sensor"]
 
 
 @pytest.mark.parametrize("domain", READ_ONLY)

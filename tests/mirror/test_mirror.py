@@ -566,9 +566,7 @@ async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service_
         shown = dict(mirrored.attributes)
         assert shown.pop("friendly_name").startswith(fake_ha.location_name)
         # Control off: no feature supported here (the frontend shows no control).
-        features = shown.pop("supported_features", 0)
-        # (Weather is mirrored read-only: the remote's value as it is.)
-        assert features == (attributes["supported_features"] if remote_id == "weather.home" else 0)
+        assert shown.pop("supported_features", 0) == 0
         assert shown == {
             k: v for k, v in attributes.items() if k not in ("friendly_name", "supported_features")
         }
@@ -628,16 +626,18 @@ async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service_
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
 
 
-async def test_a_mirrored_weather_refuses_a_forecast_subscription(
+async def test_a_mirrored_weather_forecast_subscription_is_the_remotes(
     hass: HomeAssistant,
     fake_ha: FakeHA,
     setup_link: SetupLink,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    """The weather domain's one WebSocket command into an entity asks its supported features
-    first: a mirror has none (whatever its attribute shows), so the answer is a clean error."""
+    """The frontend's forecast subscription: the remote's get_forecasts answer, as it is, again
+    with each state change of the remote entity."""
     state, attributes = MORE_DOMAINS["weather.home"]
     await fake_ha.fire_state_changed("weather.home", state, attributes)
+    forecast = [{"condition": "sunny", "datetime": "2026-12-07T00:00:00+00:00", "temperature": 9}]
+    fake_ha.service_responses["weather.home"] = {"forecast": forecast}
     await setup_link()
     await wait_for(lambda: state_of(hass, "weather.remote_home_home") == "sunny")
     client = await hass_ws_client(hass)
@@ -649,8 +649,15 @@ async def test_a_mirrored_weather_refuses_a_forecast_subscription(
         }
     )
     answer = await client.receive_json()
-    assert not answer["success"]
-    assert answer["error"]["code"] == "forecast_not_supported"
+    assert answer["success"]
+    event = await client.receive_json()
+    assert event["event"] == {"type": "daily", "forecast": forecast}
+    later = [{**forecast[0], "temperature": 4}]
+    fake_ha.service_responses["weather.home"] = {"forecast": later}
+    await fake_ha.fire_state_changed("weather.home", "cloudy", attributes)
+    event = await client.receive_json()
+    assert event["event"] == {"type": "daily", "forecast": later}
+    assert [c["service_data"] for c in fake_ha.service_calls] == [{"type": "daily"}] * 2
 
 
 async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(

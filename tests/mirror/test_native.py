@@ -242,6 +242,26 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
             "supported_features": 21,
         },
     ),
+    "weather": (
+        "south",
+        "sunny",
+        {
+            "temperature": 21.6,
+            "apparent_temperature": 24.3,
+            "dew_point": 12.1,
+            "temperature_unit": "°C",
+            "humidity": 92,
+            "pressure": 1099.0,
+            "pressure_unit": "hPa",
+            "wind_speed": 0.5,
+            "wind_speed_unit": "km/h",
+            "visibility_unit": "km",
+            "precipitation_unit": "mm",
+            "attribution": "Powered by Home Assistant",
+            "friendly_name": "Demo Weather South",
+            "supported_features": 3,
+        },
+    ),
     "lawn_mower": (
         "mower",
         "docked",
@@ -252,6 +272,7 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
 # (domain, service, data) -> (forwarded service, forwarded data); None: refused, translated.
 type Call = tuple[str, str, dict[str, Any], tuple[str, dict[str, Any]] | None]
 CALLS: list[Call] = [
+    ("weather", "get_forecasts", {"type": "daily"}, ("get_forecasts", {"type": "daily"})),
     ("text", "set_value", {"value": "Hi"}, ("set_value", {"value": "Hi"})),
     ("date", "set_value", {"date": "2026-02-03"}, ("set_value", {"date": "2026-02-03"})),
     ("time", "set_value", {"time": "07:30"}, ("set_value", {"time": "07:30:00"})),
@@ -405,7 +426,7 @@ CALLS: list[Call] = [
     ("media_player", "shuffle_set", {"shuffle": True}, ("shuffle_set", {"shuffle": True})),
     ("media_player", "unjoin", {}, ("unjoin", {})),
     ("media_player", "repeat_set", {"repeat": "all"}, ("repeat_set", {"repeat": "all"})),
-    ("media_player", "browse_media", {}, None),
+    ("media_player", "browse_media", {}, ("browse_media", {})),
     ("media_player", "search_media", {"search_query": "x"}, None),
     ("vacuum", "start", {}, ("start", {})),
     ("vacuum", "pause", {}, ("pause", {})),
@@ -549,7 +570,11 @@ async def test_each_service_reaches_the_remote_entity(
             assert fake_ha.service_calls == []
             continue
         await hass.services.async_call(
-            domain, service, {"entity_id": local_id(domain), **data}, blocking=True
+            domain,
+            service,
+            {"entity_id": local_id(domain), **data},
+            blocking=True,
+            return_response=response,
         )
         sent = [{k: v for k, v in c.items() if k != "id"} for c in fake_ha.service_calls]
         assert sent == [
@@ -559,7 +584,7 @@ async def test_each_service_reaches_the_remote_entity(
                 "service": expected[0],
                 "service_data": expected[1],
                 "target": {"entity_id": f"{domain}.{object_id}"},
-                "return_response": False,
+                "return_response": response,
             }
         ], service
 
@@ -590,3 +615,31 @@ async def test_control_off_hides_every_control_and_refuses_every_call(
             "remote_not_supported",
         ), (service, err.value)
     assert fake_ha.service_calls == []
+
+
+async def test_a_response_is_the_remotes_for_the_mirror(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await mirror_all(hass, fake_ha, setup_link, ["weather", "media_player"])
+    forecast = [{"condition": "rainy", "datetime": "2026-12-07T11:00:00+00:00", "temperature": 8}]
+    fake_ha.service_responses["weather.south"] = {"forecast": forecast}
+    answer = await hass.services.async_call(
+        "weather",
+        "get_forecasts",
+        {"entity_id": local_id("weather"), "type": "hourly"},
+        blocking=True,
+        return_response=True,
+    )
+    assert answer == {local_id("weather"): {"forecast": forecast}}
+
+    node = {"title": "Media", "media_class": "directory", "children": [{"title": "Radio"}]}
+    fake_ha.service_responses["media_player.living_room"] = node
+    answer = await hass.services.async_call(
+        "media_player",
+        "browse_media",
+        {"entity_id": local_id("media_player"), "media_content_id": "root"},
+        blocking=True,
+        return_response=True,
+    )
+    assert answer[local_id("media_player")].as_dict() == node  # type: ignore[union-attr,index]
+    assert fake_ha.service_calls[-1]["service_data"] == {"media_content_id": "root"}
