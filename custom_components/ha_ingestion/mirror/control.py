@@ -17,11 +17,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
+import aiohttp
 from homeassistant.exceptions import HomeAssistantError
 
 from ..client import (  # noqa: TID252 - the package's engine
@@ -84,6 +87,17 @@ class BadAttributes:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RemoteHttp:
+    """The remote's HTTP API as the link reaches it: base URL, the link's token, TLS check."""
+
+    session: aiohttp.ClientSession
+    base_url: str  # e.g. "https://cabin.example:8123" (no trailing slash)
+    token: str
+    verify_ssl: bool = True
+    timeout: float = 10.0
+
+
 class RemoteControl:
     """Service calls on the mirrors of one link, forwarded to the remote entities."""
 
@@ -94,9 +108,14 @@ class RemoteControl:
         *,
         enabled: bool,
         remote_entity_id: Callable[[str], str | None] = lambda _: None,
+        http: RemoteHttp | None = None,
     ) -> None:
-        """`remote_entity_id`: the remote entity of a local mirror (None: not a mirror)."""
+        """`remote_entity_id`: the remote entity of a local mirror (None: not a mirror).
+
+        `http`: how to read the remote's camera and image proxies.
+        """
         self.engine = engine
+        self.http = http
         self.enabled = enabled
         self.remote_entity_id = remote_entity_id
         self.bad_attributes = BadAttributes(title)
@@ -160,6 +179,40 @@ class RemoteControl:
             self._failed("timeout")
             raise error("remote_timeout", entity_id) from err
         except HaClientError as err:
+            self._failed("unavailable")
+            raise error("remote_unavailable", entity_id) from err
+
+    async def fetch(self, entity_id: str, path: str, params: Mapping[str, str]) -> bytes:
+        """A GET of the remote's HTTP API with the link's token (a camera image, ...).
+
+        A read, not a control: allowed with control off too. The token is never logged.
+        """
+        http = self.http
+        if http is None:
+            raise error("remote_unavailable", entity_id)
+        try:
+            async with (
+                asyncio.timeout(http.timeout),
+                http.session.get(
+                    f"{http.base_url}{path}",
+                    params=params,
+                    headers={"Authorization": f"Bearer {http.token}"},
+                    ssl=http.verify_ssl,
+                ) as response,
+            ):
+                if response.status != 200:
+                    self._failed("remote_error")
+                    raise error(
+                        "remote_call_failed",
+                        entity_id,
+                        message=f"HTTP {response.status}",
+                        code=str(response.status),
+                    )
+                return await response.read()
+        except TimeoutError as err:
+            self._failed("timeout")
+            raise error("remote_timeout", entity_id) from err
+        except aiohttp.ClientError as err:
             self._failed("unavailable")
             raise error("remote_unavailable", entity_id) from err
 

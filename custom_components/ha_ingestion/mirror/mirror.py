@@ -20,7 +20,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..client import (  # noqa: TID252 - the package's engine
@@ -34,10 +36,12 @@ from ..const import (  # noqa: TID252 - the package's own constants
     CONF_CONTROL,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_PREFIX,
+    CONF_VERIFY_SSL,
 )
 from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with capture
+from ..remote_url import configuration_url  # noqa: TID252 - the remote's web address
 from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
-from .control import RemoteControl
+from .control import RemoteControl, RemoteHttp
 from .entity import NativeMirror
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
@@ -82,6 +86,12 @@ class EntityMirror:
             entry.title,
             enabled=bool(options.get(CONF_CONTROL, True)),
             remote_entity_id=self.remote_entity_id,
+            http=RemoteHttp(
+                session=async_get_clientsession(hass),
+                base_url=configuration_url(entry.data[CONF_URL]).rstrip("/"),
+                token=entry.data[CONF_ACCESS_TOKEN],
+                verify_ssl=bool(entry.data.get(CONF_VERIFY_SSL, True)),
+            ),
         )
         self.local = LocalMirrors(
             hass,
