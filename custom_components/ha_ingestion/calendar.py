@@ -51,6 +51,7 @@ class CalendarMirror(NativeMirror, CalendarEntity):  # type: ignore[misc,unused-
             "get_events",
             {"start_date_time": start_date, "end_date_time": end_date},
             response=True,
+            read=True,
         )
         events = answer.get("events") if isinstance(answer, dict) else None
         if not isinstance(events, list):

@@ -96,7 +96,10 @@ class MediaPlayerMirror(NativeMirror, MediaPlayerEntity):  # type: ignore[misc,u
         """The remote's media library at this node (its `browse_media` response)."""
         node = {"media_content_type": media_content_type, "media_content_id": media_content_id}
         answer = await self._forward(
-            "browse_media", {k: v for k, v in node.items() if v is not None}, response=True
+            "browse_media",
+            {k: v for k, v in node.items() if v is not None},
+            response=True,
+            read=True,
         )
         if not isinstance(answer, dict) or not answer:
             self._bad("browse_media", answer)

@@ -25,7 +25,7 @@ class WeatherMirror(NativeMirror, WeatherEntity):  # type: ignore[misc,unused-ig
     _features = feature_flags("weather")
 
     async def _forecast(self, kind: str) -> Any:
-        response = await self._forward("get_forecasts", {"type": kind}, response=True)
+        response = await self._forward("get_forecasts", {"type": kind}, response=True, read=True)
         forecast = response.get("forecast") if isinstance(response, dict) else None
         if not isinstance(forecast, list):
             self._bad("forecast", forecast)

@@ -39,10 +39,6 @@ NOT_ENTITY_SERVICES: dict[tuple[str, str], str] = {
     ("device_tracker", "see"): "records a legacy tracker of this instance",
 }
 
-# Domains left out because of their services (README "Which domains, and why"): each has at least
-# one entity service that would reach a mirror's missing typed internals.
-REFUSED_FOR_SERVICES = ("todo",)
-
 _ENTITY_SERVICE_CALLS = tuple(
     getattr(service_helper, name)
     for name in ("entity_service_call", "batched_entity_service_call")
@@ -92,14 +88,6 @@ async def test_every_service_of_a_read_only_domain_refuses_a_mirror(
     hass: HomeAssistant, domain: str
 ) -> None:
     assert await unrefused_services(hass, domain) == {}
-
-
-@pytest.mark.parametrize("domain", REFUSED_FOR_SERVICES)
-async def test_the_domains_left_out_for_their_services_still_need_it(
-    hass: HomeAssistant, domain: str
-) -> None:
-    assert domain not in MIRROR_DOMAINS
-    assert await unrefused_services(hass, domain)
 
 
 def test_the_refusals_override_nothing_of_entity() -> None:

@@ -299,6 +299,7 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
             "entity_picture": "/api/image_proxy/image.qr_code?token=remote-token",
         },
     ),
+    "todo": ("shopping_list", "1", {"friendly_name": "Shopping List", "supported_features": 127}),
     "lawn_mower": (
         "mower",
         "docked",
@@ -306,9 +307,33 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
     ),
 }
 
-# (domain, service, data) -> (forwarded service, forwarded data); None: refused, translated.
+# (domain, service, data, (forwarded service, forwarded data)); None: refused cleanly; LOCAL:
+# answered here from what the mirror read from the remote, nothing sent.
+LOCAL = ("", {"answered": "here"})
+# Services that only read: allowed with control off too.
+READS = {
+    ("calendar", "get_events"),
+    ("media_player", "browse_media"),
+    ("weather", "get_forecasts"),
+    ("todo", "get_items"),
+}
+# What the remote's to-do list holds (its get_items answer).
+TODO_ITEMS = [
+    {"summary": "Bread", "uid": "uid-bread", "status": "needs_action"},
+    {"summary": "Eggs", "uid": "uid-eggs", "status": "completed"},
+]
 type Call = tuple[str, str, dict[str, Any], tuple[str, dict[str, Any]] | None]
 CALLS: list[Call] = [
+    ("todo", "add_item", {"item": "Milk"}, ("add_item", {"item": "Milk"})),
+    (
+        "todo",
+        "update_item",
+        {"item": "Bread", "status": "completed"},
+        ("update_item", {"item": "uid-bread", "rename": "Bread", "status": "completed"}),
+    ),
+    ("todo", "remove_item", {"item": ["Bread"]}, ("remove_item", {"item": ["uid-bread"]})),
+    ("todo", "get_items", {}, LOCAL),
+    ("todo", "remove_completed_items", {}, ("remove_item", {"item": ["uid-eggs"]})),
     (
         "notify",
         "send_message",
@@ -591,6 +616,7 @@ def local_id(domain: str) -> str:
 async def mirror_all(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, domains: list[str], **options: Any
 ) -> None:
+    fake_ha.service_responses["todo.shopping_list"] = {"items": TODO_ITEMS}
     for domain in domains:
         object_id, state, attributes = REMOTE[domain]
         await fake_ha.fire_state_changed(f"{domain}.{object_id}", state, attributes)
@@ -657,6 +683,17 @@ async def test_each_service_reaches_the_remote_entity(
             # Refused cleanly, by the mirror (not forwarded) or by Home Assistant itself.
             assert fake_ha.service_calls == []
             continue
+        if expected == LOCAL:
+            answer = await hass.services.async_call(
+                domain,
+                service,
+                {"entity_id": local_id(domain), **data},
+                blocking=True,
+                return_response=response,
+            )
+            assert answer, service
+            assert fake_ha.service_calls == []
+            continue
         await hass.services.async_call(
             domain,
             service,
@@ -687,8 +724,8 @@ async def test_control_off_hides_every_control_and_refuses_every_call(
     assert shown.attributes.get("supported_features", 0) == 0
     services = entity_services(hass, domain)
     for d, service, data, expected in CALLS:
-        if d != domain or service not in services or expected is None:
-            continue  # (the ones never forwarded: refused with control on too, see above)
+        if d != domain or service not in services or expected is None or (d, service) in READS:
+            continue  # (never forwarded: refused with control on too; reads: allowed)
         response = hass.services.supports_response(domain, service) != "none"
         with pytest.raises((HomeAssistantError, ServiceNotSupported)) as err:
             await hass.services.async_call(
@@ -702,7 +739,7 @@ async def test_control_off_hides_every_control_and_refuses_every_call(
             "mirror_read_only",
             "remote_not_supported",
         ), (service, err.value)
-    assert fake_ha.service_calls == []
+    assert [c for c in fake_ha.service_calls if (domain, c["service"]) not in READS] == []
 
 
 async def test_a_response_is_the_remotes_for_the_mirror(

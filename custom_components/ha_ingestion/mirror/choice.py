@@ -69,6 +69,7 @@ MIRROR_DOMAINS: tuple[str, ...] = (
     "switch",
     "text",
     "time",
+    "todo",
     "update",
     "vacuum",
     "valve",

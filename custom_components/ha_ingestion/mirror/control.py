@@ -130,9 +130,13 @@ class RemoteControl:
         data: Mapping[str, Any],
         *,
         response: bool = False,
+        read: bool = False,
     ) -> Any:
-        """Call `service` on the remote entity; the remote's response for it when asked."""
-        if not self.enabled:
+        """Call `service` on the remote entity; the remote's response for it when asked.
+
+        `read`: it only reads (allowed with control off).
+        """
+        if not self.enabled and not read:
             raise error("mirror_read_only", entity_id)
         payload = {
             "type": "call_service",
@@ -165,9 +169,7 @@ class RemoteControl:
         return mine if isinstance(mine, dict) else {}
 
     async def command(self, entity_id: str, payload: dict[str, Any]) -> Any:
-        """Another WebSocket command about one mirror (release notes, ...): same errors."""
-        if not self.enabled:
-            raise error("mirror_read_only", entity_id)
+        """Another WebSocket command that reads about one mirror (release notes): same errors."""
         try:
             return await self.engine.command(payload)
         except HaCommandError as err:

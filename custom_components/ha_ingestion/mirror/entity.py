@@ -190,15 +190,24 @@ class NativeMirror(MirrorEntity):
     # ------------------------------------------------------------------ control
 
     async def _forward(
-        self, service: str, data: Mapping[str, Any] | None = None, *, response: bool = False
+        self,
+        service: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        response: bool = False,
+        read: bool = False,
     ) -> Any:
-        """Call `service` of the domain on the remote entity (the response when asked)."""
+        """Call `service` of the domain on the remote entity (the response when asked).
+
+        `read`: a service that only reads (forecasts, events, items, the media library): allowed
+        with control off too.
+        """
         if self._control is None:
             raise _read_only(self.entity_id)
         # The target is the remote entity's: the local one's (some handlers pass it on) is not.
         data = {key: value for key, value in (data or {}).items() if key not in _TARGET_KEYS}
         return await self._control.call(
-            self.entity_id, self.remote_id, service, data, response=response
+            self.entity_id, self.remote_id, service, data, response=response, read=read
         )
 
     async def _refuse_unforwarded(self, what: str) -> Any:
