@@ -327,6 +327,13 @@ class FakeConnection:
             result["response"] = {i: server.service_responses.get(i, {}) for i in ids}
         await self._result(msg_id, result)
 
+    async def _cmd_release_notes(self, msg_id: int, msg: dict[str, Any]) -> None:
+        notes = self.server.release_notes.get(msg.get("entity_id", ""))
+        if notes is None:
+            await self._error(msg_id, "not_found", "Entity not found")
+            return
+        await self._result(msg_id, notes)
+
     async def _cmd_supported_features(self, msg_id: int, msg: dict[str, Any]) -> None:
         features = msg.get("features")
         self.features = dict(features) if isinstance(features, dict) else {}
@@ -513,6 +520,7 @@ _HANDLERS: dict[str, _Handler] = {
     "recorder/get_statistics_metadata": FakeConnection._cmd_statistics_metadata,
     "recorder/statistics_during_period": FakeConnection._cmd_statistics_during_period,
     "call_service": FakeConnection._cmd_call_service,
+    "update/release_notes": FakeConnection._cmd_release_notes,
 }
 
 _PERIODS = {"5minute": 300, "hour": 3600}
@@ -668,6 +676,7 @@ class FakeHA:
         self.service_calls: list[dict[str, Any]] = []
         self.service_error: tuple[str, str] | None = None
         self.service_responses: dict[str, Any] = {}
+        self.release_notes: dict[str, str] = {}  # update/release_notes, by entity id
         # ---- plumbing
         self.port = 0
         self._sock: socket.socket | None = None

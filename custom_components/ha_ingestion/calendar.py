@@ -12,6 +12,7 @@ from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 
 from .mirror.entity import NativeMirror, feature_flags
@@ -75,7 +76,7 @@ class CalendarMirror(NativeMirror, CalendarEntity):  # type: ignore[misc,unused-
                         rrule=item.get("rrule"),
                     )
                 )
-            except TypeError, ValueError:
+            except HomeAssistantError, TypeError, ValueError:  # its own validation
                 self._bad("events", item)
         return found
 

@@ -833,7 +833,7 @@ GARBAGE: dict[str, Any] = {
         (("preset_modes", "swing_modes", "swing_horizontal_modes", "available_modes"), 3),
         (("source_list", "sound_mode_list", "activity_list", "fan_speed_list"), {"a": 1}),
         (("operation_list", "available_tones"), 7),
-        (("color_mode", "hvac_action", "action", "mode", "code_format"), "warp"),
+        (("color_mode", "hvac_action", "action", "mode"), "warp"),
         (("hs_color",), [1, "a"]),
         (("min_temp", "max_temp", "min_humidity", "max_humidity", "min", "max", "step"), "hot"),
         (("temperature", "target_temp_high", "target_temp_low", "target_temp_step"), [1]),
@@ -845,7 +845,7 @@ GARBAGE: dict[str, Any] = {
         (("effect", "fan_speed", "operation_mode", "away_mode", "current_activity"), 2),
         (("installed_version", "latest_version", "title", "release_summary"), 3),
         (("release_url", "entity_picture", "unit_of_measurement"), 4),
-        (("pattern",), "(unclosed"),
+        (("pattern", "code_format"), "(unclosed"),
     )
     for key in keys
 }

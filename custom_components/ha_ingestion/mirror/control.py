@@ -147,19 +147,7 @@ class RemoteControl:
             "return_response": response,
         }
         self.calls += 1
-        try:
-            result = await self.engine.command(payload)
-        except HaCommandError as err:
-            self._failed("remote_error")
-            raise error(
-                "remote_call_failed", entity_id, message=err.message, code=err.code
-            ) from err
-        except HaTimeoutError as err:
-            self._failed("timeout")
-            raise error("remote_timeout", entity_id) from err
-        except HaClientError as err:  # not connected, or the link dropped meanwhile
-            self._failed("unavailable")
-            raise error("remote_unavailable", entity_id) from err
+        result = await self.command(entity_id, payload)
         if not response:
             return None
         answer = result.get("response") if isinstance(result, dict) else None
@@ -169,7 +157,10 @@ class RemoteControl:
         return mine if isinstance(mine, dict) else {}
 
     async def command(self, entity_id: str, payload: dict[str, Any]) -> Any:
-        """Another WebSocket command that reads about one mirror (release notes): same errors."""
+        """One WebSocket command about a mirror (a service call, the release notes).
+
+        Its errors translated; without the link, at once (never queued).
+        """
         try:
             return await self.engine.command(payload)
         except HaCommandError as err:
