@@ -67,7 +67,7 @@ class TodoListMirror(NativeMirror, TodoListEntity):  # type: ignore[misc,unused-
         """The remote's state; its items are read again with it."""
         super().set_remote(remote)
         if remote is not None and self._added:
-            self.hass.async_create_task(self._async_read_items(), eager_start=False)
+            self._background(self._async_read_items(), "to-do items read")
 
     async def async_added_to_hass(self) -> None:
         """Read the remote's items now."""

@@ -52,7 +52,7 @@ class WeatherMirror(NativeMirror, WeatherEntity):  # type: ignore[misc,unused-ig
         """The remote's state; a forecast subscription here is refreshed with it."""
         super().set_remote(remote)
         if remote is not None and self._added and any(self._forecast_listeners.values()):
-            self.hass.async_create_task(self._refresh_forecasts(), eager_start=False)
+            self._background(self._refresh_forecasts(), "forecast refresh")
 
     async def _refresh_forecasts(self) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceNotSupported
-from homeassistant.helpers import service as service_helper
+from homeassistant.helpers import entity_registry as er, service as service_helper
 from homeassistant.setup import async_setup_component
 import pytest
 
@@ -54,6 +54,7 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
         {
             "current_position": 70,
             "current_tilt_position": 50,
+            "device_class": "window",
             "friendly_name": "Living Room Window",
             "supported_features": 255,
         },
@@ -917,6 +918,10 @@ async def test_typed_properties_are_the_remotes(
     assert climate.fan_modes == REMOTE["climate"][2]["fan_modes"]
     assert climate.temperature_unit == hass.config.units.temperature_unit
     cover = of("cover")
+    assert cover.device_class == "window"
+    registry_entry = er.async_get(hass).async_get(local_id("cover"))
+    assert registry_entry is not None
+    assert registry_entry.original_device_class == "window"
     assert (cover.is_closed, cover.current_cover_position, cover.current_cover_tilt_position) == (
         False,
         70,

@@ -187,6 +187,11 @@ class NativeMirror(MirrorEntity):
         """The remote's, never converted to this instance's units."""
         return self._str("unit_of_measurement")
 
+    @property
+    def device_class(self) -> str | None:
+        """The remote's (also the registry's original device class: "Show as" starts from it)."""
+        return self._str("device_class")
+
     # ------------------------------------------------------------------ control
 
     async def _forward(
@@ -209,6 +214,13 @@ class NativeMirror(MirrorEntity):
         return await self._control.call(
             self.entity_id, self.remote_id, service, data, response=response, read=read
         )
+
+    def _background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """A read over the link after a state change: the entry's task (ended at its unload)."""
+        if (entry := self.platform.config_entry) is None:  # pragma: no cover - always one
+            coro.close()
+            return
+        entry.async_create_background_task(self.hass, coro, f"{self.entity_id} {what}")
 
     async def _refuse_unforwarded(self, what: str) -> Any:
         """Something of the domain that is not forwarded to the remote: a clean, translated error."""
