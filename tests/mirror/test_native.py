@@ -28,7 +28,11 @@ from tests.mirror.test_mirror import SetupLink
 
 # domain -> (remote object id, state, attributes of a demo entity of the domain)
 REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "switch": ("decorative_lights", "on", {"friendly_name": "Decorative Lights"}),
+    "switch": (
+        "decorative_lights",
+        "on",
+        {"icon": "mdi:string-lights", "assumed_state": True, "friendly_name": "Decorative Lights"},
+    ),
     "light": (
         "bed_light",
         "on",
@@ -99,7 +103,14 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
     "number": (
         "volume",
         "42.0",
-        {"min": 0, "max": 100, "step": 1, "mode": "slider", "friendly_name": "volume"},
+        {
+            "min": 0,
+            "max": 100,
+            "step": 1,
+            "mode": "slider",
+            "unit_of_measurement": "%",
+            "friendly_name": "volume",
+        },
     ),
     "select": (
         "speed",
