@@ -58,6 +58,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """
     for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor", "repairs"}):
         importlib.import_module(f"homeassistant.components.{domain}")
+    # And the integration's own platform modules (the native mirrors import more of each domain).
+    for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor"}):
+        importlib.import_module(f"custom_components.ha_ingestion.{domain}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

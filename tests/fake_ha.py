@@ -313,6 +313,27 @@ class FakeConnection:
         self.last_id = cur_id
         await handler(self, cur_id, msg)
 
+    async def _cmd_call_service(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """As Home Assistant answers: the context, and the response when one is asked for."""
+        server = self.server
+        server.service_calls.append(msg)
+        if server.service_error is not None:
+            await self._error(msg_id, *server.service_error)
+            return
+        result: dict[str, Any] = {"context": {"id": _context_id(), "parent_id": None}}
+        if msg.get("return_response"):
+            ids = (msg.get("target") or {}).get("entity_id") or []
+            ids = [ids] if isinstance(ids, str) else ids
+            result["response"] = {i: server.service_responses.get(i, {}) for i in ids}
+        await self._result(msg_id, result)
+
+    async def _cmd_release_notes(self, msg_id: int, msg: dict[str, Any]) -> None:
+        notes = self.server.release_notes.get(msg.get("entity_id", ""))
+        if notes is None:
+            await self._error(msg_id, "not_found", "Entity not found")
+            return
+        await self._result(msg_id, notes)
+
     async def _cmd_supported_features(self, msg_id: int, msg: dict[str, Any]) -> None:
         features = msg.get("features")
         self.features = dict(features) if isinstance(features, dict) else {}
@@ -503,6 +524,8 @@ _HANDLERS: dict[str, _Handler] = {
     "config/entity_registry/get": FakeConnection._cmd_entity_registry_get,
     "recorder/get_statistics_metadata": FakeConnection._cmd_statistics_metadata,
     "recorder/statistics_during_period": FakeConnection._cmd_statistics_during_period,
+    "call_service": FakeConnection._cmd_call_service,
+    "update/release_notes": FakeConnection._cmd_release_notes,
 }
 
 _PERIODS = {"5minute": 300, "hour": 3600}
@@ -653,6 +676,12 @@ class FakeHA:
         self.statistics_requests: list[dict[str, Any]] = []
         self.statistics_error: tuple[str, str] | None = None
         self.statistics_reply: Callable[[dict[str, Any]], Any] | None = None
+        # Services called (call_service messages, in order); an error (code, message) replacing
+        # the reply; the response data of a service called with return_response, by entity id.
+        self.service_calls: list[dict[str, Any]] = []
+        self.service_error: tuple[str, str] | None = None
+        self.service_responses: dict[str, Any] = {}
+        self.release_notes: dict[str, str] = {}  # update/release_notes, by entity id
         # ---- plumbing
         self.port = 0
         self._sock: socket.socket | None = None

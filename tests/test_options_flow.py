@@ -23,6 +23,7 @@ from custom_components.ha_ingestion.const import (
     CONF_BACKFILL_MAX_WINDOW,
     CONF_BASE_DELAY,
     CONF_CONNECT_TIMEOUT,
+    CONF_CONTROL,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
@@ -279,6 +280,7 @@ NEW_OPTIONS: dict[str, Any] = {
     CONF_MIRROR_INCLUDE: [" sensor ", "switch.pump", "sensor"],
     CONF_MIRROR_EXCLUDE: ["sensor.secret_*"],
     CONF_MIRROR_PREFIX: " far ",
+    CONF_CONTROL: False,
     CONF_FORWARD_STATE_CHANGES: True,
 }
 

@@ -1,4 +1,4 @@
-"""Button: reconnect now; and mirrored remote buttons (read-only, see mirror/)."""
+"""Button: reconnect now; and the remote's buttons mirrored, pressed through the link (mirror/)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import HaIngestionConfigEntry
 from .entity import HaIngestionEntity
+from .mirror.entity import NativeMirror, forward
 
 PARALLEL_UPDATES = 1
 
@@ -26,7 +27,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the reconnect button (and the mirrored buttons, while mirroring)."""
     async_add_entities([HaIngestionReconnectButton(entry.runtime_data.coordinator, RECONNECT)])
-    entry.runtime_data.mirror.async_add_platform("button", async_add_entities)
+    entry.runtime_data.mirror.async_add_platform("button", async_add_entities, ButtonMirror)
 
 
 class HaIngestionReconnectButton(HaIngestionEntity, ButtonEntity):
@@ -35,3 +36,9 @@ class HaIngestionReconnectButton(HaIngestionEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Reconnect now."""
         await self.coordinator.async_reconnect()
+
+
+class ButtonMirror(NativeMirror, ButtonEntity):  # type: ignore[misc,unused-ignore]  # state: the remote's
+    """A remote button: a press here presses it on the remote."""
+
+    async_press = forward("press")

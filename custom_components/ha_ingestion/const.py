@@ -43,6 +43,8 @@ CONF_MIRROR_INCLUDE: Final = "mirror_include"
 CONF_MIRROR_EXCLUDE: Final = "mirror_exclude"
 CONF_MIRROR_PREFIX: Final = "mirror_prefix"
 CONF_FORWARD_STATE_CHANGES: Final = "forward_state_changes"
+# Service calls on mirrors forwarded to the remote entity (off: mirrors are read-only).
+CONF_CONTROL: Final = "control"
 
 DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_EVENT_TYPES: list(DEFAULT_EVENT_TYPES),  # the engine's default, stored as a list
@@ -63,6 +65,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_MIRROR_INCLUDE: [],
     CONF_MIRROR_EXCLUDE: [],
     CONF_MIRROR_PREFIX: "",
+    CONF_CONTROL: True,
     CONF_FORWARD_STATE_CHANGES: False,
 }
 

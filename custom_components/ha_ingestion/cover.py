@@ -1,5 +1,56 @@
-"""Cover platform: only mirrored remote entities (read-only, see mirror/)."""
+"""Cover platform: mirrors of the remote's covers, controlled through the link (see mirror/)."""
 
-from .mirror.platform import PARALLEL_UPDATES, async_setup_entry
+from __future__ import annotations
 
-__all__ = ["PARALLEL_UPDATES", "async_setup_entry"]
+from homeassistant.components.cover import CoverEntity
+
+from .mirror.entity import NativeMirror, feature_flags, forward
+from .mirror.platform import PARALLEL_UPDATES, native_setup
+
+__all__ = ["PARALLEL_UPDATES", "CoverMirror", "async_setup_entry"]
+
+
+class CoverMirror(NativeMirror, CoverEntity):  # type: ignore[misc,unused-ignore]  # state and attributes: the remote's
+    """A remote cover."""
+
+    _features = feature_flags("cover")
+
+    @property
+    def is_closed(self) -> bool | None:
+        """From the remote's state."""
+        state = self.state
+        return None if state not in ("open", "closed", "opening", "closing") else state == "closed"
+
+    @property
+    def is_opening(self) -> bool:
+        """From the remote's state."""
+        return self.state == "opening"
+
+    @property
+    def is_closing(self) -> bool:
+        """From the remote's state."""
+        return self.state == "closing"
+
+    @property
+    def current_cover_position(self) -> int | None:
+        """The remote's."""
+        return self._int("current_position", 0, 100)
+
+    @property
+    def current_cover_tilt_position(self) -> int | None:
+        """The remote's."""
+        return self._int("current_tilt_position", 0, 100)
+
+    async_open_cover = forward("open_cover")
+    async_close_cover = forward("close_cover")
+    async_set_cover_position = forward("set_cover_position", "position")
+    async_stop_cover = forward("stop_cover")
+    async_toggle = forward("toggle")
+    async_open_cover_tilt = forward("open_cover_tilt")
+    async_close_cover_tilt = forward("close_cover_tilt")
+    async_stop_cover_tilt = forward("stop_cover_tilt")
+    async_set_cover_tilt_position = forward("set_cover_tilt_position", "tilt_position")
+    async_toggle_tilt = forward("toggle_cover_tilt")
+
+
+async_setup_entry = native_setup(CoverMirror)

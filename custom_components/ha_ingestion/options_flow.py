@@ -33,6 +33,7 @@ from .const import (
     CONF_BACKFILL_MAX_WINDOW,
     CONF_BASE_DELAY,
     CONF_CONNECT_TIMEOUT,
+    CONF_CONTROL,
     CONF_EVENT_TYPES,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
@@ -99,6 +100,7 @@ OPTION_FIELDS: dict[str, Any] = {
         SelectSelectorConfig(options=list(MIRROR_DOMAINS), multiple=True, custom_value=True)
     ),
     CONF_MIRROR_PREFIX: TextSelector(),
+    CONF_CONTROL: BooleanSelector(),
     CONF_FORWARD_STATE_CHANGES: BooleanSelector(),
 }
 INTEGER_OPTIONS = {CONF_MAX_ATTEMPTS, CONF_FAILURE_THRESHOLD}
@@ -130,6 +132,7 @@ SECTIONS: Final[dict[str, tuple[str, ...]]] = {
         CONF_MIRROR_INCLUDE,
         CONF_MIRROR_EXCLUDE,
         CONF_MIRROR_PREFIX,
+        CONF_CONTROL,
         CONF_FORWARD_STATE_CHANGES,
     ),
     SECTION_CONNECTION: (CONF_HEARTBEAT_INTERVAL, CONF_HEARTBEAT_TIMEOUT, CONF_CONNECT_TIMEOUT),

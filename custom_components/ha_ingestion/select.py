@@ -1,5 +1,35 @@
-"""Select platform: only mirrored remote entities (read-only, see mirror/)."""
+"""Select platform: mirrors of the remote's selects, controlled through the link (see mirror/)."""
 
-from .mirror.platform import PARALLEL_UPDATES, async_setup_entry
+from __future__ import annotations
 
-__all__ = ["PARALLEL_UPDATES", "async_setup_entry"]
+from homeassistant.components.select import SelectEntity
+
+from .mirror.entity import NativeMirror, forward
+from .mirror.platform import PARALLEL_UPDATES, native_setup
+
+__all__ = ["PARALLEL_UPDATES", "SelectMirror", "async_setup_entry"]
+
+
+class SelectMirror(NativeMirror, SelectEntity):  # type: ignore[misc,unused-ignore]  # state and attributes: the remote's
+    """A remote select."""
+
+    @property
+    def options(self) -> list[str]:
+        """The remote's (an option not among them is refused here already)."""
+        return self._strings("options") or []
+
+    @property
+    def current_option(self) -> str | None:
+        """The remote's state."""
+        return self.state
+
+    async_select_option = forward("select_option", "option")
+    # The remote's own first/last/next/previous (final in SelectEntity: it would compute the
+    # option here and send select_option).
+    async_first = forward("select_first")  # type: ignore[misc,unused-ignore]
+    async_last = forward("select_last")  # type: ignore[misc,unused-ignore]
+    async_next = forward("select_next", "cycle")  # type: ignore[misc,unused-ignore]
+    async_previous = forward("select_previous", "cycle")  # type: ignore[misc,unused-ignore]
+
+
+async_setup_entry = native_setup(SelectMirror)

@@ -58,6 +58,8 @@ input_boolean:
     name: E2E flag
   e2e_presence:
     name: E2E presence
+  e2e_lamp_power:
+    name: E2E lamp power
 input_number:
   e2e_level:
     name: E2E level
@@ -70,9 +72,39 @@ input_number:
     max: 40
     step: 0.5
     unit_of_measurement: "°C"
+  e2e_lamp_level:
+    name: E2E lamp level
+    min: 0
+    max: 100
+    step: 1
 counter:
   e2e_counter:
     name: E2E counter
+# A light the control test drives through a mirror (tests/e2e_ha/test_control_e2e.py): on/off
+# is input_boolean.e2e_lamp_power, its brightness input_number.e2e_lamp_level (percent).
+template:
+  - light:
+      - name: E2E lamp
+        unique_id: e2e_lamp
+        state: "{{ is_state('input_boolean.e2e_lamp_power', 'on') }}"
+        level: "{{ (states('input_number.e2e_lamp_level') | float(0) * 2.55) | round(0) | int }}"
+        turn_on:
+          - action: input_boolean.turn_on
+            target:
+              entity_id: input_boolean.e2e_lamp_power
+        turn_off:
+          - action: input_boolean.turn_off
+            target:
+              entity_id: input_boolean.e2e_lamp_power
+        set_level:
+          - action: input_number.set_value
+            target:
+              entity_id: input_number.e2e_lamp_level
+            data:
+              value: "{{ (brightness / 2.55) | round(0) }}"
+          - action: input_boolean.turn_on
+            target:
+              entity_id: input_boolean.e2e_lamp_power
 """
 
 

@@ -1,9 +1,10 @@
-"""Which domains a mirror may be registered under: every entity service of each refuses it cleanly.
+"""The read-only mirrored domains: every entity service of each refuses a mirror cleanly.
 
-A mirror is a plain `Entity` (no typed properties, `supported_features` None). Home Assistant's
+The native domains (a mirror of the domain's entity class, control forwarded) are checked service
+by service in tests/mirror/test_native.py. A read-only mirror is a plain `Entity` (no typed properties, `supported_features` None). Home Assistant's
 `entity_service_call` raises `ServiceNotSupported` for such an entity before calling anything when
 the service is gated by `required_features`; a service that calls an entity method by name reaches
-`MirrorEntity.async_refuse` (the translated read-only error) when `MirrorEntity` defines that name
+`MirrorEntity.async_refuse` (the translated read-only error) when `ReadOnlyMirror` defines that name
 as it. Anything else (a handler function that reads typed properties) would raise AttributeError
 on a mirror: such a domain must not be mirrored. Introspected on the release under test, so a new
 or changed service on a new release fails here first.
@@ -22,7 +23,8 @@ import pytest
 
 from custom_components.ha_ingestion.client import RemoteState
 from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
-from custom_components.ha_ingestion.mirror.entity import MirrorEntity
+from custom_components.ha_ingestion.mirror.entity import MirrorEntity, ReadOnlyMirror
+from tests.mirror.test_native import NATIVE
 
 # Services of a mirrored domain that are no entity services (they never call an entity of the
 # domain's component), each with what it does instead; any other is checked as an entity service.
@@ -34,20 +36,8 @@ NOT_ENTITY_SERVICES: dict[tuple[str, str], str] = {
     ("scene", "delete"): "removes a scene of the homeassistant platform only",
     ("scene", "reload"): "reloads the homeassistant platform's scenes",
     ("notify", "persistent_notification"): "creates a persistent notification",
+    ("device_tracker", "see"): "records a legacy tracker of this instance",
 }
-
-# Domains left out because of their services (README "Which domains, and why"): each has at least
-# one entity service that would reach a mirror's missing typed internals.
-REFUSED_FOR_SERVICES = (
-    "date",
-    "datetime",
-    "humidifier",
-    "light",
-    "number",
-    "text",
-    "time",
-    "update",
-)
 
 _ENTITY_SERVICE_CALLS = tuple(
     getattr(service_helper, name)
@@ -58,7 +48,7 @@ _ENTITY_SERVICE_CALLS = tuple(
 
 def refused_by_name(method: str) -> bool:
     """`MirrorEntity` answers a call of `method` with its one read-only refusal."""
-    return getattr(MirrorEntity, method, None) is MirrorEntity.async_refuse
+    return getattr(ReadOnlyMirror, method, None) is MirrorEntity.async_refuse
 
 
 async def unrefused_services(hass: HomeAssistant, domain: str) -> dict[str, str]:
@@ -84,34 +74,35 @@ async def unrefused_services(hass: HomeAssistant, domain: str) -> dict[str, str]
     return found
 
 
-@pytest.mark.parametrize("domain", MIRROR_DOMAINS)
-async def test_every_service_of_a_mirrored_domain_refuses_a_mirror(
+READ_ONLY = [domain for domain in MIRROR_DOMAINS if domain not in NATIVE]
+
+
+def test_every_mirrored_domain_is_native_or_read_only() -> None:
+    """Native ones: every service forwards or is refused (tests/mirror/test_native.py)."""
+    assert set(NATIVE) <= set(MIRROR_DOMAINS)
+    assert READ_ONLY == ["air_quality", "binary_sensor", "device_tracker", "event", "sensor"]
+
+
+@pytest.mark.parametrize("domain", READ_ONLY)
+async def test_every_service_of_a_read_only_domain_refuses_a_mirror(
     hass: HomeAssistant, domain: str
 ) -> None:
     assert await unrefused_services(hass, domain) == {}
 
 
-@pytest.mark.parametrize("domain", REFUSED_FOR_SERVICES)
-async def test_the_domains_left_out_for_their_services_still_need_it(
-    hass: HomeAssistant, domain: str
-) -> None:
-    assert domain not in MIRROR_DOMAINS
-    assert await unrefused_services(hass, domain)
-
-
 def test_the_refusals_override_nothing_of_entity() -> None:
     names = [
-        name for name, value in vars(MirrorEntity).items() if value is MirrorEntity.async_refuse
+        name for name, value in vars(ReadOnlyMirror).items() if value is MirrorEntity.async_refuse
     ]
     assert "async_turn_on" in names
     assert not [name for name in names if hasattr(Entity, name)]
 
 
 def test_a_mirror_supports_no_feature_whatever_the_remote_shows() -> None:
-    mirror = MirrorEntity("entry", "cover.garage", "cover.remote_garage", "u_mirror:cover.garage")
+    mirror = ReadOnlyMirror("entry", "sensor.power", "sensor.remote_power", "u_mirror:sensor.power")
     mirror.set_remote(
         RemoteState(
-            state="open", attributes={"supported_features": 15}, last_changed=0, last_updated=0
+            state="1", attributes={"supported_features": 15}, last_changed=0, last_updated=0
         )
     )
     assert mirror.supported_features is None

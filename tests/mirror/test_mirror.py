@@ -29,6 +29,7 @@ from custom_components.ha_ingestion.client import EntitiesUpdate, LinkState, Rem
 from custom_components.ha_ingestion.compat import enabled_entities
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
+    CONF_CONTROL,
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_ENTITIES,
@@ -112,7 +113,7 @@ async def remote_with_entities(fake_ha: FakeHA) -> None:
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "1200", POWER)
     await fake_ha.fire_state_changed("binary_sensor.door", "off", {"device_class": "door"})
     await fake_ha.fire_state_changed("switch.pump", "on", {"friendly_name": "Pump"})
-    await fake_ha.fire_state_changed("light.kitchen", "on", {"brightness": 100})
+    await fake_ha.fire_state_changed("input_boolean.kitchen", "on", {"brightness": 100})
     await fake_ha.fire_state_changed("sensor.secret", "42", {"friendly_name": "Secret"})
 
 
@@ -128,7 +129,7 @@ async def test_remote_entities_appear_under_their_own_domain(
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link(
         **{
-            CONF_MIRROR_INCLUDE: ["sensor", "binary_sensor", "switch", "light"],
+            CONF_MIRROR_INCLUDE: ["sensor", "binary_sensor", "switch", "input_boolean"],
             CONF_MIRROR_EXCLUDE: ["sensor.secret"],
         }
     )
@@ -163,21 +164,21 @@ async def test_remote_entities_appear_under_their_own_domain(
     # changes stay events.
     mirror = mirror_of(entry)
     assert mirror.local.skip_counts == {"unsupported_domain": 1}
-    assert hass.states.get("light.remote_home_kitchen") is None
+    assert hass.states.get("input_boolean.remote_home_kitchen") is None
 
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", {**POWER, "extra": 1})
-    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await fake_ha.fire_state_changed("input_boolean.kitchen", "off", {})
     await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
     await wait_for(lambda: len(events) == 1)
     await hass.async_block_till_done()
     assert hass.states.get("sensor.remote_home_heat_pump_power").attributes["extra"] == 1  # type: ignore[union-attr]
     # Mirrored state changes are local states only, not also ha_ingestion_events.
-    assert [e.data["data"]["entity_id"] for e in events] == ["light.kitchen"]
+    assert [e.data["data"]["entity_id"] for e in events] == ["input_boolean.kitchen"]
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["mirror"]["entities"] == 3
     assert diagnostics["mirror"]["available"] == 3
     assert diagnostics["mirror"]["skipped_entities"] == {
-        "unsupported_domain": {"light.kitchen": ""}
+        "unsupported_domain": {"input_boolean.kitchen": ""}
     }
     assert diagnostics["snapshot"]["entities"]["confirmed"]
 
@@ -206,7 +207,7 @@ async def test_a_lost_link_makes_them_unavailable_and_the_link_back_current(
     request = next(c for c in conn.commands if c["type"] == "subscribe_entities")
     assert request["include"]["domains"] == sorted(choice_module.MIRROR_DOMAINS)
     assert "switch" in request["include"]["domains"]
-    assert "light.kitchen" not in str(conn.entity_messages)
+    assert "input_boolean.kitchen" not in str(conn.entity_messages)
     assert mirror_of(entry).local.skip_counts == {}
     fake_ha.refuse = True
     await fake_ha.close_all()
@@ -492,11 +493,11 @@ async def test_options_that_stop_mirroring_an_entity_remove_it_and_keep_the_othe
     assert not any(c["type"] == "subscribe_entities" for c in fake_ha.connections[-1].commands)
 
 
-async def test_mirrors_are_read_only(
+async def test_mirrors_are_read_only_with_control_off(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
 ) -> None:
     await remote_with_entities(fake_ha)
-    await setup_link()
+    await setup_link(**{CONF_CONTROL: False})
     await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
     for service in ("turn_on", "turn_off", "toggle"):
         with pytest.raises(HomeAssistantError, match="read-only"):
@@ -548,12 +549,13 @@ MORE_DOMAINS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service(
+async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service_control_off(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
 ) -> None:
     for remote_id, (state, attributes) in MORE_DOMAINS.items():
         await fake_ha.fire_state_changed(remote_id, state, attributes)
-    entry = await setup_link()  # no include: every mirrored domain
+    # No include: every mirrored domain. Control off: every mirror read-only.
+    entry = await setup_link(**{CONF_CONTROL: False})
     local = {r: r.replace(".", ".remote_home_", 1) for r in MORE_DOMAINS}
     await wait_for(lambda: all(hass.states.get(e) is not None for e in local.values()))
     await hass.async_block_till_done()
@@ -563,7 +565,11 @@ async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service(
         assert mirrored.state == state
         shown = dict(mirrored.attributes)
         assert shown.pop("friendly_name").startswith(fake_ha.location_name)
-        assert shown == {k: v for k, v in attributes.items() if k != "friendly_name"}
+        # Control off: no feature supported here (the frontend shows no control).
+        assert shown.pop("supported_features", 0) == 0
+        assert shown == {
+            k: v for k, v in attributes.items() if k not in ("friendly_name", "supported_features")
+        }
     # Feature-gated services: a mirror supports no feature (whatever the remote's attribute
     # says), so Home Assistant refuses them before they reach it.
     gated = [
@@ -620,16 +626,18 @@ async def test_mirrors_of_more_domains_show_the_remote_and_refuse_every_service(
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
 
 
-async def test_a_mirrored_weather_refuses_a_forecast_subscription(
+async def test_a_mirrored_weather_forecast_subscription_is_the_remotes(
     hass: HomeAssistant,
     fake_ha: FakeHA,
     setup_link: SetupLink,
     hass_ws_client: WebSocketGenerator,
 ) -> None:
-    """The weather domain's one WebSocket command into an entity asks its supported features
-    first: a mirror has none (whatever its attribute shows), so the answer is a clean error."""
+    """The frontend's forecast subscription: the remote's get_forecasts answer, as it is, again
+    with each state change of the remote entity."""
     state, attributes = MORE_DOMAINS["weather.home"]
     await fake_ha.fire_state_changed("weather.home", state, attributes)
+    forecast = [{"condition": "sunny", "datetime": "2026-12-07T00:00:00+00:00", "temperature": 9}]
+    fake_ha.service_responses["weather.home"] = {"forecast": forecast}
     await setup_link()
     await wait_for(lambda: state_of(hass, "weather.remote_home_home") == "sunny")
     client = await hass_ws_client(hass)
@@ -641,8 +649,15 @@ async def test_a_mirrored_weather_refuses_a_forecast_subscription(
         }
     )
     answer = await client.receive_json()
-    assert not answer["success"]
-    assert answer["error"]["code"] == "forecast_not_supported"
+    assert answer["success"]
+    event = await client.receive_json()
+    assert event["event"] == {"type": "daily", "forecast": forecast}
+    later = [{**forecast[0], "temperature": 4}]
+    fake_ha.service_responses["weather.home"] = {"forecast": later}
+    await fake_ha.fire_state_changed("weather.home", "cloudy", attributes)
+    event = await client.receive_json()
+    assert event["event"] == {"type": "daily", "forecast": later}
+    assert [c["service_data"] for c in fake_ha.service_calls] == [{"type": "daily"}] * 2
 
 
 async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_and_events(
@@ -673,20 +688,20 @@ async def test_a_remote_without_subscribe_entities_is_mirrored_from_get_states_a
     power = hass.states.get("sensor.remote_home_heat_pump_power")
     assert power is not None
     assert power.attributes["state_class"] == "measurement"
-    assert hass.states.get("light.remote_home_kitchen") is None  # filtered here
-    # get_states has no filter: light.kitchen crossed the wire and was dropped here.
+    assert hass.states.get("input_boolean.remote_home_kitchen") is None  # filtered here
+    # get_states has no filter: input_boolean.kitchen crossed the wire and was dropped here.
     assert mirror_of(entry).local.filtered_here == 1
     # Live: the state_changed events (mirrored ones are not fired again).
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "900", POWER)
-    await fake_ha.fire_state_changed("light.kitchen", "off", {})
+    await fake_ha.fire_state_changed("input_boolean.kitchen", "off", {})
     await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "900")
 
     def fired() -> list[str]:
         return [e.data["data"]["entity_id"] for e in events]
 
-    await wait_for(lambda: "light.kitchen" in fired())
+    await wait_for(lambda: "input_boolean.kitchen" in fired())
     # switch.late's first change came before it was mirrored (a documented edge): an event too.
-    assert fired() == ["switch.late", "light.kitchen"]
+    assert fired() == ["switch.late", "input_boolean.kitchen"]
     # A change older than what is known never overwrites it.
     mirror = mirror_of(entry)
     old = dict(fake_ha.states["sensor.heat_pump_power"].as_dict())

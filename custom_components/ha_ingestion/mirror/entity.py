@@ -15,7 +15,9 @@ link: a mirror records it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from enum import Enum, IntFlag
+import math
 import sys
 from typing import Any
 
@@ -26,6 +28,7 @@ from homeassistant.helpers.entity import Entity
 
 from ..client import RemoteState  # noqa: TID252 - the package's engine
 from ..const import DOMAIN  # noqa: TID252 - the package's own constants
+from .control import RemoteControl, error
 
 
 class MirrorEntity(Entity):
@@ -34,9 +37,6 @@ class MirrorEntity(Entity):
     _attr_should_poll = False
     # Named "<remote device> <remote friendly name>": where it comes from shows in every list.
     _attr_has_entity_name = True
-    # Never the remote's (that one is shown as an attribute): with none supported here, Home
-    # Assistant refuses every feature-gated service before it reaches a mirror.
-    _attr_supported_features = None
 
     def __init__(
         self,
@@ -45,8 +45,12 @@ class MirrorEntity(Entity):
         entity_id: str,
         unique_id: str,
         name: str | None = None,
+        control: RemoteControl | None = None,
     ) -> None:
-        """Nothing is known until the remote tells (`set_remote`); `name`: the last one known."""
+        """Nothing is known until the remote tells (`set_remote`); `name`: the last one known.
+
+        `control`: where service calls go (None: read-only).
+        """
         self.remote_id = remote_id
         self.entity_id = entity_id  # suggested; the registry keeps the user's choice
         self._attr_unique_id = unique_id
@@ -56,6 +60,8 @@ class MirrorEntity(Entity):
         self._remote: RemoteState | None = None
         self._added = False
         self._link_down_context = False  # the next write's context is a link-down one
+        self._control = control
+        self._bad_seen: set[str] = set()  # attributes found bad in the current remote state
 
     async def async_added_to_hass(self) -> None:
         """From now on every change is written at once."""
@@ -64,6 +70,14 @@ class MirrorEntity(Entity):
     async def async_will_remove_from_hass(self) -> None:
         """No more writes."""
         self._added = False
+
+    @property
+    def supported_features(self) -> int | None:
+        """None: every feature-gated service is refused before it reaches a read-only mirror.
+
+        (The remote's value is shown as an attribute all the same.)
+        """
+        return None
 
     @property
     def state(self) -> str | None:
@@ -88,6 +102,7 @@ class MirrorEntity(Entity):
         """
         self.mark_link_down(link_down)
         self._remote = remote
+        self._bad_seen.clear()
         available = remote is not None
         if self._attr_available is not available:  # set only when it changes: a cached property
             self._attr_available = available
@@ -114,20 +129,247 @@ class MirrorEntity(Entity):
         """Mirrors are read-only: control the entity on the remote."""
         raise _read_only(self.entity_id)
 
+
+class ReadOnlyMirror(MirrorEntity):
+    """The mirror of a domain not controlled from here: every service refused cleanly."""
+
     # The entity methods that the mirrored domains' services call by name with no feature flag
     # to gate them (`supported_features` stays None here, so every gated service is refused as
     # not supported before it reaches a mirror). tests/mirror/test_domains.py checks every
-    # service of every mirrored domain against this, on each release under test.
-    async_turn_on = async_turn_off = async_toggle = async_refuse  # switch, remote
-    async_send_command = async_learn_command = async_delete_command = async_refuse  # remote
-    async_handle_lock_service = async_handle_unlock_service = async_refuse  # lock
-    async_handle_set_hvac_mode_service = async_refuse  # climate
-    async_handle_alarm_disarm = async_refuse  # alarm_control_panel
-    async_handle_select_option = async_refuse  # select
-    async_first = async_last = async_next = async_previous = async_refuse  # select
-    _async_press_action = async_refuse  # button
-    _async_activate = async_refuse  # scene
-    _async_send_message = async_refuse  # notify
+    # service of every read-only mirrored domain against this, on each release under test.
+    refuse = MirrorEntity.async_refuse
+    async_turn_on = async_turn_off = async_toggle = refuse  # switch, remote
+    async_send_command = async_learn_command = async_delete_command = refuse  # remote
+    async_handle_lock_service = async_handle_unlock_service = refuse  # lock
+    async_handle_set_hvac_mode_service = refuse  # climate
+    async_handle_alarm_disarm = refuse  # alarm_control_panel
+    async_handle_select_option = refuse  # select
+    async_first = async_last = async_next = async_previous = refuse  # select
+    _async_press_action = refuse  # button
+    _async_activate = refuse  # scene
+    _async_send_message = refuse  # notify
+    del refuse
+
+
+class NativeMirror(MirrorEntity):
+    """Base of the native mirrors (`LightMirror(NativeMirror, LightEntity)` & co.).
+
+    The domain's entity class derives its properties from the remote's attributes (read with the
+    `_float`, `_enum`, ... readers: a bad value is None, counted, logged once), so Home
+    Assistant's service layer validates and converts a call as for a local entity; the entity
+    methods forward it (`_forward`). What is shown stays the remote's, verbatim: the domain's
+    state and attributes are overridden to the remote's (`state`, `state_attributes`,
+    `capability_attributes`), and so are the additions of `Entity` that a domain computes
+    itself (`entity_picture`, `unit_of_measurement`).
+    """
+
+    # The domain's feature flags (`LightEntityFeature`, ...): its service layer tests membership.
+    _features: type[IntFlag] | None = None  # None: a domain without features (switch, ...)
+
+    @property
+    def supported_features(self) -> Any:
+        """The remote's features while control is on (its controls shown here); else none (0)."""
+        value: int | None = 0
+        if self._control is not None and self._control.enabled:
+            value = self._int("supported_features", 0)
+        if self._features is None:
+            return value  # None: the remote tells none, nor does this mirror
+        return self._features(value or 0)
+
+    @property
+    def capability_attributes(self) -> dict[str, Any] | None:
+        """The remote's values of the domain's capability attributes (also in the registry)."""
+        if self._remote is None:
+            return None
+        try:
+            keys = super().capability_attributes
+        except Exception:  # noqa: BLE001 - a domain's own derivation: never fail a state write
+            return None
+        if not keys:
+            return None
+        attributes = self._remote.attributes
+        return {key: attributes[key] for key in keys if key in attributes} or None
+
+    @property
+    def state_attributes(self) -> dict[str, Any] | None:
+        """None: the remote's attributes are all in `extra_state_attributes`."""
+        return None
+
+    @property
+    def entity_picture(self) -> str | None:
+        """The remote's (a path on the remote: see README, known limitations)."""
+        return self._str("entity_picture")
+
+    @property
+    def unit_of_measurement(self) -> str | None:
+        """The remote's, never converted to this instance's units."""
+        return self._str("unit_of_measurement")
+
+    @property
+    def device_class(self) -> str | None:
+        """The remote's (also the registry's original device class: "Show as" starts from it)."""
+        return self._str("device_class")
+
+    # ------------------------------------------------------------------ control
+
+    async def _forward(
+        self,
+        service: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        response: bool = False,
+        read: bool = False,
+    ) -> Any:
+        """Call `service` of the domain on the remote entity (the response when asked).
+
+        `read`: a service that only reads (forecasts, events, items, the media library): allowed
+        with control off too.
+        """
+        if self._control is None:
+            raise _read_only(self.entity_id)
+        # The target is the remote entity's: the local one's (some handlers pass it on) is not.
+        data = {key: value for key, value in (data or {}).items() if key not in _TARGET_KEYS}
+        return await self._control.call(
+            self.entity_id, self.remote_id, service, data, response=response, read=read
+        )
+
+    def _background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """A read over the link after a state change: the entry's task (ended at its unload)."""
+        if (entry := self.platform.config_entry) is None:  # pragma: no cover - always one
+            coro.close()
+            return
+        entry.async_create_background_task(self.hass, coro, f"{self.entity_id} {what}")
+
+    async def _refuse_unforwarded(self, what: str) -> Any:
+        """Something of the domain that is not forwarded to the remote: a clean, translated error."""
+        raise error("remote_not_supported", self.entity_id, what=what)
+
+    # ------------------------------------------------------------------ attribute readers
+
+    def _raw(self, key: str) -> Any:
+        return None if self._remote is None else self._remote.attributes.get(key)
+
+    def _bad(self, key: str, value: Any) -> None:
+        """A value of `key` that does not fit: counted once per remote state, logged once."""
+        if key in self._bad_seen:
+            return
+        self._bad_seen.add(key)
+        if self._control is not None:
+            self._control.bad_attributes.report(self.remote_id, key, value)
+
+    def _str(self, key: str) -> str | None:
+        value = self._raw(key)
+        if value is None or type(value) is str:
+            return value
+        self._bad(key, value)
+        return None
+
+    def _bool(self, key: str) -> bool | None:
+        value = self._raw(key)
+        if value is None or type(value) is bool:
+            return value
+        self._bad(key, value)
+        return None
+
+    def _float(self, key: str, low: float | None = None, high: float | None = None) -> float | None:
+        value = self._raw(key)
+        if value is None:
+            return None
+        if (
+            type(value) in (int, float)
+            and math.isfinite(value)
+            and (low is None or value >= low)
+            and (high is None or value <= high)
+        ):
+            return float(value)
+        self._bad(key, value)
+        return None
+
+    def _int(self, key: str, low: int | None = None, high: int | None = None) -> int | None:
+        value = self._raw(key)
+        if value is None:
+            return None
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
+            return value
+        self._bad(key, value)
+        return None
+
+    def _enum[E: Enum](self, key: str, kind: type[E]) -> E | None:
+        value = self._raw(key)
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except ValueError, TypeError:
+            self._bad(key, value)
+            return None
+
+    def _state_enum[E: Enum](self, kind: type[E]) -> E | None:
+        """The remote's state as a member of `kind` (None: unknown, unavailable or not one)."""
+        state = self.state
+        try:
+            return None if state is None else kind(state)
+        except ValueError:
+            return None
+
+    def _state_float(self) -> float | None:
+        try:
+            value = float(self.state)  # type: ignore[arg-type]
+        except TypeError, ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    def _strings(self, key: str) -> list[str] | None:
+        """A list of texts (a non-list: None; a non-text item: left out); counted when bad."""
+        value = self._raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            self._bad(key, value)
+            return None
+        items = [item for item in value if type(item) is str]
+        if len(items) != len(value):
+            self._bad(key, value)
+        return items
+
+    def _enums[E: Enum](self, key: str, kind: type[E]) -> list[E] | None:
+        """A list of members of `kind` (unknown values left out, counted)."""
+        value = self._raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            self._bad(key, value)
+            return None
+        members: list[E] = []
+        for item in value:
+            try:
+                members.append(kind(item))
+            except ValueError, TypeError:
+                self._bad(key, value)
+        return members
+
+    def _floats(self, key: str, count: int) -> tuple[float, ...] | None:
+        """A color or a pair: `count` finite numbers."""
+        value = self._raw(key)
+        if value is None:
+            return None
+        if (
+            isinstance(value, list | tuple)
+            and len(value) == count
+            and all(type(item) in (int, float) and math.isfinite(item) for item in value)
+        ):
+            return tuple(float(item) for item in value)
+        self._bad(key, value)
+        return None
+
+    def _is_on(self) -> bool | None:
+        state = self.state
+        return None if state not in ("on", "off") else state == "on"
+
+
+_TARGET_KEYS = frozenset({"entity_id", "device_id", "area_id", "floor_id", "label_id"})
 
 
 def _read_only(entity_id: str) -> HomeAssistantError:
@@ -138,10 +380,10 @@ def _read_only(entity_id: str) -> HomeAssistantError:
     )
 
 
-_CLASSES: dict[str, type[MirrorEntity]] = {}
+_CLASSES: dict[str, type[ReadOnlyMirror]] = {}
 
 
-def mirror_class(domain: str) -> type[MirrorEntity]:
+def mirror_class(domain: str) -> type[ReadOnlyMirror]:
     """The mirror class for `domain`: its entity class's unrecorded attributes unrecorded here too.
 
     Read from `<Domain>Entity` of `homeassistant.components.<domain>`, loaded by then (Home
@@ -154,13 +396,48 @@ def mirror_class(domain: str) -> type[MirrorEntity]:
         unrecorded: frozenset[str] = (
             getattr(base, "_entity_component_unrecorded_attributes", None) or frozenset()
         )
-        cls = MirrorEntity
+        cls = ReadOnlyMirror
         if unrecorded:
 
-            class DomainMirror(MirrorEntity):
+            class DomainMirror(ReadOnlyMirror):
                 _entity_component_unrecorded_attributes = unrecorded
 
             DomainMirror.__name__ = DomainMirror.__qualname__ = f"{camel}Mirror"
             cls = DomainMirror
         _CLASSES[domain] = cls
     return cls
+
+
+def feature_flags(domain: str) -> type[IntFlag] | None:
+    """The domain's feature flags (`FanEntityFeature`, ...), as its package exports them.
+
+    Looked up at run time: their module differs between the releases supported. The domain's
+    package is imported by then (its platform file imports its entity class from it).
+    """
+    camel = "".join(part.title() for part in domain.split("_"))
+    flags = getattr(
+        sys.modules.get(f"homeassistant.components.{domain}"), f"{camel}EntityFeature", None
+    )
+    return flags if isinstance(flags, type) and issubclass(flags, IntFlag) else None
+
+
+type Forwarder = Callable[..., Coroutine[Any, Any, None]]
+
+
+def forward(service: str, *fields: str) -> Forwarder:
+    """An entity method that calls `service` on the remote entity with the data it received.
+
+    Positional arguments are named by `fields` (as the domain's service handler passes them);
+    keyword arguments keep their names (a service calling a method by name passes its fields so);
+    a None is left out (the service's default applies on the remote).
+    """
+
+    async def method(self: NativeMirror, *args: Any, **kwargs: Any) -> None:
+        data = dict(zip(fields, args, strict=False)) | kwargs
+        await self._forward(
+            service, {key: value for key, value in data.items() if value is not None}
+        )
+
+    method.__name__ = method.__qualname__ = f"forward_{service}"
+    method.forwards = service  # type: ignore[attr-defined]  # for tests/mirror/test_domains.py
+    return method

@@ -38,6 +38,8 @@ from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
 from .choice import MIRROR_DOMAINS, MirrorChoice
 from .entity import MirrorEntity, mirror_class
 from .recorder_history import link_down_context, link_down_mark
+from .control import RemoteControl
+from .entity import MirrorEntity, NativeMirror, mirror_class
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -62,8 +64,12 @@ class LocalMirrors:
         prefix: str,
         tasks: TaskSet,
         remote_states: Callable[[], Mapping[str, RemoteState]],
+        control: RemoteControl | None = None,
     ) -> None:
-        """`remote_states`: the remote's current states (a removal is not confirmed for those)."""
+        """`remote_states`: the remote's current states (a removal is not confirmed for those).
+
+        `control`: where the native mirrors' service calls go.
+        """
         self.hass = hass
         self.entry = entry
         self.engine = engine
@@ -79,6 +85,8 @@ class LocalMirrors:
         self.skip_counts: dict[str, int] = {}
         self.pending: dict[str, RemoteState] = {}  # waiting for their platform
         self._adders: dict[str, AddConfigEntryEntitiesCallback] = {}
+        self._native: dict[str, type[NativeMirror]] = {}  # domain -> its native mirror class
+        self.control = control
         # New mirrors of the message being applied, per domain: added in one call each; how many
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
@@ -127,9 +135,19 @@ class LocalMirrors:
 
     # ------------------------------------------------------------------ creation
 
-    def add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:
-        """A platform is set up: its registered mirrors now (unavailable until told), then news."""
+    def add_platform(
+        self,
+        domain: str,
+        add_entities: AddConfigEntryEntitiesCallback,
+        native: type[NativeMirror] | None = None,
+    ) -> None:
+        """A platform is set up: its registered mirrors now (unavailable until told), then news.
+
+        `native`: the domain's native mirror class (None: read-only mirrors).
+        """
         self._adders[domain] = add_entities
+        if native is not None:
+            self._native[domain] = native
         known = [
             (reg.unique_id[len(self.unique_base) :], reg.entity_id, reg.original_name)
             for reg in self._registered()
@@ -237,8 +255,14 @@ class LocalMirrors:
     ) -> None:
         """Add a mirror; with its state already, so its first recorded state is the remote's."""
         domain = remote_id.partition(".")[0]
-        entity = mirror_class(domain)(
-            self.entry.entry_id, remote_id, entity_id, self.unique_base + remote_id, name
+        cls: type[MirrorEntity] = self._native.get(domain) or mirror_class(domain)
+        entity = cls(
+            self.entry.entry_id,
+            remote_id,
+            entity_id,
+            self.unique_base + remote_id,
+            name,
+            self.control,
         )
         if state is not None:
             entity.set_remote(state)

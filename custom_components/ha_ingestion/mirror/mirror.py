@@ -23,7 +23,9 @@ from collections.abc import Mapping
 import time
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util.hass_dict import HassKey
 
@@ -35,11 +37,16 @@ from ..client import (  # noqa: TID252 - the package's engine
 )
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_BACKFILL_MAX_WINDOW,
+    CONF_CONTROL,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_PREFIX,
+    CONF_VERIFY_SSL,
 )
 from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with capture
+from ..remote_url import configuration_url  # noqa: TID252 - the remote's web address
 from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
+from .control import RemoteControl, RemoteHttp
+from .entity import NativeMirror
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
@@ -82,8 +89,28 @@ class EntityMirror:
         self._connected = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks = entry_tasks(hass, entry)
+        # Service calls on native mirrors, forwarded to the remote (or refused: option off).
+        self.control = RemoteControl(
+            engine,
+            entry.title,
+            enabled=bool(options.get(CONF_CONTROL, True)),
+            remote_entity_id=self.remote_entity_id,
+            http=RemoteHttp(
+                session=async_get_clientsession(hass),
+                base_url=configuration_url(entry.data[CONF_URL]).rstrip("/"),
+                token=entry.data[CONF_ACCESS_TOKEN],
+                verify_ssl=bool(entry.data.get(CONF_VERIFY_SSL, True)),
+            ),
+        )
         self.local = LocalMirrors(
-            hass, entry, engine, choice, self.prefix, self._tasks, lambda: self._states
+            hass,
+            entry,
+            engine,
+            choice,
+            self.prefix,
+            self._tasks,
+            lambda: self._states,
+            self.control,
         )
         self.updates = SlicedUpdates(self.local, self._tasks)
         self.fallback = StatesFallback(engine, entry.title, self._on_entities, self._tasks)
@@ -126,6 +153,12 @@ class EntityMirror:
     def registered_entity_ids(self) -> list[str]:
         """The local entity ids of every registered mirror."""
         return self.local.registered_entity_ids()
+    def remote_entity_id(self, entity_id: str) -> str | None:
+        """The remote entity a local entity of this link mirrors (None: not one of its mirrors)."""
+        for remote_id, entity in self.local.entities.items():
+            if entity.entity_id == entity_id:
+                return remote_id
+        return None
 
     def is_mirrored(self, entity_id: str) -> bool:
         """A remote entity shown here as a local entity."""
@@ -162,11 +195,19 @@ class EntityMirror:
         await end_tasks(self._tasks, "mirror")
 
     @callback
-    def async_add_platform(self, domain: str, add_entities: AddConfigEntryEntitiesCallback) -> None:
-        """A platform is set up: its registered mirrors now (unavailable until told), then news."""
+    def async_add_platform(
+        self,
+        domain: str,
+        add_entities: AddConfigEntryEntitiesCallback,
+        native: type[NativeMirror] | None = None,
+    ) -> None:
+        """A platform is set up: its registered mirrors now (unavailable until told), then news.
+
+        `native`: the domain's native mirror class (None: read-only mirrors).
+        """
         if not self.enabled:
             return
-        self.local.add_platform(domain, add_entities)
+        self.local.add_platform(domain, add_entities, native)
 
     # ------------------------------------------------------------------ the link
 
@@ -217,4 +258,5 @@ class EntityMirror:
             "skipped_entities": {reason: dict(ids) for reason, ids in local.skipped.items()},
             "statistics": self.gap_statistics.as_dict(),
             "history": self.history.as_dict(),
+            "control": self.control.as_dict(),
         }

@@ -6,6 +6,7 @@ is the platform's own (`async_get_current_platform().domain`), so no module repe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
@@ -14,11 +15,33 @@ from homeassistant.helpers.entity_platform import (
     async_get_current_platform,
 )
 
+from .entity import NativeMirror
+
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
-# Mirrors are read-only: no service call reaches the remote, nothing to serialize.
+# Read-only mirrors: no service call reaches the remote. Native mirrors forward calls over one
+# link that runs them concurrently: no limit either.
 PARALLEL_UPDATES = 0
+
+type SetupEntry = Callable[
+    [HomeAssistant, "HaIngestionConfigEntry", AddConfigEntryEntitiesCallback], Awaitable[None]
+]
+
+
+def native_setup(mirror: type[NativeMirror]) -> SetupEntry:
+    """The platform setup of a domain whose mirrors are of the native class `mirror`."""
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: HaIngestionConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        """The mirrors of this platform's domain (set up only while mirroring)."""
+        domain = async_get_current_platform().domain
+        entry.runtime_data.mirror.async_add_platform(domain, async_add_entities, mirror)
+
+    return async_setup_entry
 
 
 async def async_setup_entry(
