@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+from time import time as wall_time  # not `import time`: `time` is also our platform module
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
@@ -120,7 +120,7 @@ def _platforms(entry: HaIngestionConfigEntry) -> list[Platform]:
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Stop the link and unload the platforms."""
-    began = time.time()
+    began = wall_time()
     unloaded = await hass.config_entries.async_unload_platforms(entry, _platforms(entry))
     if unloaded:
         # mirror: Home Assistant wrote `unavailable` for each removed mirror meanwhile

@@ -16,9 +16,11 @@ from homeassistant.components.todo import (  # type: ignore[attr-defined,unused-
     TodoItemStatus,
     TodoListEntity,
 )
+from homeassistant.core import Context
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 
+from .client import RemoteState
 from .const import LOGGER
 from .mirror.entity import NativeMirror, feature_flags
 from .mirror.platform import PARALLEL_UPDATES, native_setup
@@ -63,9 +65,9 @@ class TodoListMirror(NativeMirror, TodoListEntity):  # type: ignore[misc,unused-
         """The remote's items, as last read."""
         return self._items
 
-    def set_remote(self, remote: Any) -> None:
+    def set_remote(self, remote: RemoteState | None, *, link_down: Context | None = None) -> None:
         """The remote's state; its items are read again with it."""
-        super().set_remote(remote)
+        super().set_remote(remote, link_down=link_down)
         if remote is not None and self._added:
             self._background(self._async_read_items(), "to-do items read")
 

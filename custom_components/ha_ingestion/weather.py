@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.weather import WeatherEntity
+from homeassistant.core import Context
 from homeassistant.exceptions import HomeAssistantError
 
+from .client import RemoteState
 from .const import LOGGER
 from .mirror.entity import NativeMirror, feature_flags
 from .mirror.platform import PARALLEL_UPDATES, native_setup
@@ -48,9 +50,9 @@ class WeatherMirror(NativeMirror, WeatherEntity):  # type: ignore[misc,unused-ig
         """As the remote answered it (already in the remote's units)."""
         return list(native_forecast_list)
 
-    def set_remote(self, remote: Any) -> None:
+    def set_remote(self, remote: RemoteState | None, *, link_down: Context | None = None) -> None:
         """The remote's state; a forecast subscription here is refreshed with it."""
-        super().set_remote(remote)
+        super().set_remote(remote, link_down=link_down)
         if remote is not None and self._added and any(self._forecast_listeners.values()):
             self._background(self._refresh_forecasts(), "forecast refresh")
 

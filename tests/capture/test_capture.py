@@ -1716,8 +1716,8 @@ async def test_mirrored_entities_without_a_registry_entry_are_recovered(
     yaml_ids = [f"sensor.yaml_{n}" for n in range(3)]
     for entity_id in yaml_ids:
         fake_ha.record_state(entity_id, "0", long_ago, registered=False)
-    # light is not a mirrored domain: neither held here, nor registered there, nor seen.
-    fake_ha.record_state("light.yaml", "off", long_ago, registered=False)
+    # input_boolean is not a mirrored domain: neither held here, nor registered there, nor seen.
+    fake_ha.record_state("input_boolean.yaml", "off", long_ago, registered=False)
     events = async_capture_events(hass, EVENT_INGESTED)
     entry = await setup_link(**{CONF_MIRROR_ENTITIES: True})
     await wait_for(lambda: all(local_mirror(entry, e) is not None for e in yaml_ids))
@@ -1727,16 +1727,16 @@ async def test_mirrored_entities_without_a_registry_entry_are_recovered(
     times = inside(lost, 4)
     for n, entity_id in enumerate(yaml_ids):
         fake_ha.record_state(entity_id, f"{n + 1}", times[n], registered=False)
-    fake_ha.record_state("light.yaml", "on", times[3], registered=False)
+    fake_ha.record_state("input_boolean.yaml", "on", times[3], registered=False)
     await restore_link(fake_ha, entry, gaps=1)
 
     fired = backfilled(events)
     for n, entity_id in enumerate(yaml_ids):
         assert changes_of(fired, entity_id) == [(f"{n + 1}", times[n].isoformat())]
-    assert changes_of(fired, "light.yaml") == []
+    assert changes_of(fired, "input_boolean.yaml") == []
     asked = {e for request in history_requests(fake_ha) for e in request["entity_ids"]}
     assert set(yaml_ids) <= asked
-    assert "light.yaml" not in asked
+    assert "input_boolean.yaml" not in asked
 
 
 async def test_mirrors_known_only_locally_are_recovered_after_a_restart(

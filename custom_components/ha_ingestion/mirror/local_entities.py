@@ -36,10 +36,9 @@ from ..client import (  # noqa: TID252 - the package's engine
 from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release differences
 from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
 from .choice import MIRROR_DOMAINS, MirrorChoice
-from .entity import MirrorEntity, mirror_class
-from .recorder_history import link_down_context, link_down_mark
 from .control import RemoteControl
 from .entity import MirrorEntity, NativeMirror, mirror_class
+from .recorder_history import link_down_context, link_down_mark
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252

@@ -153,6 +153,7 @@ class EntityMirror:
     def registered_entity_ids(self) -> list[str]:
         """The local entity ids of every registered mirror."""
         return self.local.registered_entity_ids()
+
     def remote_entity_id(self, entity_id: str) -> str | None:
         """The remote entity a local entity of this link mirrors (None: not one of its mirrors)."""
         for remote_id, entity in self.local.entities.items():
