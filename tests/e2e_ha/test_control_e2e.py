@@ -423,6 +423,10 @@ async def test_control_off_refuses_calls_and_shows_no_control(
 ) -> None:
     """The option off (options flow over REST): no mirror supports a feature; calls refused."""
     light = "light.office_rgbw_lights"
+    form = sectioned(options_with_defaults({CONF_CONTROL: False}))
+    assert any(CONF_CONTROL in section for section in form.values()), (
+        f"the options form has no {CONF_CONTROL!r} option"
+    )
     await _set_control(setup, False)
     try:
         mirror = await mirror_of(setup, light)
