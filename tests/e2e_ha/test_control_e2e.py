@@ -451,7 +451,13 @@ async def test_control_off_refuses_calls_and_shows_no_control(
 async def _set_control(setup: Setup, enabled: bool) -> None:
     """Save the options with control on/off through the options flow over REST."""
     local, entry_id = setup.local, setup.linked.entry_id
-    stored = next(e for e in stored_entries(local) if e["entry_id"] == entry_id)
+
+    def stored_entry() -> dict[str, Any]:
+        return next((e for e in stored_entries(local) if e["entry_id"] == entry_id), {})
+
+    # The REST API does not show options; Home Assistant writes its entries to disk a little later.
+    await wait_until(lambda: bool(stored_entry()), 30, "the entry stored", local)
+    stored = stored_entry()
     status, flow = await rest(
         local, "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
     )
@@ -468,7 +474,6 @@ async def _set_control(setup: Setup, enabled: bool) -> None:
     assert result["type"] == "create_entry", result
 
     def saved() -> bool:
-        entry = next(e for e in stored_entries(local) if e["entry_id"] == entry_id)
-        return entry.get("options", {}).get(CONF_CONTROL) is enabled
+        return stored_entry().get("options", {}).get(CONF_CONTROL) is enabled
 
     await wait_until(saved, 15, f"control={enabled} stored", local)
