@@ -81,7 +81,7 @@ async def _timed_call(ws: RemoteWs, watch: StateWatch, entity_id: str, on: bool)
     await ws.command(
         {
             "type": "call_service",
-            "domain": "light",
+            "domain": entity_id.split(".", 1)[0],
             "service": "turn_on" if on else "turn_off",
             "target": {"entity_id": entity_id},
         }
@@ -119,8 +119,9 @@ async def run(quick: bool) -> Result:
         try:
             await remote.setup()
             mirror: str | None = None
-            if "light" not in MIRROR_DOMAINS:
-                why_not = "lights are not mirrored by this checkout (no control forwarding yet)"
+            domain = LIGHT.split(".", 1)[0]
+            if domain not in MIRROR_DOMAINS:
+                why_not = f"{domain} is not mirrored by this checkout (no control forwarding yet)"
             else:
                 local = await start_local(
                     Path(tmp) / "local", name="Bench Control Local", entities_yaml=""
