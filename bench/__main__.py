@@ -27,6 +27,7 @@ BENCHMARKS = {
     "backfill": "bench.backfill",
     "local_cost": "bench.local_cost",
     "decode": "bench.decode",
+    "control": "bench.control",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
 TIMEOUTS = {
@@ -39,6 +40,7 @@ TIMEOUTS = {
     "backfill": 3600,
     "local_cost": 1200,
     "decode": 300,
+    "control": 900,
 }
 
 

@@ -11,8 +11,9 @@ process ids in its PID files (.develop/develop.pid, .develop/remote/hass.pid), n
 stop (SIGTERM, thawing it first), freeze (SIGSTOP), thaw (SIGCONT), start (asks the running
 scripts/develop, by SIGUSR1, to start the sandbox again on the same port and state).
 
-The sandbox remote (.develop/remote) has a few helpers that an automation changes every few
-seconds. The local Home Assistant (.develop/local, 127.0.0.1:8123) loads this checkout's
+The sandbox remote (.develop/remote) loads Home Assistant's `demo` integration (lights, covers,
+climate, media players, vacuums... of some 35 domains) and has a few helpers; automations change
+some of them every few seconds (never `light.bed_light`: that one is for you to switch). The local Home Assistant (.develop/local, 127.0.0.1:8123) loads this checkout's
 custom_components/ha_ingestion through a symlink, is onboarded with a demo login, and the
 integration is linked to the remote through the real config flow over the REST API. Both keep their
 state between runs; Ctrl-C stops both gracefully.
@@ -105,6 +106,37 @@ automation:
           entity_id: input_number.sandbox_temperature
         data:
           value: "{{ (range(-10, 61) | random) / 2 }}"
+  - id: sandbox_demo
+    alias: Sandbox demo devices
+    mode: queued
+    triggers:
+      - trigger: time_pattern
+        seconds: "/10"
+    actions:
+      - action: switch.toggle
+        target:
+          entity_id: switch.decorative_lights
+      - action: climate.set_temperature
+        target:
+          entity_id: climate.ecobee
+        data:
+          target_temp_low: "{{ range(18, 22) | random }}"
+          target_temp_high: "{{ range(23, 27) | random }}"
+      - action: light.turn_on
+        target:
+          entity_id: light.ceiling_lights
+        data:
+          brightness: "{{ range(30, 256) | random }}"
+  - id: sandbox_demo_cover
+    alias: Sandbox demo cover
+    mode: queued
+    triggers:
+      - trigger: time_pattern
+        seconds: "/30"
+    actions:
+      - action: cover.toggle
+        target:
+          entity_id: cover.hall_window
   - id: sandbox_presence
     alias: Sandbox presence
     mode: queued
@@ -152,6 +184,7 @@ def make_sandbox(port: int) -> RemoteHass:
         name="Sandbox Remote",
         entities_yaml=SANDBOX_ENTITIES,
         extra_yaml=SANDBOX_AUTOMATIONS,
+        demo=True,
     )
 
 

@@ -22,12 +22,14 @@ bounded queues; `stop()` aborts everything and awaits every task it started.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 import contextlib
 from dataclasses import dataclass
 import logging
 import socket
 import struct
-from typing import Self
+import threading
+from typing import Any, Self
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -329,3 +331,56 @@ class FaultProxy:
             await conn.run()
         finally:
             self._connections.discard(conn)
+
+
+class ProxyThread:
+    """A `FaultProxy` on an event loop of its own thread, for fixtures that outlive one test.
+
+    A test's event loop ends with the test; this proxy keeps forwarding between tests (a module's
+    links stay up). Its faults are applied on its own loop: `await refuse()`,
+    `await reset_connections()`; `close()` stops it and ends the thread.
+    """
+
+    def __init__(self, target_port: int, **kwargs: Any) -> None:
+        """Start the thread and the proxy (listening when this returns)."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fault proxy thread", daemon=True
+        )
+        self._thread.start()
+        self.proxy = FaultProxy(target_port, **kwargs)
+        self._run(self.proxy.start())
+
+    @property
+    def port(self) -> int:
+        """Where clients connect."""
+        return self.proxy.port
+
+    def _run[T](self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _call[T](self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def refuse(self, enabled: bool = True) -> None:
+        """`FaultProxy.refuse` on the proxy's loop."""
+        await self._call(self.proxy.refuse(enabled))
+
+    async def reset_connections(self) -> int:
+        """`FaultProxy.reset_connections` on the proxy's loop."""
+
+        async def reset() -> int:
+            return self.proxy.reset_connections()
+
+        return await self._call(reset())
+
+    def close(self) -> None:
+        """Stop the proxy, then its loop and thread."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self.proxy.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()

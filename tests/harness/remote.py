@@ -107,6 +107,12 @@ template:
               entity_id: input_boolean.e2e_lamp_power
 """
 
+# Home Assistant's own `demo` integration: changeable, controllable entities of some 35 domains
+# (lights, covers, climate, media players, vacuums, numbers, texts, updates, calendars, cameras...).
+# Its YAML key also sets up sun, a few input_* helpers, device trackers and geo-location events;
+# its entities are in memory only (a restart brings back the demo's initial states).
+DEMO_YAML = "demo:\n"
+
 
 class RemoteHassError(RuntimeError):
     """The remote did not do what was asked in time; the message carries its log's tail."""
@@ -289,12 +295,15 @@ class RemoteHass:
         password: str = "harness-password",  # noqa: S107 - a throwaway local test instance
         start_timeout: float = START_TIMEOUT,
         db_url: str | None = None,
+        demo: bool = False,
     ) -> None:
         """Prepare (nothing runs until `start()` or `setup()`).
 
         Without `config_dir` a temporary one is made, and removed by `cleanup()`. The recorder
         keeps Home Assistant's defaults (commit interval 5 s), as every proof must run against;
         its database is SQLite in the config dir unless `db_url` names another (PostgreSQL).
+        `demo=True` also loads Home Assistant's `demo` integration (`DEMO_YAML`); for nearly every
+        domain see `tests.harness.domains`.
         """
         self.port = port or free_port()
         self._owns_dir = config_dir is None
@@ -312,6 +321,7 @@ class RemoteHass:
         self.password = password
         self.start_timeout = start_timeout
         self.db_url = db_url
+        self.demo = demo
         self.admin_token: str | None = None
         self.token: str | None = None
         self.token_name: str | None = None
@@ -411,6 +421,7 @@ class RemoteHass:
             )
             + logs
             + self.entities_yaml
+            + (DEMO_YAML if self.demo else "")
             + self.extra_yaml
         )
         (self.config_dir / "configuration.yaml").write_text(config, encoding="utf-8")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.harness.proxy import FaultProxy
+from tests.harness.proxy import FaultProxy, ProxyThread
 
 pytestmark = [pytest.mark.usefixtures("socket_enabled"), pytest.mark.timeout(20)]
 
@@ -246,3 +246,30 @@ async def test_stop_closes_everything(echo: EchoServer) -> None:
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection(*proxy.address)
     await wait_for(lambda: echo.open == 0)
+
+
+async def test_proxy_thread_forwards_refuses_resets_and_closes(echo: EchoServer) -> None:
+    """The same proxy on a thread of its own: faults applied from this loop, then closed."""
+    threaded = ProxyThread(echo.port)
+    try:
+        address = ("127.0.0.1", threaded.port)
+        reader, writer = await asyncio.open_connection(*address)
+        assert await roundtrip(reader, writer, b"over there") == b"over there"
+        await threaded.refuse()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection(*address)
+        assert await threaded.reset_connections() == 1
+        with pytest.raises(ConnectionResetError):  # the RST ends the live connection
+            async with asyncio.timeout(2):
+                await reader.read()
+        writer.transport.abort()
+        await threaded.refuse(False)
+        reader, writer = await asyncio.open_connection(*address)
+        assert await roundtrip(reader, writer, b"back") == b"back"
+        writer.transport.abort()
+    finally:
+        threaded.close()
+    threaded.close()  # idempotent
+    assert not threaded._thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", threaded.port)
