@@ -168,7 +168,13 @@ class NativeMirror(MirrorEntity):
 
     @property
     def supported_features(self) -> Any:
-        """The remote's features while control is on (its controls shown here); else none (0)."""
+        """The remote's features while control is on (its controls shown here); else none (0).
+
+        None when the remote shows none (e.g. a calendar that cannot create events): the
+        attribute is then absent here too, and every feature-gated service refused.
+        """
+        if self._remote is None or "supported_features" not in self._remote.attributes:
+            return None
         value: int | None = 0
         if self._control is not None and self._control.enabled:
             value = self._int("supported_features", 0)
