@@ -8,11 +8,14 @@ and never runs later. Every wait is bounded.
 
 from __future__ import annotations
 
+import time
+
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.exceptions import HomeAssistantError
 import pytest
 
 from custom_components.ha_ingestion.const import CONF_MIRROR_ENTITIES, CONF_MIRROR_INCLUDE
+from tests.e2e.helpers import record
 from tests.e2e_ha.conftest import LinkFactory
 from tests.harness import RemoteHass
 from tests.harness.proxy import FaultProxy
@@ -37,11 +40,11 @@ async def test_a_call_on_a_mirror_changes_the_remote_then_the_mirror_never_durin
     await link.wait_until(lambda: link.state_of(lamp) == "off", 20, f"{lamp} mirrored")
 
     # Home Assistant's light service runs here (percent to 0-255), the remote's light runs it.
+    started = time.monotonic()
     await hass.services.async_call(
         "light", "turn_on", {"entity_id": lamp, "brightness_pct": 40}, blocking=True
     )
-    remote_lamp = await remote.get_state(LAMP)
-    assert remote_lamp is not None
+    answered_s = time.monotonic() - started
     await link.wait_until(
         lambda: (
             (s := hass.states.get(lamp)) is not None
@@ -51,6 +54,8 @@ async def test_a_call_on_a_mirror_changes_the_remote_then_the_mirror_never_durin
         20,
         f"{lamp} on at 40 %",
     )
+    # One sample each (not a benchmark: `scripts/bench control` measures that).
+    record("control", call_answered_s=answered_s, mirror_changed_s=time.monotonic() - started)
     shown = hass.states.get(lamp)
     assert shown is not None
     remote_lamp = await remote.get_state(LAMP)
