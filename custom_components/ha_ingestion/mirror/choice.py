@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 # (`light.py` `LightMirror`): every entity service forwards to the remote or is refused cleanly
 # (tests/mirror/test_native.py); the others are read-only mirrors whose every entity service
 # refuses them (tests/mirror/test_domains.py). Left out (docs/mirroring.md "Which domains, and
-# why"): no-platform ones (input_*, automation, script, person, zone, ...) and pipelines (tts,
-# stt, assist_satellite, conversation, wake_word).
+# why"): no-platform ones (input_*, automation, script, person, zone, ...), pipelines (tts,
+# stt, assist_satellite, conversation, wake_word) and device_tracker (its state is a zone of the
+# remote's zones; its component also loads known_devices.yaml in a task of its own).
 MIRROR_DOMAINS: tuple[str, ...] = (
     "air_quality",
     "alarm_control_panel",
@@ -47,7 +48,6 @@ MIRROR_DOMAINS: tuple[str, ...] = (
     "cover",
     "date",
     "datetime",
-    "device_tracker",
     "event",
     "fan",
     "humidifier",
