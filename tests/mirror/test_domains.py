@@ -36,7 +36,6 @@ NOT_ENTITY_SERVICES: dict[tuple[str, str], str] = {
     ("scene", "delete"): "removes a scene of the homeassistant platform only",
     ("scene", "reload"): "reloads the homeassistant platform's scenes",
     ("notify", "persistent_notification"): "creates a persistent notification",
-    ("device_tracker", "see"): "records a legacy tracker of this instance",
 }
 
 _ENTITY_SERVICE_CALLS = tuple(
@@ -80,7 +79,7 @@ READ_ONLY = [domain for domain in MIRROR_DOMAINS if domain not in NATIVE]
 def test_every_mirrored_domain_is_native_or_read_only() -> None:
     """Native ones: every service forwards or is refused (tests/mirror/test_native.py)."""
     assert set(NATIVE) <= set(MIRROR_DOMAINS)
-    assert READ_ONLY == ["air_quality", "binary_sensor", "device_tracker", "event", "sensor"]
+    assert READ_ONLY == ["air_quality", "binary_sensor", "event", "sensor"]
 
 
 @pytest.mark.parametrize("domain", READ_ONLY)

@@ -13,7 +13,9 @@ One responsibility per module:
   (`recorder_history.py`: its recorder tasks);
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap;
 - `local_recorder.py`: what that fill reads from and writes to the local recorder;
-- `entity.py`: one mirrored entity (the remote's state and attributes, read-only);
+- `entity.py`: one mirrored entity (the remote's state and attributes; `NativeMirror`, the base of
+  the native class of each controllable domain in the top-level `<domain>.py`);
+- `control.py`: service calls on mirrors forwarded to the remote entity (`RemoteControl`);
 - `platform.py`: the one platform setup of every mirrored domain (`switch.py`, `cover.py` & co.
   re-export it; `sensor.py`, `binary_sensor.py` and `button.py` add mirrors beside their own).
 

@@ -29,16 +29,14 @@ if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
 
 
-# Domains whose entity component hosts other integrations' platform entities and whose every
-# entity service a read-only mirror refuses cleanly, on every release supported: gated by a
-# feature flag (a mirror's `supported_features` is None: `ServiceNotSupported`), or calling an
-# entity method by name that `MirrorEntity` refuses (tests/mirror/test_domains.py checks both);
-# nothing else in the domain calls into its entities' internals. Left out (README "Which
-# domains, and why"): light, humidifier, number, text, update (their services are functions that
-# read typed entity properties), date, time, datetime (a function, not a method by name),
-# vacuum (its `get_segments` command tests a flag in None), media_player (its image proxy and
-# browse command call the entity), device_tracker (a state of the remote's zones), camera,
-# image, calendar, todo & co. (views of the entity), and no-platform ones (input_*, script...).
+# Every domain whose entity component hosts other integrations' platform entities, on every
+# release supported. A controllable one has a native mirror class in its top-level platform file
+# (`light.py` `LightMirror`): every entity service forwards to the remote or is refused cleanly
+# (tests/mirror/test_native.py); the others are read-only mirrors whose every entity service
+# refuses them (tests/mirror/test_domains.py). Left out (docs/mirroring.md "Which domains, and
+# why"): no-platform ones (input_*, automation, script, person, zone, ...), pipelines (tts,
+# stt, assist_satellite, conversation, wake_word) and device_tracker (its state is a zone of the
+# remote's zones; its component also loads known_devices.yaml in a task of its own).
 MIRROR_DOMAINS: tuple[str, ...] = (
     "air_quality",
     "alarm_control_panel",
@@ -50,7 +48,6 @@ MIRROR_DOMAINS: tuple[str, ...] = (
     "cover",
     "date",
     "datetime",
-    "device_tracker",
     "event",
     "fan",
     "humidifier",

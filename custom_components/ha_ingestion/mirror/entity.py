@@ -1,16 +1,20 @@
-"""One mirrored entity: the remote's state and attributes as they are, read-only.
+"""One mirrored entity: the remote's state and attributes as they are; native per domain.
 
-A plain `Entity` under the remote's domain rather than `SensorEntity` & co.: those derive state
-and attributes from typed values (and reject, convert or add to them); a mirror must show exactly
-what the remote shows, so the recorder stores it as a native state and the sensor statistics
-compile from the remote's `state_class`. The registry customizations apply as for any entity
-(name, icon, area, device class, hidden, disabled).
+`MirrorEntity` shows exactly what the remote shows (state and attributes, verbatim), so the
+recorder stores it as a native state and the sensor statistics compile from the remote's
+`state_class`. The registry customizations apply as for any entity (name, icon, area, device
+class, hidden, disabled).
 
-What the recorder leaves out is the domain's, as for the domain's own entities: a mirror of a
-domain whose entity class keeps capability attributes out of the recorder (climate `hvac_modes`,
-select and sensor `options`, event `event_types`, ...) is of a subclass that does the same
-(`mirror_class`). What a remote integration leaves out for its own entities is not told over the
-link: a mirror records it.
+- `NativeMirror`: the base of one class per controllable domain (`LightMirror(NativeMirror,
+  LightEntity)` in `light.py` & co.): the domain's typed properties read from the remote's
+  attributes (bad values: None, counted, logged once), so Home Assistant's service layer
+  validates and converts a call as for a local entity; its methods forward the call to the
+  remote entity (`_forward`, `forward`; `control.py`). The domain's state and attribute
+  derivation is overridden by the remote's, verbatim.
+- `ReadOnlyMirror`: a plain entity for the domains with nothing to control (sensor & co.); what
+  the recorder leaves out is the domain's, as for the domain's own entities (`mirror_class`).
+  What a remote integration leaves out for its own entities is not told over the link: a
+  mirror records it.
 """
 
 from __future__ import annotations
