@@ -104,8 +104,8 @@ async def test_diagnostics_redacts_url_credentials(
 # Values a real remote sends that must never reach a diagnostics file.
 HOME = (52.516275, 13.377704)
 PHONE = (48.137154, 11.576124)
-ALARM_CODE = "4711"
-LOCK_CODE = "86429"
+ALARM_CODE = "Q7x4711z"  # never a digit run that a port, size or time could contain by chance
+LOCK_CODE = "Zk86429q"
 INTERNAL = "http://192.168.77.10:8123"
 EXTERNAL = "https://myhome.duckdns.example"
 REMOTE_USER = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
