@@ -136,6 +136,15 @@ class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ig
         """The remote's."""
         return self._strings("swing_horizontal_modes")
 
+    # Home Assistant 2026.11 reads these under native_ names (the old ones report a deprecation
+    # there, from a class that provides only them): both are provided, each release reads the
+    # one it knows. The unit is this instance's own, so nothing is converted either way.
+    native_temperature_unit = temperature_unit
+    native_current_temperature = current_temperature
+    native_target_temperature = target_temperature
+    native_target_temperature_high = target_temperature_high
+    native_target_temperature_low = target_temperature_low
+
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
     async_toggle = forward("toggle")

@@ -58,6 +58,11 @@ class WaterHeaterMirror(NativeMirror, WaterHeaterEntity):  # type: ignore[misc,u
         value = self._str("away_mode")
         return None if value is None else value == "on"
 
+    # Home Assistant 2026.11 reads these under native_ names (see climate.py): both provided.
+    native_temperature_unit = temperature_unit
+    native_current_temperature = current_temperature
+    native_target_temperature = target_temperature
+
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
     async_set_temperature = forward("set_temperature")

@@ -104,11 +104,16 @@ async def test_mirrored_entities_follow_the_remote_through_a_cut_and_a_removal(
         assert updates[0].initial
         assert all(SECRET not in u.states and SECRET not in u.changed for u in updates)
         assert link.entry.runtime_data.mirror.local.filtered_here == 0
-        # Mirrored changes are local states, not also ha_ingestion_events.
+        # Mirrored changes are local states, not also ha_ingestion_events. (A change recovered
+        # from the remote's history is fired when, as here, this instance has no recorder to take
+        # it as the mirror's past state: whether the cut's change is recovered that way or comes
+        # with the relink's current state depends on the remote's commit timing.)
         assert not [
             e
             for e in link.events
-            if e.get("event_type") == "state_changed" and e["data"].get("entity_id") == POWER
+            if e.get("event_type") == "state_changed"
+            and e["data"].get("entity_id") == POWER
+            and not e.get("backfilled")
         ]
         record("mirror", current_state_after_link_back_s=mirrored_after_s)
     finally:

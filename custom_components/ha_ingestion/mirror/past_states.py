@@ -103,12 +103,13 @@ class RecoveredHistory:
         """One recovered change: True when it becomes a past state of a mirror (taken)."""
         if type(state) is not str or type(attributes) is not dict:
             return False
-        if remote_id in self._identity:
-            identity = self._identity[remote_id]
-        else:
-            identity = self._identity[remote_id] = self._identify(remote_id)
+        identity = self._identity.get(remote_id)
         if identity is None:
-            return False
+            # Not kept while unknown: the recorder may not be ready yet, the mirror not yet made.
+            identity = self._identify(remote_id)
+            if identity is None:
+                return False
+            self._identity[remote_id] = identity
         entity_id, friendly_name, unrecorded = identity
         if friendly_name is not None:
             attributes = {**attributes, "friendly_name": friendly_name}
