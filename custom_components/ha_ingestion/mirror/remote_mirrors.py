@@ -77,12 +77,18 @@ class RemoteMirrors:
     def on_snapshot(self, snapshot: LinkSnapshot) -> None:
         """A new connection: read the registry again (what changed while down)."""
         connected = snapshot.connected
-        if connected and not self._connected:
+        was, self._connected = self._connected, connected
+        if connected and not was:
             self.read()
-        self._connected = connected
 
     def read(self) -> None:
-        """Read the remote's registry (once more after the one in flight, if one is)."""
+        """Read the remote's registry (once more after the one in flight, if one is).
+
+        Not before the link is connected: a subscription's first message comes while it is
+        still being set up; the read at connect, sent after it, tells those entities.
+        """
+        if not self._connected:
+            return
         if self._reading:
             self._again = True
             return
