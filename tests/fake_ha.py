@@ -425,7 +425,11 @@ class FakeConnection:
         without a unique id, a state set by a script) is not listed (`record_state(...,
         registered=False)`).
         """
-        entities = [{"ei": entity_id, "pl": "fake"} for entity_id in sorted(self.server.registry)]
+        server = self.server
+        entities = [
+            {"ei": entity_id, "pl": server.platforms.get(entity_id, "fake")}
+            for entity_id in sorted(server.registry)
+        ]
         await self._result(msg_id, {"entity_categories": {}, "entities": entities})
 
     async def _cmd_recorder_info(self, msg_id: int, msg: dict[str, Any]) -> None:
@@ -658,6 +662,8 @@ class FakeHA:
         self.states: dict[str, RecordedState] = {}
         # Entity ids the remote's entity registry holds (config/entity_registry/get finds them).
         self.registry: set[str] = set()
+        # Their platform where it is not "fake" (e.g. "ha_ingestion": a mirror made there).
+        self.platforms: dict[str, str] = {}
         self.history_sub_microsecond = (
             0.0  # e.g. 2e-7: within the same microsecond, as a real DB float
         )

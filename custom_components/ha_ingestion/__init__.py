@@ -73,6 +73,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
         # also as events with *Also fire state changes*)
         past=mirror.history if mirror.enabled else None,
         fire_past=mirror.forward_state_changes,
+        # mirror: the remote's own mirrors (a link both ways) are never captured
+        remote_mirrors=mirror.remote_mirrors.entity_ids,
     )
     coordinator = HaIngestionCoordinator(hass, entry, engine, capture, gate)
     if gate.closed:

@@ -148,6 +148,8 @@ async def async_get_config_entry_diagnostics(
             "forward_events": capture.settings.forward,
             "backfill": capture.settings.backfill_enabled,
             "forwarded": capture.live.forwarded,
+            # A link both ways: events that would come back (our own, the remote's mirrors').
+            "echo_skipped": capture.live.echo_skipped,
             "backfilled": capture.state.backfilled,
             # Of those, fired again after a crash and possibly already fired before it.
             "possible_duplicates_after_crash": capture.state.possible_duplicates,

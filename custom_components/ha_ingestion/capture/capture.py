@@ -21,7 +21,7 @@ from homeassistant.const import CONF_ACCESS_TOKEN
 from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 
 from ..client import LinkEngine  # noqa: TID252 - the package's engine
-from ..const import LOGGER  # noqa: TID252 - the package's one logger
+from ..const import CONF_REMOTE_USER_ID, LOGGER  # noqa: TID252 - the package's constants
 from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with the mirrors
 from . import checkpoint as checkpoint_module
 from .checkpoint import Checkpoint
@@ -55,6 +55,7 @@ class EventCapture:
         held: Callable[[], Iterable[str]] | None = None,
         past: PastStatesSink | None = None,
         fire_past: bool = False,
+        remote_mirrors: set[str] | None = None,
     ) -> None:
         """Read the capture options; nothing runs until `async_start()`.
 
@@ -63,7 +64,8 @@ class EventCapture:
         (start, end) on the remote's clock (µs). `held` (mirror/): the remote entities mirrored
         here, always recovered after an outage (registry entry on the remote or not). `past`
         (mirror/): takes their recovered changes as past states (their recorded history); also
-        fired as events only with `fire_past`.
+        fired as events only with `fire_past`. `remote_mirrors` (mirror/, kept current there):
+        the remote's entities that are mirrors made by this integration, never captured.
         """
         self.hass = hass
         self.entry = entry
@@ -87,6 +89,8 @@ class EventCapture:
             not_forwarded=not_forwarded,
             on_overflow=self._on_overflow,
             event_bytes=lambda: engine.message_bytes,
+            remote_mirrors=remote_mirrors,
+            remote_user_id=entry.data.get(CONF_REMOTE_USER_ID),
         )
         self.recovery = GapRecovery(
             hass,

@@ -1,7 +1,8 @@
 """The live hot path: each remote event checked, filtered, queued, and fired locally.
 
 Per event, from the reader (never raises): check the event (`events.check_*`; bad input is
-skipped and counted), drop what a self-link would feed back (`selflink`), note the entity's newest
+skipped and counted), drop what a self-link would feed back (`selflink`) and what a link both ways
+would echo (`is_echo`: a set lookup or a comparison per event), note the entity's newest
 change, queue it. While a gap is open (`CaptureState.hold`), live state changes wait in `held` so
 each entity's changes reach the bus in order; other event types go on, and the times of what was
 delivered are kept in the gap so the backfill skips exactly those. A drain task fires queued events
@@ -42,6 +43,7 @@ QUEUE_BYTES = 32 * 1024 * 1024
 DRAIN_BATCH = 256
 LAST_BY_TYPE = 64
 SENTINELS = 20  # live state changes remembered after each connect
+CALL_SERVICE = "call_service"
 
 type Queued = tuple[dict[str, Any], int]
 
@@ -62,6 +64,8 @@ class LivePath:
         not_forwarded: Callable[[str], bool] | None,
         on_overflow: Callable[[], None],
         event_bytes: Callable[[], int] = lambda: 0,
+        remote_mirrors: set[str] | None = None,
+        remote_user_id: str | None = None,
     ) -> None:
         """`own`: this integration's entities when the remote is this instance (self-link).
 
@@ -70,6 +74,10 @@ class LivePath:
         `on_overflow`: an event was dropped (`state.overflow` counts it).
         `event_bytes`: the wire size of the event being handed over (the engine's
         `message_bytes`), counted against the queue's byte budget.
+        `remote_mirrors` (mirror/, kept current there): remote entities that are mirrors made by
+        this integration; their state changes are never captured. `remote_user_id`: the link's
+        token user on the remote; `call_service` events in its context (our forwarded calls) are
+        never captured.
         """
         self.hass = hass
         self.entry = entry
@@ -79,6 +87,9 @@ class LivePath:
         self.skips = skips
         self.own = own
         self.not_forwarded = not_forwarded
+        self.remote_mirrors: set[str] = remote_mirrors if remote_mirrors is not None else set()
+        self.remote_user_id = remote_user_id
+        self.echo_skipped = 0
         self._on_overflow = on_overflow
         self._event_bytes = event_bytes
         self.queue: deque[Queued] = deque()
@@ -110,6 +121,24 @@ class LivePath:
             and entity_id in self.own.entity_ids
         )
 
+    # ------------------------------------------------------------------ link both ways
+
+    def is_echo(self, event_type: str, entity_id: str | None, event: dict[str, Any]) -> bool:
+        """What a link both ways would capture again: never captured.
+
+        Events this integration fired (captured once already, on the remote), state changes of
+        the remote's mirrors (captured, or mirrored, where they come from), and the remote's
+        `call_service` events of our own forwarded calls.
+        """
+        if event_type == EVENT_INGESTED:
+            return True
+        if entity_id is not None:
+            return entity_id in self.remote_mirrors
+        if event_type == CALL_SERVICE and self.remote_user_id is not None:
+            context = event.get("context")
+            return type(context) is dict and context.get("user_id") == self.remote_user_id
+        return False
+
     # ------------------------------------------------------------------ per event
 
     @callback
@@ -128,6 +157,9 @@ class LivePath:
             self.last_by_type[event_type] = event
         if self.own is not None and self._is_own(event_type, entity_id):
             self.self_skipped += 1
+            return
+        if self.is_echo(event_type, entity_id, event):
+            self.echo_skipped += 1
             return
         state = self.state
         if updated is not None:

@@ -37,6 +37,7 @@ from ..client import (  # noqa: TID252 - the package's engine
     LinkState,
 )
 from ..const import (  # noqa: TID252 - the package's own constants and logger
+    DOMAIN,
     EVENT_INGESTED,
     LOGGER,
 )
@@ -424,7 +425,8 @@ class GapRecovery:
             entities = reply.get("entities") if type(reply) is dict else None
             for item in entities if type(entities) is list else ():
                 entity_id = item.get("ei") if type(item) is dict else None
-                if type(entity_id) is str and "." in entity_id:
+                # A mirror there (a link both ways) is not recovered as events here.
+                if type(entity_id) is str and "." in entity_id and item.get("pl") != DOMAIN:
                     entity_ids.add(entity_id)
         if self.own is not None:
             entity_ids -= self.own.entity_ids

@@ -39,6 +39,7 @@ from .choice import MIRROR_DOMAINS, MirrorChoice
 from .control import RemoteControl
 from .entity import MirrorEntity, NativeMirror, mirror_class
 from .recorder_history import link_down_context, link_down_mark
+from .remote_mirrors import RemoteMirrors
 
 if TYPE_CHECKING:
     from ..data import HaIngestionConfigEntry  # noqa: TID252
@@ -64,10 +65,12 @@ class LocalMirrors:
         tasks: TaskSet,
         remote_states: Callable[[], Mapping[str, RemoteState]],
         control: RemoteControl | None = None,
+        remote_mirrors: RemoteMirrors | None = None,
     ) -> None:
         """`remote_states`: the remote's current states (a removal is not confirmed for those).
 
-        `control`: where the native mirrors' service calls go.
+        `control`: where the native mirrors' service calls go. `remote_mirrors`: which remote
+        entities are mirrors made by this integration (never mirrored back; None: no check).
         """
         self.hass = hass
         self.entry = entry
@@ -86,6 +89,10 @@ class LocalMirrors:
         self._adders: dict[str, AddConfigEntryEntitiesCallback] = {}
         self._native: dict[str, type[NativeMirror]] = {}  # domain -> its native mirror class
         self.control = control
+        self.remote_mirrors = remote_mirrors
+        # Remote entities not classified yet (mirror there or not): their latest state, applied
+        # once the remote's registry tells (`classified`).
+        self.unclassified: dict[str, RemoteState] = {}
         # New mirrors of the message being applied, per domain: added in one call each; how many
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
@@ -189,6 +196,14 @@ class LocalMirrors:
         if not self.choice.filter.matches(remote_id):
             self.filtered_here += 1
             return
+        if self.remote_mirrors is not None:
+            verdict = self.remote_mirrors.classify(remote_id)
+            if verdict is None:
+                self.unclassified[remote_id] = state  # applied once the registry tells
+                return
+            if verdict:
+                self._skip_remote_mirror(remote_id)
+                return
         domain, _, object_id = remote_id.partition(".")
         if domain not in MIRROR_DOMAINS:
             self._skip("unsupported_domain", remote_id)
@@ -273,6 +288,39 @@ class LocalMirrors:
         else:
             self._adders[domain]([entity])
 
+    def classified(self) -> None:
+        """The remote's registry was read: apply the held states; drop mirrors of mirrors."""
+        remote_mirrors = self.remote_mirrors
+        if remote_mirrors is None:
+            return
+        for remote_id in [r for r in self.entities if r in remote_mirrors.entity_ids]:
+            self._skip_remote_mirror(remote_id)
+        held, self.unclassified = self.unclassified, {}
+        if not held:
+            return
+        self.begin_batch()
+        try:
+            for remote_id, state in held.items():
+                self.apply(remote_id, state)
+        finally:
+            self.add_batch()
+
+    def _skip_remote_mirror(self, remote_id: str) -> None:
+        """A remote mirror: never mirrored here (one made before this check is removed)."""
+        self._skip(
+            "remote_mirror",
+            remote_id,
+            once=(
+                f"Not mirroring the entities of {self.entry.title} that are themselves mirrors "
+                "made by this integration (a link both ways); see diagnostics"
+            ),
+        )
+        entity = self.entities.pop(remote_id, None)
+        if entity is not None:
+            registry = er.async_get(self.hass)
+            if registry.async_get(entity.entity_id) is not None:
+                registry.async_remove(entity.entity_id)
+
     def _link_down(self) -> Context | None:
         """A link-down context while the link is down; None while it is up."""
         return None if self.connected else link_down_context(self.link_down_mark)
@@ -304,6 +352,7 @@ class LocalMirrors:
     def on_removed(self, remote_id: str) -> None:
         """The remote removed the entity's state: unavailable; removed once confirmed."""
         self.pending.pop(remote_id, None)
+        self.unclassified.pop(remote_id, None)
         entity = self.entities.get(remote_id)
         if entity is None:
             return

@@ -38,6 +38,7 @@ from ..client import (  # noqa: TID252 - the package's engine
 from ..const import (  # noqa: TID252 - the package's own constants
     CONF_BACKFILL_MAX_WINDOW,
     CONF_CONTROL,
+    CONF_FORWARD_EVENTS,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_PREFIX,
     CONF_VERIFY_SSL,
@@ -51,6 +52,7 @@ from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
 from .past_states import RecoveredHistory
+from .remote_mirrors import RemoteMirrors
 from .updates import SlicedUpdates
 
 if TYPE_CHECKING:
@@ -85,6 +87,8 @@ class EntityMirror:
         self.filter = choice.filter
         self.prefix = str(options[CONF_MIRROR_PREFIX]) or default_prefix(entry.title)
         self.forward_state_changes = bool(options[CONF_FORWARD_STATE_CHANGES])
+        # The remote's mirrors matter when mirroring or capturing (none fired otherwise).
+        self._recognise = self.enabled or bool(options[CONF_FORWARD_EVENTS])
         self._states: Mapping[str, RemoteState] = {}
         self._connected = False
         self._unsubs: list[CALLBACK_TYPE] = []
@@ -102,6 +106,11 @@ class EntityMirror:
                 verify_ssl=bool(entry.data.get(CONF_VERIFY_SSL, True)),
             ),
         )
+        # Remote entities that are mirrors made by this integration: never mirrored back, their
+        # changes never captured (capture's live path reads `remote_mirrors.entity_ids`).
+        self.remote_mirrors = RemoteMirrors(
+            engine, entry.title, self._tasks, on_read=self._on_registry_read
+        )
         self.local = LocalMirrors(
             hass,
             entry,
@@ -111,6 +120,7 @@ class EntityMirror:
             self._tasks,
             lambda: self._states,
             self.control,
+            self.remote_mirrors,
         )
         self.updates = SlicedUpdates(self.local, self._tasks)
         self.fallback = StatesFallback(engine, entry.title, self._on_entities, self._tasks)
@@ -162,16 +172,19 @@ class EntityMirror:
         return None
 
     def is_mirrored(self, entity_id: str) -> bool:
-        """A remote entity shown here as a local entity."""
-        return entity_id in self.local.entities
+        """A remote entity shown here as a local entity (or about to be: not classified yet)."""
+        return entity_id in self.local.entities or entity_id in self.local.unclassified
 
     @callback
     def async_start(self) -> None:
         """Forget what the options no longer mirror; follow the link."""
         self.local.forget_unwanted()
+        engine = self.engine
+        # Also when not mirroring: capture skips the remote mirrors' changes.
+        if self._recognise and not self.self_link:
+            self._unsubs.append(engine.add_listener(self.remote_mirrors.on_snapshot))
         if not self.enabled:
             return
-        engine = self.engine
         self.gap_statistics.async_start()
         self._unsubs.append(engine.add_entities_listener(self._on_entities))
         self._unsubs.append(engine.add_listener(self._on_snapshot))
@@ -223,6 +236,11 @@ class EntityMirror:
         self.updates.add(update)
 
     @callback
+    def _on_registry_read(self) -> None:
+        if self.enabled:
+            self.local.classified()
+
+    @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:
         connected = snapshot.connected
         self.local.connected = connected
@@ -256,6 +274,10 @@ class EntityMirror:
             "removed": local.removed,
             "filtered_here": local.filtered_here,
             "skipped": dict(local.skip_counts),
+            "remote_mirrors": {
+                **self.remote_mirrors.as_dict(),
+                "waiting": len(local.unclassified),
+            },
             "skipped_entities": {reason: dict(ids) for reason, ids in local.skipped.items()},
             "statistics": self.gap_statistics.as_dict(),
             "history": self.history.as_dict(),
