@@ -55,6 +55,11 @@ def local_device(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry 
     return None
 
 
+def friendly(hass: HomeAssistant, entity_id: str) -> Any:
+    state = hass.states.get(entity_id)
+    return None if state is None else state.attributes.get("friendly_name")
+
+
 def device_of(hass: HomeAssistant, entity_id: str) -> str | None:
     entry = er.async_get(hass).async_get(entity_id)
     return None if entry is None else entry.device_id
@@ -130,10 +135,8 @@ async def test_remote_devices_areas_and_names_here(
             and s.attributes.get("friendly_name") == "Ceiling Power"
         )
     )
-    assert hass.states.get("switch.remote_home_ceiling").attributes  # type: ignore[union-attr]["friendly_name"] == "Ceiling"
-    assert hass.states.get("switch.remote_home_pump").attributes  # type: ignore[union-attr]["friendly_name"] == (
-        f"{entry.title} Pump"
-    )
+    assert friendly(hass, "switch.remote_home_ceiling") == "Ceiling"
+    assert friendly(hass, "switch.remote_home_pump") == f"{entry.title} Pump"
     mapping = (await async_get_config_entry_diagnostics(hass, entry))["mirror"]["devices"]
     assert mapping["admin"] is True
     assert mapping["remote_devices"] == 1
@@ -159,7 +162,9 @@ async def test_rename_and_area_follow_on_reconnect_unless_changed_here(
     hall = ar.async_get(hass).async_get_area_by_name("Hall")
     assert hall is not None
     assert device.area_id == hall.id
-    assert er.async_get(hass).async_get("switch.remote_home_ceiling").name  # type: ignore[union-attr] == "My lamp"
+    renamed = er.async_get(hass).async_get("switch.remote_home_ceiling")
+    assert renamed is not None
+    assert renamed.name == "My lamp"
     # The user moves it here: a later remote area change does not undo that.
     office = ar.async_get(hass).async_get_or_create("Office")
     dr.async_get(hass).async_update_device(device.id, area_id=office.id)
