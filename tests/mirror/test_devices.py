@@ -15,6 +15,7 @@ from custom_components.ha_ingestion.const import DOMAIN
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ha_ingestion.mirror.devices import parse_device
 from custom_components.ha_ingestion.mirror.names import local_name
+from tests import fake_ha as fake_module
 from tests.conftest import link_state, wait_for
 from tests.fake_ha import FakeHA
 from tests.mirror.test_mirror import SetupLink, mirror_of, state_of
@@ -214,3 +215,59 @@ async def test_a_non_admin_token_keeps_every_mirror_on_the_instance_device(
     mapping = (await async_get_config_entry_diagnostics(hass, entry))["mirror"]["devices"]
     assert mapping["admin"] is False
     assert "not an administrator" in caplog.text
+
+
+async def test_a_restart_with_the_remote_down_keeps_each_mirror_on_its_device(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    await remote_with_devices(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: device_of(hass, "switch.remote_home_ceiling") is not None)
+    await hass.async_block_till_done()
+    device = local_device(hass, entry)
+    assert device is not None
+    instance = next(
+        d
+        for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        if (DOMAIN, entry.entry_id) in d.identifiers
+    )
+    # Neither the instance device nor one the remote still lists may be deleted by the user.
+    assert not await async_remove_config_entry_device(hass, entry, instance)
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert device_of(hass, "switch.remote_home_ceiling") == device.id
+    assert device_of(hass, "switch.remote_home_pump") == instance.id
+    assert local_device(hass, entry) is not None
+    # Not read on this run: the user may delete it (it may be gone there).
+    assert await async_remove_config_entry_device(hass, entry, device)
+    fake_ha.refuse = False
+
+
+@pytest.mark.parametrize(
+    "failing", ["config/entity_registry/list_for_display", "config/device_registry/list"]
+)
+async def test_a_failed_read_changes_nothing(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    await remote_with_devices(fake_ha)
+    entry = await setup_link()
+    await wait_for(lambda: local_device(hass, entry) is not None)
+    await hass.async_block_till_done()
+    devices = mirror_of(entry).devices
+    reads = devices.reads
+    monkeypatch.delitem(fake_module._HANDLERS, failing)  # unknown_command
+    del fake_ha.devices[LAMP]
+    await fake_ha.close_all()
+    await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await wait_for(lambda: any(c["type"] == failing for c in fake_ha.last_connection.commands))
+    await hass.async_block_till_done()
+    assert devices.reads == reads
+    assert devices.admin is True
+    assert local_device(hass, entry) is not None
