@@ -50,6 +50,16 @@ async def local_device(setup: Setup, remote_device_id: str) -> dict[str, Any] | 
     return None
 
 
+async def mapped_here(setup: Setup) -> set[str]:
+    """The remote device ids of the local devices made from them."""
+    mark = "/config/devices/device/"
+    return {
+        str(d["configuration_url"]).rsplit(mark, 1)[1]
+        for d in await setup.local.command({"type": "config/device_registry/list"})
+        if mark in str(d.get("configuration_url") or "")
+    }
+
+
 async def area_id_here(setup: Setup, name: str) -> str | None:
     for area in await setup.local.command({"type": "config/area_registry/list"}):
         if area["name"] == name:
@@ -151,3 +161,55 @@ async def test_devices_areas_names_and_area_targets(setup: Setup, socket_enabled
     finally:
         await setup.proxy.refuse(False)
     await wait_until(setup.linked.connected, SETTLE, "the link back", setup.local)
+
+
+async def test_a_device_deleted_on_the_remote_is_removed_here(
+    setup: Setup, socket_enabled: None
+) -> None:
+    found = await wait_mirrors_settled(setup)
+    entries = await setup.remote.command({"type": "config_entries/get"})
+    sink = next(e["entry_id"] for e in entries if e["domain"] == "kitchen_sink")
+    registry = await setup.remote.command({"type": "config/entity_registry/list"})
+    devices = await setup.remote.command({"type": "config/device_registry/list"})
+    # One config entry per device from 2026.8 (`config_entry_id`); a list before.
+    sink_devices = {
+        d["id"]
+        for d in devices
+        if d.get("config_entry_id") == sink or sink in d.get("config_entries", ())
+    }
+    # A kitchen_sink device with a mirror here (kitchen_sink lets a user delete its devices).
+    target = next(
+        e["device_id"]
+        for e in registry
+        if e["entity_id"] in found and e.get("device_id") in sink_devices
+    )
+
+    async def here() -> bool:
+        return await local_device(setup, target) is not None
+
+    await wait_until(here, SETTLE, "its device here", setup.local)
+    before = await mapped_here(setup)
+    remote_before = {d["id"] for d in devices}
+    await setup.remote.command(
+        {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": sink,
+            "device_id": target,
+        }
+    )
+    await reconnect(setup)
+
+    async def gone() -> bool:
+        return await local_device(setup, target) is None
+
+    await wait_until(gone, SETTLE, "the deleted device removed here", setup.local)
+    after = await mapped_here(setup)
+    remote_after = {
+        d["id"] for d in await setup.remote.command({"type": "config/device_registry/list"})
+    }
+    # Exactly the devices gone there (the target, and devices that went with it, e.g. the
+    # children of a power strip), nothing else.
+    gone_there = remote_before - remote_after
+    assert target in gone_there
+    assert set(before) - set(after) == gone_there & set(before)
+    assert set(after) <= remote_after
