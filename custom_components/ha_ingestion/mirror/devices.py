@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.storage import Store
 
 from ..client import HaClientError, HaCommandError, LinkEngine  # noqa: TID252 - the engine
@@ -130,18 +129,18 @@ class RemoteDevices:
                 return str(ident)[len(self.ident_base) :]
         return None
 
-    def device_for(self, remote_id: str, unique_id: str) -> tuple[DeviceInfo, str | None]:
-        """A mirror's device info and its device's name (None: the instance device).
+    def device_for(self, remote_id: str, unique_id: str) -> tuple[set[tuple[str, str]], str | None]:
+        """A mirror's device identifiers and its device's name (None: the instance device).
 
         Before this run's registry read: the device it had (the registry keeps it).
         """
-        instance = DeviceInfo(identifiers={(DOMAIN, self.entry.entry_id)})
+        instance = {(DOMAIN, self.entry.entry_id)}
         if self.read_ok:
             device = self.devices.get(self.entity_devices.get(remote_id, ""))
             if device is None or self._areas_set is None:
                 return instance, None
             self._ensure_now(device)  # a mirror new since the read: its device first
-            return DeviceInfo(identifiers={self.identifier(device.device_id)}), device.name
+            return {self.identifier(device.device_id)}, device.name
         ent_reg = er.async_get(self.hass)
         domain = remote_id.partition(".")[0]
         entity_id = ent_reg.async_get_entity_id(domain, DOMAIN, unique_id)
@@ -151,7 +150,7 @@ class RemoteDevices:
         local = dr.async_get(self.hass).async_get(entry.device_id)
         if local is None or self._remote_device_of(local) is None:
             return instance, None
-        return DeviceInfo(identifiers=set(local.identifiers)), local.name
+        return set(local.identifiers), local.name
 
     # ------------------------------------------------------------------ reading
 
@@ -242,9 +241,9 @@ class RemoteDevices:
         for device_id in sorted(wanted):
             self._ensure_now(self.devices[device_id])
         for remote_id, entity in list(self.local.entities.items()):
-            info, device_name = self.device_for(remote_id, entity.unique_id or "")
-            entity.set_device(info, device_name)
-            self._move(entity.entity_id, info)
+            identifiers, device_name = self.device_for(remote_id, entity.unique_id or "")
+            entity.set_device(identifiers, device_name)
+            self._move(entity.entity_id, identifiers)
         if confirmed:
             self._remove_gone(dr.async_get(self.hass))
 
@@ -305,14 +304,14 @@ class RemoteDevices:
             return True
         return False
 
-    def _move(self, entity_id: str, info: DeviceInfo) -> None:
+    def _move(self, entity_id: str, identifiers: set[tuple[str, str]]) -> None:
         """The registered mirror on its device (when it already is added)."""
         ent_reg = er.async_get(self.hass)
         entry = ent_reg.async_get(entity_id)
         if entry is None:
             return
         device = dr.async_get(self.hass).async_get_or_create(
-            config_entry_id=self.entry.entry_id, identifiers=set(info.get("identifiers") or ())
+            config_entry_id=self.entry.entry_id, identifiers=identifiers
         )
         if entry.device_id != device.id:
             ent_reg.async_update_entity(entity_id, device_id=device.id)

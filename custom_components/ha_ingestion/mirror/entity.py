@@ -66,12 +66,12 @@ class MirrorEntity(Entity):
         self._device_name: str | None = None  # its remote device's name (None: instance device)
         self._friendly: str | None = name  # the remote's friendly name, last known
 
-    def set_device(self, info: DeviceInfo, device_name: str | None) -> None:
+    def set_device(self, identifiers: set[tuple[str, str]], device_name: str | None) -> None:
         """Its device (`devices.py`): used when added; its own name is then the rest of the remote's.
 
         The entity registry keeps the device of an added mirror (`devices.py` moves it there).
         """
-        self._attr_device_info = info
+        self._attr_device_info = DeviceInfo(identifiers=identifiers)
         self._device_name = device_name
         self._set_name()
         if self._added:
