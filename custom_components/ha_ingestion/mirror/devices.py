@@ -229,7 +229,7 @@ class RemoteDevices:
 
     async def _apply(self, *, confirmed: bool) -> None:
         """Local devices for the devices with mirrors; the mirrors on theirs; gone ones removed."""
-        if self._areas_set is None:
+        if self._areas_set is None and self.devices:  # no file read for a remote without any
             stored = await self._store.async_load() or {}
             kept = stored.get("areas_set")
             self._areas_set = dict(kept) if type(kept) is dict else {}
