@@ -428,9 +428,31 @@ class FakeConnection:
         server = self.server
         entities = [
             {"ei": entity_id, "pl": server.platforms.get(entity_id, "fake")}
+            | (
+                {"di": server.entity_devices[entity_id]}
+                if entity_id in server.entity_devices
+                else {}
+            )
             for entity_id in sorted(server.registry)
         ]
         await self._result(msg_id, {"entity_categories": {}, "entities": entities})
+
+    async def _cmd_device_registry_list(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """config/device_registry/list (admin only): the devices as given (`devices`)."""
+        server = self.server
+        if not server.admin:
+            await self._error(msg_id, "unauthorized", "Unauthorized")
+            return
+        await self._result(msg_id, list(server.devices.values()))
+
+    async def _cmd_area_registry_list(self, msg_id: int, msg: dict[str, Any]) -> None:
+        """config/area_registry/list (admin only): the areas as given (`areas`: id -> name)."""
+        server = self.server
+        if not server.admin:
+            await self._error(msg_id, "unauthorized", "Unauthorized")
+            return
+        areas = [{"area_id": area_id, "name": name} for area_id, name in server.areas.items()]
+        await self._result(msg_id, areas)
 
     async def _cmd_recorder_info(self, msg_id: int, msg: dict[str, Any]) -> None:
         """recorder/info: `backlog` is what the recorder has not processed yet."""
@@ -526,6 +548,8 @@ _HANDLERS: dict[str, _Handler] = {
     "recorder/info": FakeConnection._cmd_recorder_info,
     "subscribe_entities": FakeConnection._cmd_subscribe_entities,
     "config/entity_registry/get": FakeConnection._cmd_entity_registry_get,
+    "config/device_registry/list": FakeConnection._cmd_device_registry_list,
+    "config/area_registry/list": FakeConnection._cmd_area_registry_list,
     "recorder/get_statistics_metadata": FakeConnection._cmd_statistics_metadata,
     "recorder/statistics_during_period": FakeConnection._cmd_statistics_during_period,
     "call_service": FakeConnection._cmd_call_service,
@@ -664,6 +688,12 @@ class FakeHA:
         self.registry: set[str] = set()
         # Their platform where it is not "fake" (e.g. "ha_ingestion": a mirror made there).
         self.platforms: dict[str, str] = {}
+        # The device registry (admin only): devices by id as the remote lists them, the device of
+        # a registered entity (its `di`), areas by id (their names); False: a non-admin token.
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.entity_devices: dict[str, str] = {}
+        self.areas: dict[str, str] = {}
+        self.admin = True
         self.history_sub_microsecond = (
             0.0  # e.g. 2e-7: within the same microsecond, as a real DB float
         )

@@ -10,6 +10,7 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .capture import ISSUE_BACKFILL, EventCapture
@@ -167,3 +168,13 @@ def _update_insecure_issue(hass: HomeAssistant, entry: HaIngestionConfigEntry) -
         {"name": entry.title},
         learn_more_url="https://www.home-assistant.io/integrations/http/#ssl_certificate",
     )
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: HaIngestionConfigEntry, device: DeviceEntry
+) -> bool:
+    """The user may delete a remote's device here once the remote no longer has it.
+
+    Never the instance device (the link's own entities), nor a device the remote still lists.
+    """
+    return entry.runtime_data.mirror.devices.can_remove(device)

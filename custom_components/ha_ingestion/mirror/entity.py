@@ -33,6 +33,7 @@ from homeassistant.helpers.entity import Entity
 from ..client import RemoteState  # noqa: TID252 - the package's engine
 from ..const import DOMAIN  # noqa: TID252 - the package's own constants
 from .control import RemoteControl, error
+from .names import local_name
 
 
 class MirrorEntity(Entity):
@@ -66,6 +67,25 @@ class MirrorEntity(Entity):
         self._link_down_context = False  # the next write's context is a link-down one
         self._control = control
         self._bad_seen: set[str] = set()  # attributes found bad in the current remote state
+        self._device_name: str | None = None  # its remote device's name (None: instance device)
+        self._friendly: str | None = name  # the remote's friendly name, last known
+
+    def set_device(self, identifiers: set[tuple[str, str]], device_name: str | None) -> None:
+        """Its device (`devices.py`): used when added; its own name is then the rest of the remote's.
+
+        The entity registry keeps the device of an added mirror (`devices.py` moves it there).
+        """
+        self._attr_device_info = DeviceInfo(identifiers=identifiers)
+        self._device_name = device_name
+        self._set_name()
+        if self._added:
+            self.async_write_ha_state()
+
+    def _set_name(self) -> None:
+        friendly = self._friendly
+        name = None if friendly is None else local_name(friendly, self._device_name)
+        if friendly is not None and self._attr_name != name:
+            self._attr_name = name
 
     async def async_added_to_hass(self) -> None:
         """From now on every change is written at once."""
@@ -115,8 +135,8 @@ class MirrorEntity(Entity):
             name = remote.attributes.get("friendly_name")
             if type(name) is not str:
                 name = self.remote_id.partition(".")[2]
-            if self._attr_name != name:
-                self._attr_name = name
+            self._friendly = name
+            self._set_name()
         if self._added:
             self.async_write_ha_state()
 

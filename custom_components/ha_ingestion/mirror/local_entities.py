@@ -37,6 +37,7 @@ from ..compat import ENTITY_LIMIT, enabled_entities  # noqa: TID252 - release di
 from ..const import DOMAIN, LOGGER  # noqa: TID252 - the package's own constants
 from .choice import MIRROR_DOMAINS, MirrorChoice
 from .control import RemoteControl
+from .devices import RemoteDevices
 from .entity import MirrorEntity, NativeMirror, mirror_class
 from .recorder_history import link_down_context, link_down_mark
 from .remote_mirrors import RemoteMirrors
@@ -101,6 +102,8 @@ class LocalMirrors:
         # written with the entry's link-down mark (removed from the record once recovered).
         self.connected = False
         self.link_down_mark = link_down_mark(self.unique_base)
+        # The remote's devices (`devices.py`, set by `mirror.py`): each new mirror's device.
+        self.devices: RemoteDevices | None = None
 
     # ------------------------------------------------------------------ registry
 
@@ -278,6 +281,8 @@ class LocalMirrors:
             name,
             self.control,
         )
+        if self.devices is not None:
+            entity.set_device(*self.devices.device_for(remote_id, self.unique_base + remote_id))
         if state is not None:
             entity.set_remote(state)
         else:  # registered, not told yet (at a start): unavailable, the link's doing

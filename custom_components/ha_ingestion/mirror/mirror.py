@@ -47,6 +47,7 @@ from ..entry_tasks import end_tasks, entry_tasks  # noqa: TID252 - shared with c
 from ..remote_url import configuration_url  # noqa: TID252 - the remote's web address
 from .choice import MIRROR_DOMAINS, MirrorChoice, default_prefix
 from .control import RemoteControl, RemoteHttp
+from .devices import RemoteDevices
 from .entity import NativeMirror
 from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
@@ -122,6 +123,11 @@ class EntityMirror:
             self.control,
             self.remote_mirrors,
         )
+        # The remote's devices and areas as local devices, read at each connect.
+        self.devices = RemoteDevices(
+            hass, entry, engine, self.local, self._tasks, configuration_url(entry.data[CONF_URL])
+        )
+        self.local.devices = self.devices
         self.updates = SlicedUpdates(self.local, self._tasks)
         self.fallback = StatesFallback(engine, entry.title, self._on_entities, self._tasks)
         # Set by the first message of each connection (every current state known), cleared at
@@ -250,6 +256,7 @@ class EntityMirror:
             self.fallback.link_lost()
             self.updates.link_lost()
         elif connected and not self._connected:
+            self.devices.link_up()
             status = snapshot.entities
             if status is not None and status.unsupported:
                 self.fallback.start()
@@ -282,4 +289,5 @@ class EntityMirror:
             "statistics": self.gap_statistics.as_dict(),
             "history": self.history.as_dict(),
             "control": self.control.as_dict(),
+            "devices": self.devices.as_dict(),
         }
