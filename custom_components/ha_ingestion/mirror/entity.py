@@ -195,9 +195,11 @@ class NativeMirror(MirrorEntity):
         """The remote's features while control is on (its controls shown here); else none (0).
 
         None when the remote shows none (e.g. a calendar that cannot create events): the
-        attribute is then absent here too, and every feature-gated service refused.
+        attribute is then absent here too, and every feature-gated service refused (the remote's
+        entity of the same domain wrote its state with None, so the domain's class takes it).
+        While no remote state is known, none (0), as before: a domain's state write may test it.
         """
-        if self._remote is None or "supported_features" not in self._remote.attributes:
+        if self._remote is not None and "supported_features" not in self._remote.attributes:
             return None
         value: int | None = 0
         if self._control is not None and self._control.enabled:
