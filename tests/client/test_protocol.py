@@ -516,7 +516,7 @@ async def test_heartbeat_silence_is_at_least_interval_and_timeout(
 
 async def test_unanswered_pings_with_traffic_keep_link(fake_ha: FakeHA, connect: Connect) -> None:
     """A ping goes unanswered, but frames arrive meanwhile: the link is alive."""
-    session = await connect(heartbeat_interval=0.1, heartbeat_timeout=0.5, on_event=lambda e: None)
+    session = await connect(heartbeat_interval=0.1, heartbeat_timeout=3.0, on_event=lambda e: None)
     await session.subscribe_events("state_changed")
     fake_ha.answer_pings = False
     conn = fake_ha.connections[0]
