@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import re
 
 from awesomeversion import AwesomeVersion
-from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.const import __version__ as ha_version
 from playwright.async_api import expect
 import pytest
 
@@ -35,7 +35,7 @@ pytestmark = [
     # reaches it (30 s); the same dialog on the current release's frontend is switched. Known
     # limitation of this proof, not of the mirror (the e2e control tests run on both releases).
     pytest.mark.skipif(
-        AwesomeVersion(HA_VERSION) < AwesomeVersion("2026.10.0"),
+        AwesomeVersion(ha_version) < AwesomeVersion("2026.10.0"),
         reason="floor frontend: the more-info control is not clickable by Playwright",
     ),
 ]
