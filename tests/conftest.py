@@ -99,6 +99,9 @@ def verify_cleanup(verify_cleanup: None) -> Generator[None]:
     """
     before = frozenset(threading.enumerate())
     yield
+    # What the plugin does first too: end the loop's default executor (its idle workers exit).
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(loop.shutdown_default_executor())
     deadline = time.monotonic() + 10
     for thread in frozenset(threading.enumerate()) - before:
         if thread.name.startswith("SyncWorker_"):
