@@ -13,6 +13,7 @@ from custom_components.ha_ingestion import async_remove_config_entry_device
 from custom_components.ha_ingestion.client import LinkState
 from custom_components.ha_ingestion.const import DOMAIN
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ha_ingestion.mirror import devices as devices_module
 from custom_components.ha_ingestion.mirror.devices import parse_device
 from custom_components.ha_ingestion.mirror.names import local_name
 from tests import fake_ha as fake_module
@@ -271,3 +272,63 @@ async def test_a_failed_read_changes_nothing(
     assert devices.reads == reads
     assert devices.admin is True
     assert local_device(hass, entry) is not None
+
+
+async def test_a_reconnect_applies_many_mirrors_in_slices_each_device_once(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each connect looks at every mirror: in slices, each device made to match once."""
+    await remote_with_devices(fake_ha)
+    for n in range(40):
+        entity_id = f"sensor.ceiling_extra_{n}"
+        fake_ha.entity_devices[entity_id] = LAMP
+        await fake_ha.fire_state_changed(entity_id, str(n), {"friendly_name": f"Ceiling {n}"})
+    entry = await setup_link()
+    await wait_for(
+        lambda: (
+            (lamp_device := local_device(hass, entry)) is not None
+            and device_of(hass, "sensor.remote_home_ceiling_extra_39") == lamp_device.id
+        )
+    )
+    await hass.async_block_till_done()
+    device = local_device(hass, entry)
+    assert device is not None
+    pauses: list[int] = []
+
+    class SmallSlices(devices_module.Slices):
+        def __init__(self) -> None:
+            super().__init__(items=10)
+
+        async def pause(self) -> None:
+            pauses.append(1)
+            await super().pause()
+
+    monkeypatch.setattr(devices_module, "Slices", SmallSlices)
+    made: list[Any] = []
+    get_or_create = dr.DeviceRegistry.async_get_or_create
+
+    def counted(registry: dr.DeviceRegistry, **kwargs: Any) -> dr.DeviceEntry:
+        made.append(kwargs["identifiers"])
+        return get_or_create(registry, **kwargs)
+
+    monkeypatch.setattr(dr.DeviceRegistry, "async_get_or_create", counted)
+    mirror = mirror_of(entry).local.entities["sensor.ceiling_extra_0"]
+    writes: list[bool] = []
+    write = mirror.async_write_ha_state
+
+    def counted_write() -> None:
+        writes.append(mirror.available)
+        write()
+
+    monkeypatch.setattr(mirror, "async_write_ha_state", counted_write)
+    await reconnect(hass, fake_ha, entry)
+    # 43 mirrors on the lamp and one on the instance device: 4 slices of 10 and more.
+    assert len(pauses) >= 4
+    # The lamp and the instance device, once each (not once or twice per mirror).
+    assert len(made) == 2
+    assert device_of(hass, "sensor.remote_home_ceiling_extra_0") == device.id
+    # An unchanged device writes no state: the mirror's writes are the link's loss and return.
+    assert writes == [False, True]

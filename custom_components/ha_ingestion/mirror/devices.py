@@ -30,6 +30,7 @@ from homeassistant.helpers.storage import Store
 from ..client import HaClientError, HaCommandError, LinkEngine  # noqa: TID252 - the engine
 from ..client.tasks import TaskSet  # noqa: TID252 - the entry's tasks
 from ..const import DOMAIN  # noqa: TID252 - the package's own constants
+from ..slices import Slices  # noqa: TID252 - long work in slices
 from .names import local_name  # noqa: F401 - re-exported for tests
 
 if TYPE_CHECKING:
@@ -115,6 +116,9 @@ class RemoteDevices:
             hass, STORE_VERSION, f"{DOMAIN}.devices.{entry.entry_id}"
         )
         self._areas_set: dict[str, str | None] | None = None  # local device id -> area name set
+        # Since the last read: the local device id of each identifier set made to match (each
+        # device once, however many mirrors it has).
+        self._device_ids: dict[tuple[tuple[str, str], ...], str] = {}
 
     # ------------------------------------------------------------------ identity
 
@@ -228,37 +232,63 @@ class RemoteDevices:
     # ------------------------------------------------------------------ applying
 
     async def _apply(self, *, confirmed: bool) -> None:
-        """Local devices for the devices with mirrors; the mirrors on theirs; gone ones removed."""
+        """Local devices for the devices with mirrors; the mirrors on theirs; gone ones removed.
+
+        In slices: a big remote has thousands of mirrors, each looked at once per connect.
+        """
         if self._areas_set is None and self.devices:  # no file read for a remote without any
             stored = await self._store.async_load() or {}
             kept = stored.get("areas_set")
             self._areas_set = dict(kept) if type(kept) is dict else {}
+        self._device_ids.clear()  # this read's devices are made to match once each
         wanted = {
             device_id
             for remote_id in self.local.entities
             if (device_id := self.entity_devices.get(remote_id)) in self.devices
         }
+        slices = Slices()
         for device_id in sorted(wanted):
             self._ensure_now(self.devices[device_id])
+            await slices.tick()
         for remote_id, entity in list(self.local.entities.items()):
             identifiers, device_name = self.device_for(remote_id, entity.unique_id or "")
             entity.set_device(identifiers, device_name)
             self._move(entity.entity_id, identifiers)
+            await slices.tick()
         if confirmed:
             self._remove_gone(dr.async_get(self.hass))
 
     def _ensure_now(self, device: RemoteDevice) -> None:
-        """The local device of `device` as the remote has it, under the instance device."""
+        """The local device of `device` as the remote has it, under the instance device.
+
+        Once per registry read (each of its mirrors asks).
+        """
         areas_set = self._areas_set
         if areas_set is None:  # pragma: no cover - loaded before any device is known
             return
+        key = (self.identifier(device.device_id),)
+        if key in self._device_ids:
+            return
         dev_reg = dr.async_get(self.hass)
         entry_id = self.entry.entry_id
-        instance = dev_reg.async_get_or_create(
-            config_entry_id=entry_id, identifiers={(DOMAIN, entry_id)}
-        )
-        if self._ensure(dev_reg, device, instance.id, areas_set):
+        instance = self._local_device_id(dev_reg, {(DOMAIN, entry_id)})
+        local_id, changed = self._ensure(dev_reg, device, instance, areas_set)
+        self._device_ids[key] = local_id
+        if changed:
             self._store.async_delay_save(lambda: {"areas_set": areas_set}, 1)
+
+    def _local_device_id(
+        self, dev_reg: dr.DeviceRegistry, identifiers: set[tuple[str, str]]
+    ) -> str:
+        """The local device with these identifiers (made if missing), once per read."""
+        key = tuple(sorted(identifiers))
+        device_id = self._device_ids.get(key)
+        if device_id is None:
+            device_id = dev_reg.async_get_or_create(
+                config_entry_id=self.entry.entry_id, identifiers=identifiers
+            ).id
+            self._device_ids[key] = device_id
+        return device_id
 
     def _ensure(
         self,
@@ -266,8 +296,8 @@ class RemoteDevices:
         device: RemoteDevice,
         via: str,
         areas_set: dict[str, str | None],
-    ) -> bool:
-        """The local device of `device`, as the remote has it; True: the area record changed."""
+    ) -> tuple[str, bool]:
+        """The local device of `device`, as the remote has it: (its id, the area record changed)."""
         local = dev_reg.async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={self.identifier(device.device_id)},
@@ -301,8 +331,8 @@ class RemoteDevices:
             dev_reg.async_update_device(local.id, **updates)
         if record and last != area_name:
             areas_set[local.id] = area_name
-            return True
-        return False
+            return local.id, True
+        return local.id, False
 
     def _move(self, entity_id: str, identifiers: set[tuple[str, str]]) -> None:
         """The registered mirror on its device (when it already is added)."""
@@ -310,11 +340,9 @@ class RemoteDevices:
         entry = ent_reg.async_get(entity_id)
         if entry is None:
             return
-        device = dr.async_get(self.hass).async_get_or_create(
-            config_entry_id=self.entry.entry_id, identifiers=identifiers
-        )
-        if entry.device_id != device.id:
-            ent_reg.async_update_entity(entity_id, device_id=device.id)
+        device_id = self._local_device_id(dr.async_get(self.hass), identifiers)
+        if entry.device_id != device_id:
+            ent_reg.async_update_entity(entity_id, device_id=device_id)
 
     def _remove_gone(self, dev_reg: dr.DeviceRegistry) -> None:
         """Remove the local devices the remote's registry (read just now) lacks."""

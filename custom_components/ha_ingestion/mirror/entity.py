@@ -75,6 +75,13 @@ class MirrorEntity(Entity):
 
         The entity registry keeps the device of an added mirror (`devices.py` moves it there).
         """
+        info = self._attr_device_info
+        if (
+            info is not None
+            and info.get("identifiers") == identifiers
+            and device_name == self._device_name
+        ):
+            return  # each connect tells every mirror its device again: mostly unchanged
         self._attr_device_info = DeviceInfo(identifiers=identifiers)
         self._device_name = device_name
         self._set_name()
