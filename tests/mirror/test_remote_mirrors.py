@@ -6,6 +6,7 @@ entity's platform (`server.platforms`: "ha_ingestion" is a mirror made there).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -22,7 +23,11 @@ from custom_components.ha_ingestion.const import (
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
-from custom_components.ha_ingestion.mirror import remote_mirrors as remote_mirrors_module
+from custom_components.ha_ingestion.mirror import (
+    mirror as mirror_module,
+    remote_mirrors as remote_mirrors_module,
+    updates as updates_module,
+)
 from tests import fake_ha as fake_module
 from tests.capture.test_capture import (
     backfilled,
@@ -194,3 +199,74 @@ async def test_recovered_changes_of_a_remote_mirror_are_no_events(
     await hass.async_block_till_done()
     assert changes_of(backfilled(events), "input_boolean.real") == [("on", missed.isoformat())]
     assert changes_of(backfilled(events), "input_boolean.home_x") == []
+
+
+async def test_an_unregistered_entity_keeps_its_verdict_across_a_reconnect(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
+) -> None:
+    """No read lists an entity without a registry entry: its verdict (no mirror) stands after
+    the next connect's read, so its changes are never held again for a second read."""
+    await fake_ha.fire_state_changed("sensor.scripted", "1", {})
+    fake_ha.registry.discard("sensor.scripted")  # a state set by a script: unregistered
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_scripted") == "1")
+    remote_mirrors = mirror_of(entry).remote_mirrors
+    assert "sensor.scripted" in remote_mirrors.not_mirrors
+    reads = remote_mirrors.reads
+    await fake_ha.close_all()
+    await wait_for(lambda: remote_mirrors.reads > reads)
+    assert "sensor.scripted" in remote_mirrors.not_mirrors
+    assert remote_mirrors.classify("sensor.scripted") is False
+
+
+async def test_held_states_are_released_in_slices_and_a_newer_state_wins(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first link holds every state until the registry is read (thousands on a big remote):
+    then they are applied in slices; a newer state applied meanwhile is not overwritten."""
+    for n in range(30):
+        await fake_ha.fire_state_changed(f"sensor.held_{n}", "old", {})
+    pauses: list[int] = []
+    newer: list[str] = []
+    local: list[Any] = []
+
+    class SmallSlices(updates_module.Slices):
+        def __init__(self) -> None:
+            super().__init__(items=5)
+
+        async def pause(self) -> None:
+            releasing = local[0].releasing if local else {}
+            if releasing:
+                pauses.append(len(releasing))
+                if not newer:  # a newer state of a held entity, applied between two slices
+                    newer.append(next(reversed(releasing)))
+                    local[0].apply(newer[0], replace(releasing[newer[0]], state="new"))
+            await super().pause()
+
+    monkeypatch.setattr(updates_module, "Slices", SmallSlices)
+    monkeypatch.setattr(updates_module, "SLICE_ITEMS", 5)
+    monkeypatch.setattr(
+        mirror_module.EntityMirror,
+        "async_start",
+        lambda self, start=mirror_module.EntityMirror.async_start: (
+            local.append(self.local),
+            start(self),
+        )[1],
+    )
+    entry = await setup_link()
+    mirror = mirror_of(entry)
+    await wait_for(lambda: len(mirror.local.entities) == 30 and not mirror.local.releasing)
+    await hass.async_block_till_done()
+    # Held first (the registry is read after the connect), then released a slice at a time.
+    assert len(pauses) >= 2
+    assert pauses[0] >= 10
+    assert newer
+    assert state_of(hass, f"sensor.remote_home_{newer[0].partition('.')[2]}") == "new"
+    assert all(
+        state_of(hass, f"sensor.remote_home_held_{n}") == "old"
+        for n in range(30)
+        if f"sensor.held_{n}" != newer[0]
+    )

@@ -94,6 +94,9 @@ class LocalMirrors:
         # Remote entities not classified yet (mirror there or not): their latest state, applied
         # once the remote's registry tells (`classified`).
         self.unclassified: dict[str, RemoteState] = {}
+        # Held states the registry has classified since, applied in slices (`updates.py`); a newer
+        # state of one of them takes its place (taken out here when applied).
+        self.releasing: dict[str, RemoteState] = {}
         # New mirrors of the message being applied, per domain: added in one call each; how many
         # of them are not registered yet (they count against the entry's entity limit).
         self._new: dict[str, list[MirrorEntity]] | None = None
@@ -192,6 +195,8 @@ class LocalMirrors:
 
     def apply(self, remote_id: str, state: RemoteState | None) -> None:
         """The remote's state of one entity (None: not in the subscription's first message)."""
+        if self.releasing:
+            self.releasing.pop(remote_id, None)  # older than this one
         if state is None:  # not in the subscription's first message, or the link is down
             if (entity := self.entities.get(remote_id)) is not None:
                 entity.set_remote(None, link_down=self._link_down())
@@ -293,22 +298,19 @@ class LocalMirrors:
         else:
             self._adders[domain]([entity])
 
-    def classified(self) -> None:
-        """The remote's registry was read: apply the held states; drop mirrors of mirrors."""
+    def classified(self) -> dict[str, RemoteState]:
+        """The remote's registry was read: drop mirrors of mirrors; the held states to apply.
+
+        They are `releasing` until applied (`updates.py`, in slices: thousands on a first link).
+        """
         remote_mirrors = self.remote_mirrors
         if remote_mirrors is None:
-            return
+            return self.releasing
         for remote_id in [r for r in self.entities if r in remote_mirrors.entity_ids]:
             self._skip_remote_mirror(remote_id)
         held, self.unclassified = self.unclassified, {}
-        if not held:
-            return
-        self.begin_batch()
-        try:
-            for remote_id, state in held.items():
-                self.apply(remote_id, state)
-        finally:
-            self.add_batch()
+        self.releasing.update(held)
+        return self.releasing
 
     def _skip_remote_mirror(self, remote_id: str) -> None:
         """A remote mirror: never mirrored here (one made before this check is removed)."""
@@ -358,6 +360,7 @@ class LocalMirrors:
         """The remote removed the entity's state: unavailable; removed once confirmed."""
         self.pending.pop(remote_id, None)
         self.unclassified.pop(remote_id, None)
+        self.releasing.pop(remote_id, None)
         entity = self.entities.get(remote_id)
         if entity is None:
             return

@@ -244,7 +244,7 @@ class EntityMirror:
     @callback
     def _on_registry_read(self) -> None:
         if self.enabled:
-            self.local.classified()
+            self.updates.release(self.local.classified())
 
     @callback
     def _on_snapshot(self, snapshot: LinkSnapshot) -> None:

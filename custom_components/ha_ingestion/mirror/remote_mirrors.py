@@ -132,7 +132,9 @@ class RemoteMirrors:
         listed.update(waiting - mirrors)
         self.entity_ids.clear()
         self.entity_ids.update(mirrors)
-        self.not_mirrors = listed - mirrors
+        # An unregistered entity is in no read: the verdict of an earlier one stands (else each
+        # connect would hold every such entity until a second read).
+        self.not_mirrors = (listed | self.not_mirrors) - mirrors
         self.reads += 1
         self.last_error = None
         self._failure_logged = False

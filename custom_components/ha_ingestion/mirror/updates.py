@@ -5,6 +5,9 @@
   in message order; a small one with nothing waiting is applied at once.
 - The first message of each new subscription holds every current state: mirrors it does not
   hold are made unavailable (maybe they come later).
+- States held until the remote's registry classified their entities (`remote_mirrors.py`) are
+  released the same way, before the messages waiting (those are newer); a newer state of one of
+  them, applied meanwhile, takes its place (`LocalMirrors.releasing`).
 - A link lost meanwhile drops what is still waiting (the next subscription's first message
   tells it all again), and makes every mirror unavailable the same way: in slices when they are
   many (one state write each; why it matters on a big remote: `scripts/bench backfill`,
@@ -50,9 +53,27 @@ class SlicedUpdates:
             gone = []
         self._enqueue(gone, told, update.removed)
 
+    def release(self, held: dict[str, RemoteState]) -> None:
+        """Held states, now classified (`LocalMirrors.releasing`): applied before what waits."""
+        if not held or any(told is held for _, told, _ in self._work):
+            return  # nothing, or already waiting
+        if not self._work and not self._working and len(held) <= SLICE_ITEMS:
+            self.mirrors.begin_batch()
+            try:
+                for _ in self._released(held):
+                    pass
+            finally:
+                self.mirrors.add_batch()
+            return
+        self._work.appendleft(([], held, ()))
+        if not self._working:
+            self._working = True
+            self.tasks.start(self._apply_waiting(), "mirror updates")
+
     def link_lost(self) -> None:
         """What waits is stale; every mirror unavailable (in slices too: a write each)."""
         self._work.clear()
+        self.mirrors.releasing.clear()
         self._link_epoch += 1
         self._enqueue(list(self.mirrors.entities), {}, ())
 
@@ -96,6 +117,9 @@ class SlicedUpdates:
         self, gone: list[str], told: dict[str, RemoteState], removed: tuple[str, ...]
     ) -> Iterator[None]:
         """Apply one message, an entity at a time (a step after each, for slicing)."""
+        if told is self.mirrors.releasing:
+            yield from self._released(told)
+            return
         for remote_id in gone:
             self.mirrors.apply(remote_id, None)
             yield
@@ -104,4 +128,11 @@ class SlicedUpdates:
             yield
         for remote_id in removed:
             self.mirrors.on_removed(remote_id)
+            yield
+
+    def _released(self, held: dict[str, RemoteState]) -> Iterator[None]:
+        """The held states still there (a newer one applied meanwhile took one out), oldest first."""
+        while held:
+            remote_id = next(iter(held))
+            self.mirrors.apply(remote_id, held.pop(remote_id))
             yield
