@@ -47,7 +47,9 @@ TIMEOUTS = {
 def _child(name: str, quick: bool, profile: bool) -> int:
     module = importlib.import_module(BENCHMARKS[name])
     started = time.perf_counter()
-    kwargs = {"profile": True} if profile and name in ("throughput", "local_cost") else {}
+    kwargs = (
+        {"profile": True} if profile and name in ("throughput", "local_cost", "backfill") else {}
+    )
     result: Result = asyncio.run(module.run(quick, **kwargs))
     result.duration_s = round(time.perf_counter() - started, 2)
     path = result.write()
@@ -86,7 +88,10 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="throughput: also cProfile the engine and HA paths; local_cost: the local hass",
+        help=(
+            "throughput: also cProfile the engine and HA paths; local_cost: the local hass; "
+            "backfill: the event loop's stacks during its blocks over 50 ms"
+        ),
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -21,6 +21,21 @@ Measured here, in the benchmark's process (the local side):
 - requests and bytes asked of the remote: the capture's command count, and the bytes the proxy
   carried from the remote to us, from the restore until the gap closed.
 
+The local side has Home Assistant's recorder with its defaults (SQLite, commit every 5 s), as a
+user's instance has, so the recovered changes of mirrored entities are written as the mirrors'
+past states (`mirror/past_states.py`), the others fired as `ha_ingestion_event`s. A change counts
+as recovered once: fired (counted on the bus), or a row of its mirror in the local `states`
+table at a time before the restore (read from the database once committed; the mirror's live
+row at the relink, written after it, is counted apart). Also measured with the history:
+- link back -> history written: every past-state and mend task done on the recorder's thread,
+  and -> committed (the rows readable in the database, polled every 0.5 s: the recorder commits
+  every 5 s);
+- CPU of this process (every thread) and of the recorder's thread, from the restore until the
+  recorder has done everything queued (history written and committed, events recorded); the
+  samplers run until the history is written;
+- `unavailable` rows of the mirrors left inside the outage (the mend removes them).
+`--no-recorder` runs the local side without a recorder (every recovered change fired).
+
 `python -m bench.backfill --send` and `--proxy` are the two helper processes.
 """
 
@@ -32,8 +47,11 @@ import contextlib
 import gc
 import json
 import os
+from pathlib import Path
+import sqlite3
 import statistics
 import sys
+import threading
 import time
 from typing import Any, Self
 from unittest.mock import patch
@@ -41,6 +59,7 @@ from unittest.mock import patch
 import aiohttp
 
 from .common import ROOT, Result, log, reap, wait_for
+from .local_cost import db_bytes, thread_cpu
 
 FULL = {"entities": 20_000, "changes": 200_000}
 QUICK = {"entities": 2_000, "changes": 20_000}
@@ -240,10 +259,143 @@ class Samplers:
                 await task
 
 
+class StackSampler(threading.Thread):
+    """`--profile`: the event loop's thread's stack every 2 ms, to name what a block ran.
+
+    Sampling needs the GIL: inside one long C call (a collection) no sample is taken.
+    """
+
+    def __init__(self) -> None:
+        """Samples the calling thread (the loop's) once started."""
+        super().__init__(name="bench stack sampler", daemon=True)
+        self._target_id = threading.get_ident()
+        self._stop_flag = threading.Event()
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+
+    def run(self) -> None:
+        """Until `stop()`."""
+        while not self._stop_flag.wait(0.002):
+            frame = sys._current_frames().get(self._target_id)
+            stack = []
+            while frame is not None and len(stack) < 40:
+                code = frame.f_code
+                stack.append(
+                    f"{code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {code.co_name}"
+                )
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), tuple(stack)))
+
+    def stop(self) -> None:
+        """End sampling."""
+        self._stop_flag.set()
+        self.join()
+
+    def blocks(self, blocks: list[tuple[float, float, float]], over: float) -> list[dict[str, Any]]:
+        """For each block longer than `over` s: its samples' most common stacks."""
+        named = []
+        for at, lag, _ in blocks:
+            if lag < over:
+                continue
+            inside = [stack for t, stack in self.samples if at - lag - LAG_STEP <= t <= at]
+            counts: dict[tuple[str, ...], int] = {}
+            for stack in inside:
+                counts[stack] = counts.get(stack, 0) + 1
+            top = sorted(counts.items(), key=lambda item: -item[1])[:3]
+            named.append(
+                {
+                    "ms": round(lag * 1000, 1),
+                    "samples": len(inside),
+                    "top": [{"n": n, "stack": list(stack[:25])} for stack, n in top],
+                }
+            )
+        return named
+
+
 # ---------------------------------------------------------------------- the benchmark
 
 
-async def run(quick: bool) -> Result:
+def read_history(
+    path: Path, local_ids: dict[str, int], restored_wall: float, down_wall: float
+) -> dict[str, Any]:
+    """The mirrors' committed rows: values before the restore, rows after it, `unavailable` left.
+
+    `local_ids`: mirror entity id -> the remote entity's number.
+    """
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        meta = {
+            metadata_id: local_ids[entity_id]
+            for metadata_id, entity_id in db.execute(
+                "SELECT metadata_id, entity_id FROM states_meta"
+            )
+            if entity_id in local_ids
+        }
+        rows = db.execute(
+            "SELECT metadata_id, state, last_updated_ts FROM states "
+            "ORDER BY metadata_id, last_updated_ts, state_id"
+        ).fetchall()
+    past: list[tuple[int, int]] = []  # (entity number, value) of the rows before the restore
+    after = unavailable_left = out_of_order = 0
+    previous: tuple[int, int] | None = None
+    for metadata_id, state, updated in rows:
+        number = meta.get(metadata_id)
+        if number is None:
+            continue
+        if updated >= restored_wall:
+            after += 1
+        elif state == "unavailable":
+            unavailable_left += updated >= down_wall
+        elif state is not None and state.isdigit():
+            value = int(state)
+            if previous is not None and previous[0] == number and value < previous[1]:
+                out_of_order += 1
+            previous = (number, value)
+            past.append(previous)
+    return {
+        "past": past,
+        "rows_after_restore": after,
+        "unavailable_left": unavailable_left,
+        "out_of_order": out_of_order,
+    }
+
+
+def _past_rows_committed(
+    path: Path, local_ids: dict[str, int], down_wall: float, restored_wall: float
+) -> int:
+    """Committed rows of the mirrors within the outage, `unavailable` ones aside."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        meta = {
+            metadata_id
+            for metadata_id, entity_id in db.execute(
+                "SELECT metadata_id, entity_id FROM states_meta"
+            )
+            if entity_id in local_ids
+        }
+        rows = db.execute(
+            "SELECT metadata_id FROM states WHERE last_updated_ts > ? AND last_updated_ts < ? "
+            "AND state != 'unavailable'",
+            (down_wall, restored_wall),
+        )
+        return sum(1 for (metadata_id,) in rows if metadata_id in meta)
+
+
+async def wait_committed(
+    path: Path, local_ids: dict[str, int], span: tuple[float, float], written: int
+) -> float | None:
+    """perf_counter when `written` past states are readable in the database (None: not in 60 s)."""
+    for _ in range(120):
+        if await asyncio.to_thread(_past_rows_committed, path, local_ids, *span) >= written:
+            return time.perf_counter()
+        await asyncio.sleep(0.5)
+    return None
+
+
+def process_cpu() -> tuple[float, float]:
+    """(CPU seconds of this process, of its recorder's thread)."""
+    threads = thread_cpu(os.getpid())
+    return sum(threads.values()), threads.get("Recorder", 0.0)
+
+
+async def run(quick: bool, profile: bool = False, with_recorder: bool = True) -> Result:
     """Remote with N entities, one outage with M changes, the integration recovers it."""
     from homeassistant.core import callback
 
@@ -260,6 +412,9 @@ async def run(quick: bool) -> Result:
     result = Result("backfill", quick, params={"entities": entities, "changes": rounds * entities})
     result.params["recorder"] = "Home Assistant defaults (commit_interval 5 s)"
     result.params["integration_options"] = "defaults"
+    result.params["local_recorder"] = (
+        "Home Assistant defaults (SQLite, commit_interval 5 s)" if with_recorder else "none"
+    )
     width = rounds + 1  # values 0 (created) .. rounds
     live = bytearray(entities * width)
     back = bytearray(entities * width)
@@ -289,7 +444,7 @@ async def run(quick: bool) -> Result:
     async with (
         RemoteHass(name="Bench Backfill Remote") as remote,
         ProxyProcess(remote.port) as proxy,
-        TestHass() as env,
+        TestHass(recorder=with_recorder) as env,
     ):
         token = remote.admin_token or ""
         unsubscribe = env.hass.bus.async_listen(EVENT_INGESTED, on_bus)
@@ -306,6 +461,13 @@ async def run(quick: bool) -> Result:
             if not await wait_for(lambda: sum(live[::width]) >= entities, 120):
                 raise RuntimeError(f"only {sum(live[::width])} creations arrived live")
             await wait_for(lambda: False, 2.0)
+            mirror = entry.runtime_data.mirror
+            local_ids = {
+                local_id: n
+                for n in range(entities)
+                if (local_id := mirror.local_entity_id(f"{PREFIX}{n}")) is not None
+            }
+            down_wall = time.time()
             await proxy.do("refuse")
             if not await wait_for(lambda: engine.state is not LinkState.CONNECTED, 30):
                 raise RuntimeError("the link did not go down")
@@ -320,15 +482,47 @@ async def run(quick: bool) -> Result:
             baseline = rss_bytes()
             samplers = Samplers()
             samplers.start()
+            stacks = StackSampler() if profile else None
+            if stacks is not None:
+                stacks.start()
+            cpu_before = process_cpu()
+            db_before = db_bytes(env.db_path) if with_recorder else 0
             stats_before = await proxy.do("restore")
             restored = time.perf_counter()
+            restored_wall = time.time()
             await wait_for(lambda: engine.state is LinkState.CONNECTED, 120)
             linked = time.perf_counter()
             closed_in_time = await wait_for(
                 lambda: not capture.recovering, 300 if quick else 1800, 0.05
             )
             closed = time.perf_counter()
+            # The code before the recovered history (issue 25) has no `history`: `--before`.
+            sink = getattr(mirror, "history", None)
+            if sink is not None:
+                await sink.async_drain()
+            written = time.perf_counter()
             await samplers.stop()
+            if stacks is not None:
+                stacks.stop()
+                result.details["blocks_over_50ms_stacks"] = stacks.blocks(samplers.blocks, 0.05)
+            history = sink.as_dict() if sink is not None else {"taken": 0, "written": 0}
+            committed = None
+            if with_recorder and history["taken"]:
+                # Every change of a mirrored bench entity (the remote's own entities aside).
+                expected = rounds * len(local_ids)
+                committed = await wait_committed(
+                    env.db_path, local_ids, (down_wall, restored_wall), expected
+                )
+            if with_recorder:
+                await env.recorder_idle()  # what is queued there is part of the recovery's cost
+            cpu_after = process_cpu()
+            db_after = db_bytes(env.db_path) if with_recorder else 0
+            mirrored_rows: dict[str, Any] = {"past": [], "rows_after_restore": 0}
+            mirrored_rows.update(unavailable_left=0, out_of_order=0)
+            if with_recorder:
+                mirrored_rows = await asyncio.to_thread(
+                    read_history, env.db_path, local_ids, restored_wall, down_wall
+                )
             stats_after = await proxy.do("stats")
             requests = capture.recovery.requests - requests_before
             sessions = capture.recovery.session.sessions_opened - sessions_before
@@ -337,6 +531,9 @@ async def run(quick: bool) -> Result:
         finally:
             unsubscribe()
 
+    for number, value in mirrored_rows["past"]:
+        if value >= 1:  # 0: the live row of the entity's creation
+            back[number * width + value] = min(255, back[number * width + value] + 1)
     wanted = [n * width + v for n in range(entities) for v in range(1, width)]
     lost = sum(1 for i in wanted if not back[i] and not live[i])
     duplicated = sum(max(0, live[i] + back[i] - 1) for i in range(len(live)))
@@ -414,6 +611,19 @@ async def run(quick: bool) -> Result:
             "bytes_to_remote": up,
             "remote_recorder_backlog_max": backlog_max,
             "gap": None if gap is None else gap.as_dict(),
+            "history": history,
+            "mirrored_entities": len(local_ids),
+            "past_state_rows_read": len(mirrored_rows["past"]),
+            "mirror_rows_after_restore": mirrored_rows["rows_after_restore"],
+            "unavailable_rows_left_in_outage": mirrored_rows["unavailable_left"],
+            "past_states_out_of_order": mirrored_rows["out_of_order"],
+            "history_written_after_link_back_s": round(written - linked, 3),
+            "history_committed_after_link_back_s": (
+                None if committed is None else round(committed - linked, 3)
+            ),
+            "cpu_s_restore_to_recorder_idle": round(cpu_after[0] - cpu_before[0], 2),
+            "recorder_cpu_s_restore_to_recorder_idle": round(cpu_after[1] - cpu_before[1], 2),
+            "local_db_bytes_growth": db_after - db_before,
         }
     )
     total = rounds * entities
@@ -422,6 +632,23 @@ async def run(quick: bool) -> Result:
     result.add("duplicated", duplicated, target="0", ok=duplicated == 0, digits=0)
     result.add("link back -> last change fired", recover_s, "s", digits=1)
     result.add("link back -> gap closed", closed - linked, "s", digits=1)
+    if with_recorder:
+        result.add("  as past states of mirrors (written)", history["written"], digits=0)
+        result.add("  fired as events", fired["count"], digits=0)
+        result.add("link back -> history written", written - linked, "s", digits=1)
+        result.add(
+            "link back -> history committed",
+            None if committed is None else committed - linked,
+            "s",
+            digits=1,
+        )
+        left = mirrored_rows["unavailable_left"]
+        result.add("unavailable rows left in the outage", left, target="0", ok=left == 0, digits=0)
+        order = mirrored_rows["out_of_order"]
+        result.add("past states out of order", order, target="0", ok=order == 0, digits=0)
+        result.add("CPU, this process, restore -> recorder idle", cpu_after[0] - cpu_before[0], "s")
+        result.add("  of it the recorder's thread", cpu_after[1] - cpu_before[1], "s")
+        result.add("local database growth", (db_after - db_before) / 1024 / 1024, "MiB", digits=1)
     result.add("changes fired per second", rate, "/s", digits=0)
     result.add("RSS peak above baseline", rss_mb, "MB", target="< 64", ok=rss_mb < 64, digits=1)
     result.add(

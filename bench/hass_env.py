@@ -3,7 +3,9 @@
 Uses `async_test_home_assistant` from pytest-homeassistant-custom-component (an installed package,
 not this repository's tests/): a real `HomeAssistant` with registries in memory, custom
 integrations enabled (loaded from ./custom_components) and `http` set up without binding a port
-(its settings where the release reads them: `tests.harness.http_config`).
+(its settings where the release reads them: `tests.harness.http_config`). With `recorder=True` it
+also has Home Assistant's recorder with its default settings (SQLite in the instance's directory,
+commit every 5 s), as a user's instance has.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+from pathlib import Path
 import tempfile
 from typing import Any, Self
 from unittest.mock import PropertyMock, patch
@@ -31,10 +34,12 @@ def integration_available() -> bool:
 class TestHass:
     """`async with TestHass() as env:` gives `env.hass`; `add_entry()` links it to a server."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, recorder: bool = False) -> None:
         """Nothing happens until `async with`."""
         self._dir = tempfile.TemporaryDirectory(prefix="ha_ingestion_bench_")
         self._stack = contextlib.AsyncExitStack()
+        self._recorder = recorder
+        self.db_path = Path(self._dir.name) / "home-assistant_v2.db"
         self.hass: Any = None
 
     async def __aenter__(self) -> Self:
@@ -54,7 +59,21 @@ class TestHass:
         config = configure_http(self._dir.name, http_settings("127.0.0.1", free_port()))
         if not await async_setup_component(self.hass, "http", config):
             raise RuntimeError("http did not set up")
+        if self._recorder:
+            await self._setup_recorder()
         return self
+
+    async def _setup_recorder(self) -> None:
+        """The recorder with its defaults, its database ready (bootstrap's order)."""
+        from homeassistant.helpers import recorder as recorder_helper
+        from homeassistant.setup import async_setup_component
+
+        recorder_helper.async_initialize_recorder(self.hass)
+        config = {"recorder": {"db_url": f"sqlite:///{self.db_path}"}}
+        if not await async_setup_component(self.hass, "recorder", config):
+            raise RuntimeError("recorder did not set up")
+        if not await recorder_helper.get_instance(self.hass).async_db_ready:
+            raise RuntimeError("recorder database not ready")
 
     async def __aexit__(self, *exc: object) -> None:
         """Unload every entry, stop, clean up."""
@@ -65,10 +84,18 @@ class TestHass:
             for entry in hass.config_entries.async_entries():
                 if entry.state is ConfigEntryState.LOADED:
                     await hass.config_entries.async_unload(entry.entry_id)
+            if self._recorder:
+                await self.recorder_idle()  # else its stop waits for a startup still running
             await hass.async_stop(force=True)
         finally:
             await self._stack.aclose()
             self._dir.cleanup()
+
+    async def recorder_idle(self) -> None:
+        """Wait until the recorder has done (and committed) everything queued so far."""
+        from homeassistant.helpers.recorder import get_instance
+
+        await get_instance(self.hass).async_block_till_done()
 
     async def add_entry(
         self,
