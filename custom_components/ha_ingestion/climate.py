@@ -7,6 +7,15 @@ from homeassistant.components.climate.const import HVACAction, HVACMode
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import (
+    enum_attr,
+    enum_list_or_empty,
+    float_attr,
+    float_or_base,
+    local_temperature_unit,
+    str_attr,
+    str_list_attr,
+)
 
 __all__ = ["PARALLEL_UPDATES", "ClimateMirror", "async_setup_entry"]
 
@@ -17,124 +26,34 @@ class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ig
     _features = feature_flags("climate")
 
     # Temperatures are the remote's numbers as it shows them: no conversion here.
-    @property
-    def temperature_unit(self) -> str:
-        """This instance's unit: Home Assistant converts nothing on the way to the remote."""
-        return self.hass.config.units.temperature_unit
+    temperature_unit = local_temperature_unit()
 
     @property
     def hvac_mode(self) -> HVACMode | None:
         """From the remote's state."""
         return self._state_enum(HVACMode)
 
-    @property
-    def hvac_modes(self) -> list[HVACMode]:
-        """The remote's."""
-        return self._enums("hvac_modes", HVACMode) or []
-
-    @property
-    def hvac_action(self) -> HVACAction | None:
-        """The remote's."""
-        return self._enum("hvac_action", HVACAction)
-
-    @property
-    def current_temperature(self) -> float | None:
-        """The remote's."""
-        return self._float("current_temperature")
-
-    @property
-    def target_temperature(self) -> float | None:
-        """The remote's."""
-        return self._float("temperature")
-
-    @property
-    def target_temperature_high(self) -> float | None:
-        """The remote's."""
-        return self._float("target_temp_high")
-
-    @property
-    def target_temperature_low(self) -> float | None:
-        """The remote's."""
-        return self._float("target_temp_low")
-
-    @property
-    def target_temperature_step(self) -> float | None:
-        """The remote's."""
-        return self._float("target_temp_step", 0)
-
-    @property
-    def min_temp(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("min_temp")
-        return super().min_temp if value is None else value
-
-    @property
-    def max_temp(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("max_temp")
-        return super().max_temp if value is None else value
-
-    @property
-    def current_humidity(self) -> float | None:
-        """The remote's."""
-        return self._float("current_humidity")
-
-    @property
-    def target_humidity(self) -> float | None:
-        """The remote's."""
-        return self._float("humidity")
-
-    @property
-    def min_humidity(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("min_humidity", 0, 100)
-        return super().min_humidity if value is None else value
-
-    @property
-    def max_humidity(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("max_humidity", 0, 100)
-        return super().max_humidity if value is None else value
-
-    @property
-    def fan_mode(self) -> str | None:
-        """The remote's."""
-        return self._str("fan_mode")
-
-    @property
-    def fan_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("fan_modes")
-
-    @property
-    def preset_mode(self) -> str | None:
-        """The remote's."""
-        return self._str("preset_mode")
-
-    @property
-    def preset_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("preset_modes")
-
-    @property
-    def swing_mode(self) -> str | None:
-        """The remote's."""
-        return self._str("swing_mode")
-
-    @property
-    def swing_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("swing_modes")
-
-    @property
-    def swing_horizontal_mode(self) -> str | None:
-        """The remote's."""
-        return self._str("swing_horizontal_mode")
-
-    @property
-    def swing_horizontal_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("swing_horizontal_modes")
+    hvac_modes = enum_list_or_empty("hvac_modes", HVACMode)
+    hvac_action = enum_attr("hvac_action", HVACAction)
+    current_temperature = float_attr("current_temperature")
+    target_temperature = float_attr("temperature")
+    target_temperature_high = float_attr("target_temp_high")
+    target_temperature_low = float_attr("target_temp_low")
+    target_temperature_step = float_attr("target_temp_step", 0)
+    min_temp = float_or_base("min_temp")
+    max_temp = float_or_base("max_temp")
+    current_humidity = float_attr("current_humidity")
+    target_humidity = float_attr("humidity")
+    min_humidity = float_or_base("min_humidity", 0, 100)
+    max_humidity = float_or_base("max_humidity", 0, 100)
+    fan_mode = str_attr("fan_mode")
+    fan_modes = str_list_attr("fan_modes")
+    preset_mode = str_attr("preset_mode")
+    preset_modes = str_list_attr("preset_modes")
+    swing_mode = str_attr("swing_mode")
+    swing_modes = str_list_attr("swing_modes")
+    swing_horizontal_mode = str_attr("swing_horizontal_mode")
+    swing_horizontal_modes = str_list_attr("swing_horizontal_modes")
 
     # Home Assistant 2026.11 reads these under native_ names (the old ones report a deprecation
     # there, from a class that provides only them): both are provided, each release reads the

@@ -7,6 +7,14 @@ from homeassistant.components.humidifier.const import HumidifierAction
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import (
+    enum_attr,
+    float_attr,
+    float_or_base,
+    on_off_state,
+    str_attr,
+    str_list_attr,
+)
 
 __all__ = ["PARALLEL_UPDATES", "HumidifierMirror", "async_setup_entry"]
 
@@ -16,48 +24,14 @@ class HumidifierMirror(NativeMirror, HumidifierEntity):  # type: ignore[misc,unu
 
     _features = feature_flags("humidifier")
 
-    @property
-    def is_on(self) -> bool | None:
-        """From the remote's state."""
-        return self._is_on()
-
-    @property
-    def action(self) -> HumidifierAction | None:
-        """The remote's."""
-        return self._enum("action", HumidifierAction)
-
-    @property
-    def current_humidity(self) -> float | None:
-        """The remote's."""
-        return self._float("current_humidity")
-
-    @property
-    def target_humidity(self) -> float | None:
-        """The remote's."""
-        return self._float("humidity")
-
-    @property
-    def min_humidity(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("min_humidity", 0, 100)
-        return super().min_humidity if value is None else value
-
-    @property
-    def max_humidity(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("max_humidity", 0, 100)
-        return super().max_humidity if value is None else value
-
-    @property
-    def mode(self) -> str | None:
-        """The remote's."""
-        return self._str("mode")
-
-    @property
-    def available_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("available_modes")
-
+    is_on = on_off_state()
+    action = enum_attr("action", HumidifierAction)
+    current_humidity = float_attr("current_humidity")
+    target_humidity = float_attr("humidity")
+    min_humidity = float_or_base("min_humidity", 0, 100)
+    max_humidity = float_or_base("max_humidity", 0, 100)
+    mode = str_attr("mode")
+    available_modes = str_list_attr("available_modes")
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
     async_toggle = forward("toggle")

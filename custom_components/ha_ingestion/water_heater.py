@@ -6,6 +6,13 @@ from homeassistant.components.water_heater import WaterHeaterEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import (
+    float_attr,
+    float_or_base,
+    local_temperature_unit,
+    str_attr,
+    str_list_attr,
+)
 
 __all__ = ["PARALLEL_UPDATES", "WaterHeaterMirror", "async_setup_entry"]
 
@@ -15,42 +22,13 @@ class WaterHeaterMirror(NativeMirror, WaterHeaterEntity):  # type: ignore[misc,u
 
     _features = feature_flags("water_heater")
 
-    @property
-    def temperature_unit(self) -> str:
-        """This instance's unit: Home Assistant converts nothing on the way to the remote."""
-        return self.hass.config.units.temperature_unit
-
-    @property
-    def current_operation(self) -> str | None:
-        """The remote's."""
-        return self._str("operation_mode")
-
-    @property
-    def operation_list(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("operation_list")
-
-    @property
-    def current_temperature(self) -> float | None:
-        """The remote's."""
-        return self._float("current_temperature")
-
-    @property
-    def target_temperature(self) -> float | None:
-        """The remote's."""
-        return self._float("temperature")
-
-    @property
-    def min_temp(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("min_temp")
-        return super().min_temp if value is None else value
-
-    @property
-    def max_temp(self) -> float:
-        """The remote's (Home Assistant's default when it tells none)."""
-        value = self._float("max_temp")
-        return super().max_temp if value is None else value
+    temperature_unit = local_temperature_unit()
+    current_operation = str_attr("operation_mode")
+    operation_list = str_list_attr("operation_list")
+    current_temperature = float_attr("current_temperature")
+    target_temperature = float_attr("temperature")
+    min_temp = float_or_base("min_temp")
+    max_temp = float_or_base("max_temp")
 
     @property
     def is_away_mode_on(self) -> bool | None:

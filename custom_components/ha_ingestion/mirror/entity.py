@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping
 from enum import Enum, IntFlag
 import math
+import re
 import sys
 from typing import Any
 
@@ -179,7 +180,8 @@ class NativeMirror(MirrorEntity):
     """Base of the native mirrors (`LightMirror(NativeMirror, LightEntity)` & co.).
 
     The domain's entity class derives its properties from the remote's attributes (read with the
-    `_float`, `_enum`, ... readers: a bad value is None, counted, logged once), so Home
+    `_float`, `_enum`, ... readers: a bad value is None, counted, logged once; one line a property
+    with `readers.py`), so Home
     Assistant's service layer validates and converts a call as for a local entity; the entity
     methods forward it (`_forward`). What is shown stays the remote's, verbatim: the domain's
     state and attributes are overridden to the remote's (`state`, `state_attributes`,
@@ -295,6 +297,17 @@ class NativeMirror(MirrorEntity):
             return value
         self._bad(key, value)
         return None
+
+    def _pattern(self, key: str) -> str | None:
+        """A regular expression (one that is none here: None, counted)."""
+        value = self._str(key)
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error:
+                self._bad(key, value)
+                return None
+        return value
 
     def _bool(self, key: str) -> bool | None:
         value = self._raw(key)
