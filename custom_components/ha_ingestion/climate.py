@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.components.climate import ClimateEntity
 from homeassistant.components.climate.const import HVACAction, HVACMode
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
 from .mirror.readers import (
+    HumidityReaders,
+    TemperatureReaders,
     enum_attr,
     enum_list_or_empty,
     float_attr,
-    float_or_base,
-    local_temperature_unit,
     str_attr,
     str_list_attr,
 )
@@ -20,13 +22,10 @@ from .mirror.readers import (
 __all__ = ["PARALLEL_UPDATES", "ClimateMirror", "async_setup_entry"]
 
 
-class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ignore]  # state and attributes: the remote's
-    """A remote climate device."""
+class ClimateMirror(TemperatureReaders, HumidityReaders, NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ignore]  # state and attributes: the remote's
+    """A remote climate device (its temperatures and humidities: the mixins')."""
 
     _features = feature_flags("climate")
-
-    # Temperatures are the remote's numbers as it shows them: no conversion here.
-    temperature_unit = local_temperature_unit()
 
     @property
     def hvac_mode(self) -> HVACMode | None:
@@ -35,17 +34,9 @@ class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ig
 
     hvac_modes = enum_list_or_empty("hvac_modes", HVACMode)
     hvac_action = enum_attr("hvac_action", HVACAction)
-    current_temperature = float_attr("current_temperature")
-    target_temperature = float_attr("temperature")
     target_temperature_high = float_attr("target_temp_high")
     target_temperature_low = float_attr("target_temp_low")
     target_temperature_step = float_attr("target_temp_step", 0)
-    min_temp = float_or_base("min_temp")
-    max_temp = float_or_base("max_temp")
-    current_humidity = float_attr("current_humidity")
-    target_humidity = float_attr("humidity")
-    min_humidity = float_or_base("min_humidity", 0, 100)
-    max_humidity = float_or_base("max_humidity", 0, 100)
     fan_mode = str_attr("fan_mode")
     fan_modes = str_list_attr("fan_modes")
     preset_mode = str_attr("preset_mode")
@@ -55,12 +46,7 @@ class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ig
     swing_horizontal_mode = str_attr("swing_horizontal_mode")
     swing_horizontal_modes = str_list_attr("swing_horizontal_modes")
 
-    # Home Assistant 2026.11 reads these under native_ names (the old ones report a deprecation
-    # there, from a class that provides only them): both are provided, each release reads the
-    # one it knows. The unit is this instance's own, so nothing is converted either way.
-    native_temperature_unit = temperature_unit
-    native_current_temperature = current_temperature
-    native_target_temperature = target_temperature
+    # Home Assistant 2026.11 reads these under native_ names (see TemperatureReaders): both.
     native_target_temperature_high = target_temperature_high
     native_target_temperature_low = target_temperature_low
 
@@ -74,6 +60,12 @@ class ClimateMirror(NativeMirror, ClimateEntity):  # type: ignore[misc,unused-ig
     async_set_fan_mode = forward("set_fan_mode", "fan_mode")
     async_set_swing_mode = forward("set_swing_mode", "swing_mode")
     async_set_swing_horizontal_mode = forward("set_swing_horizontal_mode", "swing_horizontal_mode")
+
+
+if TYPE_CHECKING:  # the mixins' types against the domain's (the class above ignores misc)
+
+    class _Typed(TemperatureReaders, HumidityReaders, ClimateEntity):
+        pass
 
 
 async_setup_entry = native_setup(ClimateMirror)

@@ -133,3 +133,32 @@ def local_temperature_unit() -> Reader[str]:
     (The temperatures are the remote's numbers as it shows them.)
     """
     return Reader(lambda self: self.hass.config.units.temperature_unit)
+
+
+class TemperatureReaders:
+    """A mixin (before `NativeMirror`): the temperatures of climate and water heater mirrors.
+
+    The remote's numbers as it shows them, in this instance's unit: nothing is converted.
+    """
+
+    temperature_unit = local_temperature_unit()
+    current_temperature = float_attr("current_temperature")
+    target_temperature = float_attr("temperature")
+    min_temp = float_or_base("min_temp")
+    max_temp = float_or_base("max_temp")
+
+    # Home Assistant 2026.11 reads these under native_ names (the old ones report a deprecation
+    # there, from a class that provides only them): both are provided, each release reads the
+    # one it knows. The unit is this instance's own, so nothing is converted either way.
+    native_temperature_unit = temperature_unit
+    native_current_temperature = current_temperature
+    native_target_temperature = target_temperature
+
+
+class HumidityReaders:
+    """A mixin (before `NativeMirror`): the humidities of climate and humidifier mirrors."""
+
+    current_humidity = float_attr("current_humidity")
+    target_humidity = float_attr("humidity")
+    min_humidity = float_or_base("min_humidity", 0, 100)
+    max_humidity = float_or_base("max_humidity", 0, 100)
