@@ -9,6 +9,7 @@ from homeassistant.components.alarm_control_panel.const import (
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import bool_attr_or, enum_attr
 
 __all__ = ["PARALLEL_UPDATES", "AlarmControlPanelMirror", "async_setup_entry"]
 
@@ -18,17 +19,8 @@ class AlarmControlPanelMirror(NativeMirror, AlarmControlPanelEntity):  # type: i
 
     _features = feature_flags("alarm_control_panel")
 
-    @property
-    def code_format(self) -> CodeFormat | None:
-        """The remote's."""
-        return self._enum("code_format", CodeFormat)
-
-    @property
-    def code_arm_required(self) -> bool:
-        """The remote's."""
-        value = self._bool("code_arm_required")
-        return True if value is None else value
-
+    code_format = enum_attr("code_format", CodeFormat)
+    code_arm_required = bool_attr_or("code_arm_required", True)
     async_alarm_disarm = forward("alarm_disarm", "code")
     async_alarm_arm_home = forward("alarm_arm_home", "code")
     async_alarm_arm_away = forward("alarm_arm_away", "code")

@@ -6,6 +6,7 @@ from homeassistant.components.cover import CoverEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import int_attr, state_is
 
 __all__ = ["PARALLEL_UPDATES", "CoverMirror", "async_setup_entry"]
 
@@ -21,26 +22,10 @@ class CoverMirror(NativeMirror, CoverEntity):  # type: ignore[misc,unused-ignore
         state = self.state
         return None if state not in ("open", "closed", "opening", "closing") else state == "closed"
 
-    @property
-    def is_opening(self) -> bool:
-        """From the remote's state."""
-        return self.state == "opening"
-
-    @property
-    def is_closing(self) -> bool:
-        """From the remote's state."""
-        return self.state == "closing"
-
-    @property
-    def current_cover_position(self) -> int | None:
-        """The remote's."""
-        return self._int("current_position", 0, 100)
-
-    @property
-    def current_cover_tilt_position(self) -> int | None:
-        """The remote's."""
-        return self._int("current_tilt_position", 0, 100)
-
+    is_opening = state_is("opening")
+    is_closing = state_is("closing")
+    current_cover_position = int_attr("current_position", 0, 100)
+    current_cover_tilt_position = int_attr("current_tilt_position", 0, 100)
     async_open_cover = forward("open_cover")
     async_close_cover = forward("close_cover")
     async_set_cover_position = forward("set_cover_position", "position")

@@ -6,6 +6,7 @@ from homeassistant.components.fan import FanEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import bool_attr, int_attr, on_off_state, str_attr, str_list_attr
 
 __all__ = ["PARALLEL_UPDATES", "FanMirror", "async_setup_entry"]
 
@@ -15,15 +16,8 @@ class FanMirror(NativeMirror, FanEntity):  # type: ignore[misc,unused-ignore]  #
 
     _features = feature_flags("fan")
 
-    @property
-    def is_on(self) -> bool | None:
-        """From the remote's state."""
-        return self._is_on()
-
-    @property
-    def percentage(self) -> int | None:
-        """The remote's."""
-        return self._int("percentage", 0, 100)
+    is_on = on_off_state()
+    percentage = int_attr("percentage", 0, 100)
 
     @property
     def percentage_step(self) -> float:
@@ -36,26 +30,10 @@ class FanMirror(NativeMirror, FanEntity):  # type: ignore[misc,unused-ignore]  #
         step = self._float("percentage_step", 0, 100)
         return round(100 / step) if step else super().speed_count
 
-    @property
-    def current_direction(self) -> str | None:
-        """The remote's."""
-        return self._str("direction")
-
-    @property
-    def oscillating(self) -> bool | None:
-        """The remote's."""
-        return self._bool("oscillating")
-
-    @property
-    def preset_mode(self) -> str | None:
-        """The remote's."""
-        return self._str("preset_mode")
-
-    @property
-    def preset_modes(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("preset_modes")
-
+    current_direction = str_attr("direction")
+    oscillating = bool_attr("oscillating")
+    preset_mode = str_attr("preset_mode")
+    preset_modes = str_list_attr("preset_modes")
     async_turn_on = forward("turn_on", "percentage", "preset_mode")
     async_turn_off = forward("turn_off")
     async_toggle = forward("toggle")

@@ -12,6 +12,7 @@ from homeassistant.components.light.const import ColorMode
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import enum_attr, int_attr, int_or_base, on_off_state, str_attr, str_list_attr
 
 __all__ = ["PARALLEL_UPDATES", "LightMirror", "async_setup_entry"]
 
@@ -21,10 +22,7 @@ class LightMirror(NativeMirror, LightEntity):  # type: ignore[misc,unused-ignore
 
     _features = feature_flags("light")
 
-    @property
-    def is_on(self) -> bool | None:
-        """From the remote's state."""
-        return self._is_on()
+    is_on = on_off_state()
 
     @property
     def supported_color_modes(self) -> set[ColorMode] | None:
@@ -33,46 +31,19 @@ class LightMirror(NativeMirror, LightEntity):  # type: ignore[misc,unused-ignore
         modes.discard(ColorMode.UNKNOWN)
         return modes or {ColorMode.ONOFF}
 
-    @property
-    def color_mode(self) -> ColorMode | None:
-        """The remote's."""
-        return self._enum("color_mode", ColorMode)
-
-    @property
-    def brightness(self) -> int | None:
-        """The remote's (0-255)."""
-        return self._int("brightness", 0, 255)
-
-    @property
-    def color_temp_kelvin(self) -> int | None:
-        """The remote's."""
-        return self._int("color_temp_kelvin", 1)
-
-    @property
-    def min_color_temp_kelvin(self) -> int:
-        """The remote's (Home Assistant's default when it tells none)."""
-        return self._int("min_color_temp_kelvin", 1) or super().min_color_temp_kelvin
-
-    @property
-    def max_color_temp_kelvin(self) -> int:
-        """The remote's (Home Assistant's default when it tells none)."""
-        return self._int("max_color_temp_kelvin", 1) or super().max_color_temp_kelvin
+    color_mode = enum_attr("color_mode", ColorMode)
+    brightness = int_attr("brightness", 0, 255)
+    color_temp_kelvin = int_attr("color_temp_kelvin", 1)
+    min_color_temp_kelvin = int_or_base("min_color_temp_kelvin", 1)
+    max_color_temp_kelvin = int_or_base("max_color_temp_kelvin", 1)
 
     @property
     def hs_color(self) -> tuple[float, float] | None:
         """The remote's."""
         return self._floats("hs_color", 2)  # type: ignore[return-value]
 
-    @property
-    def effect_list(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("effect_list")
-
-    @property
-    def effect(self) -> str | None:
-        """The remote's."""
-        return self._str("effect")
-
+    effect_list = str_list_attr("effect_list")
+    effect = str_attr("effect")
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
 

@@ -14,6 +14,7 @@ from homeassistant.components.media_player.browse_media import BrowseMedia
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import bool_attr, float_attr, str_list_attr
 
 __all__ = ["PARALLEL_UPDATES", "MediaPlayerMirror", "async_setup_entry"]
 
@@ -23,26 +24,10 @@ class MediaPlayerMirror(NativeMirror, MediaPlayerEntity):  # type: ignore[misc,u
 
     _features = feature_flags("media_player")
 
-    @property
-    def volume_level(self) -> float | None:
-        """The remote's."""
-        return self._float("volume_level", 0, 1)
-
-    @property
-    def is_volume_muted(self) -> bool | None:
-        """The remote's."""
-        return self._bool("is_volume_muted")
-
-    @property
-    def source_list(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("source_list")
-
-    @property
-    def sound_mode_list(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("sound_mode_list")
-
+    volume_level = float_attr("volume_level", 0, 1)
+    is_volume_muted = bool_attr("is_volume_muted")
+    source_list = str_list_attr("source_list")
+    sound_mode_list = str_list_attr("sound_mode_list")
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
     async_toggle = forward("toggle")

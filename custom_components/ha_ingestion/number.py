@@ -6,6 +6,7 @@ from homeassistant.components.number import NumberEntity, NumberMode
 
 from .mirror.entity import NativeMirror, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import enum_attr_or, float_attr, float_or_base
 
 __all__ = ["PARALLEL_UPDATES", "NumberMirror", "async_setup_entry"]
 
@@ -19,28 +20,10 @@ class NumberMirror(NativeMirror, NumberEntity):  # type: ignore[misc,unused-igno
         """From the remote's state."""
         return self._state_float()
 
-    @property
-    def native_min_value(self) -> float:
-        """The remote's."""
-        value = self._float("min")
-        return super().native_min_value if value is None else value
-
-    @property
-    def native_max_value(self) -> float:
-        """The remote's."""
-        value = self._float("max")
-        return super().native_max_value if value is None else value
-
-    @property
-    def native_step(self) -> float | None:
-        """The remote's."""
-        return self._float("step", 0)
-
-    @property
-    def mode(self) -> NumberMode:
-        """The remote's."""
-        return self._enum("mode", NumberMode) or NumberMode.AUTO
-
+    native_min_value = float_or_base("min")
+    native_max_value = float_or_base("max")
+    native_step = float_attr("step", 0)
+    mode = enum_attr_or("mode", NumberMode, NumberMode.AUTO)
     async_set_native_value = forward("set_value", "value")
 
 

@@ -6,6 +6,7 @@ from homeassistant.components.remote import RemoteEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import on_off_state, str_attr, str_list_attr
 
 __all__ = ["PARALLEL_UPDATES", "RemoteMirror", "async_setup_entry"]
 
@@ -15,21 +16,9 @@ class RemoteMirror(NativeMirror, RemoteEntity):  # type: ignore[misc,unused-igno
 
     _features = feature_flags("remote")
 
-    @property
-    def is_on(self) -> bool | None:
-        """From the remote's state."""
-        return self._is_on()
-
-    @property
-    def activity_list(self) -> list[str] | None:
-        """The remote's."""
-        return self._strings("activity_list")
-
-    @property
-    def current_activity(self) -> str | None:
-        """The remote's."""
-        return self._str("current_activity")
-
+    is_on = on_off_state()
+    activity_list = str_list_attr("activity_list")
+    current_activity = str_attr("current_activity")
     async_turn_on = forward("turn_on")
     async_turn_off = forward("turn_off")
     async_toggle = forward("toggle")

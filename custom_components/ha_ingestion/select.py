@@ -6,6 +6,7 @@ from homeassistant.components.select import SelectEntity
 
 from .mirror.entity import NativeMirror, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import str_list_or_empty
 
 __all__ = ["PARALLEL_UPDATES", "SelectMirror", "async_setup_entry"]
 
@@ -13,10 +14,7 @@ __all__ = ["PARALLEL_UPDATES", "SelectMirror", "async_setup_entry"]
 class SelectMirror(NativeMirror, SelectEntity):  # type: ignore[misc,unused-ignore]  # state and attributes: the remote's
     """A remote select."""
 
-    @property
-    def options(self) -> list[str]:
-        """The remote's (an option not among them is refused here already)."""
-        return self._strings("options") or []
+    options = str_list_or_empty("options")  # an option not among them: refused here already
 
     @property
     def current_option(self) -> str | None:

@@ -6,6 +6,7 @@ from homeassistant.components.siren import SirenEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import on_off_state
 
 __all__ = ["PARALLEL_UPDATES", "SirenMirror", "async_setup_entry"]
 
@@ -15,10 +16,7 @@ class SirenMirror(NativeMirror, SirenEntity):  # type: ignore[misc,unused-ignore
 
     _features = feature_flags("siren")
 
-    @property
-    def is_on(self) -> bool | None:
-        """From the remote's state."""
-        return self._is_on()
+    is_on = on_off_state()
 
     @property
     def available_tones(self) -> list[int | str] | dict[int, str] | None:

@@ -12,6 +12,7 @@ from homeassistant.components.update import UpdateEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import bool_attr, bool_attr_or, str_attr
 
 __all__ = ["PARALLEL_UPDATES", "UpdateMirror", "async_setup_entry"]
 
@@ -21,40 +22,13 @@ class UpdateMirror(NativeMirror, UpdateEntity):  # type: ignore[misc,unused-igno
 
     _features = feature_flags("update")
 
-    @property
-    def installed_version(self) -> str | None:
-        """The remote's."""
-        return self._str("installed_version")
-
-    @property
-    def latest_version(self) -> str | None:
-        """The remote's."""
-        return self._str("latest_version")
-
-    @property
-    def auto_update(self) -> bool:
-        """The remote's."""
-        return bool(self._bool("auto_update"))
-
-    @property
-    def in_progress(self) -> bool | None:
-        """The remote's."""
-        return self._bool("in_progress")
-
-    @property
-    def title(self) -> str | None:
-        """The remote's."""
-        return self._str("title")
-
-    @property
-    def release_summary(self) -> str | None:
-        """The remote's."""
-        return self._str("release_summary")
-
-    @property
-    def release_url(self) -> str | None:
-        """The remote's."""
-        return self._str("release_url")
+    installed_version = str_attr("installed_version")
+    latest_version = str_attr("latest_version")
+    auto_update = bool_attr_or("auto_update", False)
+    in_progress = bool_attr("in_progress")
+    title = str_attr("title")
+    release_summary = str_attr("release_summary")
+    release_url = str_attr("release_url")
 
     async def async_install(self, version: str | None, backup: bool, **kwargs: Any) -> None:
         """On the remote (a backup only when asked for)."""

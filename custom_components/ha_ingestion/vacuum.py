@@ -8,6 +8,7 @@ from homeassistant.components.vacuum import StateVacuumEntity
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import str_attr, str_list_or_empty
 
 __all__ = ["PARALLEL_UPDATES", "VacuumMirror", "async_setup_entry"]
 
@@ -17,16 +18,8 @@ class VacuumMirror(NativeMirror, StateVacuumEntity):  # type: ignore[misc,unused
 
     _features = feature_flags("vacuum")
 
-    @property
-    def fan_speed(self) -> str | None:
-        """The remote's."""
-        return self._str("fan_speed")
-
-    @property
-    def fan_speed_list(self) -> list[str]:
-        """The remote's."""
-        return self._strings("fan_speed_list") or []
-
+    fan_speed = str_attr("fan_speed")
+    fan_speed_list = str_list_or_empty("fan_speed_list")
     async_start = forward("start")
     async_pause = forward("pause")
     async_stop = forward("stop")

@@ -8,6 +8,7 @@ from homeassistant.components.valve import (  # type: ignore[attr-defined,unused
 
 from .mirror.entity import NativeMirror, feature_flags, forward
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import int_attr, state_is
 
 __all__ = ["PARALLEL_UPDATES", "ValveMirror", "async_setup_entry"]
 
@@ -22,26 +23,10 @@ class ValveMirror(NativeMirror, ValveEntity):  # type: ignore[misc,unused-ignore
         """Whether the remote tells a position."""
         return "current_position" in (self._remote.attributes if self._remote else {})
 
-    @property
-    def current_valve_position(self) -> int | None:
-        """The remote's."""
-        return self._int("current_position", 0, 100)
-
-    @property
-    def is_closed(self) -> bool | None:
-        """From the remote's state."""
-        return self.state == "closed"
-
-    @property
-    def is_opening(self) -> bool:
-        """From the remote's state."""
-        return self.state == "opening"
-
-    @property
-    def is_closing(self) -> bool:
-        """From the remote's state."""
-        return self.state == "closing"
-
+    current_valve_position = int_attr("current_position", 0, 100)
+    is_closed = state_is("closed")
+    is_opening = state_is("opening")
+    is_closing = state_is("closing")
     # Open and close as the remote's services, not as a position of 100 or 0 (ValveEntity's
     # own handler for a valve that reports a position): final there, the remote decides.
     async_open_valve = forward("open_valve")

@@ -335,8 +335,20 @@ TODO_ITEMS = [
     {"summary": "Eggs", "uid": "uid-eggs", "status": "completed"},
 ]
 type Call = tuple[str, str, dict[str, Any], tuple[str, dict[str, Any]] | None]
+
+
+def plain(domain: str, *services: str) -> list[Call]:
+    """Calls with no data, each forwarded as the same service with no data."""
+    return [(domain, service, {}, (service, {})) for service in services]
+
+
+def same(domain: str, service: str, data: dict[str, Any]) -> Call:
+    """A call forwarded as it is: the same service, the same data."""
+    return (domain, service, data, (service, data))
+
+
 CALLS: list[Call] = [
-    ("todo", "add_item", {"item": "Milk"}, ("add_item", {"item": "Milk"})),
+    same("todo", "add_item", {"item": "Milk"}),
     (
         "todo",
         "update_item",
@@ -346,12 +358,7 @@ CALLS: list[Call] = [
     ("todo", "remove_item", {"item": ["Bread"]}, ("remove_item", {"item": ["uid-bread"]})),
     ("todo", "get_items", {}, LOCAL),
     ("todo", "remove_completed_items", {}, ("remove_item", {"item": ["uid-eggs"]})),
-    (
-        "notify",
-        "send_message",
-        {"message": "Hi", "title": "T"},
-        ("send_message", {"message": "Hi", "title": "T"}),
-    ),
+    same("notify", "send_message", {"message": "Hi", "title": "T"}),
     (
         "calendar",
         "create_event",
@@ -380,155 +387,86 @@ CALLS: list[Call] = [
         ),
     ),
     ("image", "snapshot", {"filename": "/not_allowed/x.jpg"}, None),
-    ("camera", "turn_on", {}, ("turn_on", {})),
-    ("camera", "turn_off", {}, ("turn_off", {})),
-    ("camera", "enable_motion_detection", {}, ("enable_motion_detection", {})),
-    ("camera", "disable_motion_detection", {}, ("disable_motion_detection", {})),
+    *plain("camera", "turn_on", "turn_off", "enable_motion_detection", "disable_motion_detection"),
     ("camera", "snapshot", {"filename": "/not_allowed/x.jpg"}, None),
     ("camera", "play_stream", {"media_player": "media_player.x"}, None),
     ("camera", "record", {"filename": "/not_allowed/x.mp4"}, None),
-    ("weather", "get_forecasts", {"type": "daily"}, ("get_forecasts", {"type": "daily"})),
-    ("text", "set_value", {"value": "Hi"}, ("set_value", {"value": "Hi"})),
-    ("date", "set_value", {"date": "2026-02-03"}, ("set_value", {"date": "2026-02-03"})),
+    same("weather", "get_forecasts", {"type": "daily"}),
+    same("text", "set_value", {"value": "Hi"}),
+    same("date", "set_value", {"date": "2026-02-03"}),
     ("time", "set_value", {"time": "07:30"}, ("set_value", {"time": "07:30:00"})),
-    (
-        "datetime",
-        "set_value",
-        {"datetime": "2026-02-03T07:30:00+01:00"},
-        ("set_value", {"datetime": "2026-02-03T07:30:00+01:00"}),
-    ),
-    ("update", "install", {}, ("install", {})),
-    ("update", "skip", {}, ("skip", {})),
-    ("update", "clear_skipped", {}, ("clear_skipped", {})),
-    ("switch", "turn_on", {}, ("turn_on", {})),
-    ("switch", "turn_off", {}, ("turn_off", {})),
-    ("switch", "toggle", {}, ("toggle", {})),
+    same("datetime", "set_value", {"datetime": "2026-02-03T07:30:00+01:00"}),
+    *plain("update", "install", "skip", "clear_skipped"),
+    *plain("switch", "turn_on", "turn_off", "toggle"),
     # The light service layer runs here: percent to 0-255, a color converted to a mode it has.
     ("light", "turn_on", {"brightness_pct": 50}, ("turn_on", {"brightness": 128})),
     ("light", "turn_on", {"rgb_color": [255, 0, 0]}, ("turn_on", {"hs_color": [0.0, 100.0]})),
-    ("light", "turn_off", {}, ("turn_off", {})),
+    *plain("light", "turn_off"),
     ("light", "toggle", {}, ("turn_off", {})),
-    ("cover", "open_cover", {}, ("open_cover", {})),
-    ("cover", "close_cover", {}, ("close_cover", {})),
-    ("cover", "set_cover_position", {"position": 30}, ("set_cover_position", {"position": 30})),
-    ("cover", "stop_cover", {}, ("stop_cover", {})),
-    ("cover", "toggle", {}, ("toggle", {})),
-    ("cover", "open_cover_tilt", {}, ("open_cover_tilt", {})),
-    ("cover", "close_cover_tilt", {}, ("close_cover_tilt", {})),
-    ("cover", "stop_cover_tilt", {}, ("stop_cover_tilt", {})),
-    (
-        "cover",
-        "set_cover_tilt_position",
-        {"tilt_position": 10},
-        ("set_cover_tilt_position", {"tilt_position": 10}),
+    *plain("cover", "open_cover", "close_cover"),
+    same("cover", "set_cover_position", {"position": 30}),
+    *plain(
+        "cover", "stop_cover", "toggle", "open_cover_tilt", "close_cover_tilt", "stop_cover_tilt"
     ),
-    ("cover", "toggle_cover_tilt", {}, ("toggle_cover_tilt", {})),
-    ("climate", "turn_on", {}, ("turn_on", {})),
-    ("climate", "turn_off", {}, ("turn_off", {})),
-    ("climate", "toggle", {}, ("toggle", {})),
-    ("climate", "set_hvac_mode", {"hvac_mode": "cool"}, ("set_hvac_mode", {"hvac_mode": "cool"})),
-    (
-        "climate",
-        "set_preset_mode",
-        {"preset_mode": "eco"},
-        ("set_preset_mode", {"preset_mode": "eco"}),
-    ),
+    same("cover", "set_cover_tilt_position", {"tilt_position": 10}),
+    *plain("cover", "toggle_cover_tilt"),
+    *plain("climate", "turn_on", "turn_off", "toggle"),
+    same("climate", "set_hvac_mode", {"hvac_mode": "cool"}),
+    same("climate", "set_preset_mode", {"preset_mode": "eco"}),
     (
         "climate",
         "set_temperature",
         {"target_temp_low": 20, "target_temp_high": 25},
         ("set_temperature", {"target_temp_low": 20.0, "target_temp_high": 25.0}),
     ),
-    ("climate", "set_humidity", {"humidity": 40}, ("set_humidity", {"humidity": 40})),
-    ("climate", "set_fan_mode", {"fan_mode": "on_high"}, ("set_fan_mode", {"fan_mode": "on_high"})),
-    ("climate", "set_swing_mode", {"swing_mode": "off"}, ("set_swing_mode", {"swing_mode": "off"})),
-    (
-        "climate",
-        "set_swing_horizontal_mode",
-        {"swing_horizontal_mode": "on"},
-        ("set_swing_horizontal_mode", {"swing_horizontal_mode": "on"}),
-    ),
-    ("fan", "turn_on", {"percentage": 33}, ("turn_on", {"percentage": 33})),
-    ("fan", "turn_off", {}, ("turn_off", {})),
-    ("fan", "toggle", {}, ("toggle", {})),
-    ("fan", "increase_speed", {}, ("increase_speed", {})),
-    ("fan", "decrease_speed", {"percentage_step": 10}, ("decrease_speed", {"percentage_step": 10})),
-    ("fan", "oscillate", {"oscillating": False}, ("oscillate", {"oscillating": False})),
-    ("fan", "set_direction", {"direction": "reverse"}, ("set_direction", {"direction": "reverse"})),
-    ("fan", "set_percentage", {"percentage": 66}, ("set_percentage", {"percentage": 66})),
-    (
-        "fan",
-        "set_preset_mode",
-        {"preset_mode": "smart"},
-        ("set_preset_mode", {"preset_mode": "smart"}),
-    ),
-    ("lock", "unlock", {}, ("unlock", {})),
-    ("lock", "lock", {}, ("lock", {})),
-    ("lock", "open", {}, ("open", {})),
+    same("climate", "set_humidity", {"humidity": 40}),
+    same("climate", "set_fan_mode", {"fan_mode": "on_high"}),
+    same("climate", "set_swing_mode", {"swing_mode": "off"}),
+    same("climate", "set_swing_horizontal_mode", {"swing_horizontal_mode": "on"}),
+    same("fan", "turn_on", {"percentage": 33}),
+    *plain("fan", "turn_off", "toggle", "increase_speed"),
+    same("fan", "decrease_speed", {"percentage_step": 10}),
+    same("fan", "oscillate", {"oscillating": False}),
+    same("fan", "set_direction", {"direction": "reverse"}),
+    same("fan", "set_percentage", {"percentage": 66}),
+    same("fan", "set_preset_mode", {"preset_mode": "smart"}),
+    *plain("lock", "unlock", "lock", "open"),
     ("number", "set_value", {"value": 50}, ("set_value", {"value": 50.0})),
-    (
-        "select",
-        "select_option",
-        {"option": "light_speed"},
-        ("select_option", {"option": "light_speed"}),
-    ),
-    ("select", "select_first", {}, ("select_first", {})),
-    ("select", "select_last", {}, ("select_last", {})),
-    ("select", "select_next", {"cycle": False}, ("select_next", {"cycle": False})),
+    same("select", "select_option", {"option": "light_speed"}),
+    *plain("select", "select_first", "select_last"),
+    same("select", "select_next", {"cycle": False}),
     ("select", "select_previous", {}, ("select_previous", {"cycle": True})),
-    ("button", "press", {}, ("press", {})),
-    ("scene", "turn_on", {}, ("turn_on", {})),
-    ("siren", "turn_on", {"tone": "fire"}, ("turn_on", {"tone": "fire"})),
-    ("siren", "turn_off", {}, ("turn_off", {})),
-    ("siren", "toggle", {}, ("toggle", {})),
-    ("valve", "open_valve", {}, ("open_valve", {})),
-    ("valve", "close_valve", {}, ("close_valve", {})),
-    ("valve", "set_valve_position", {"position": 40}, ("set_valve_position", {"position": 40})),
-    ("valve", "stop_valve", {}, ("stop_valve", {})),
-    ("valve", "toggle", {}, ("toggle", {})),
-    ("humidifier", "turn_on", {}, ("turn_on", {})),
-    ("humidifier", "turn_off", {}, ("turn_off", {})),
-    ("humidifier", "toggle", {}, ("toggle", {})),
-    ("humidifier", "set_mode", {"mode": "eco"}, ("set_mode", {"mode": "eco"})),
-    ("humidifier", "set_humidity", {"humidity": 45}, ("set_humidity", {"humidity": 45})),
-    ("media_player", "turn_on", {}, ("turn_on", {})),
-    ("media_player", "turn_off", {}, ("turn_off", {})),
-    ("media_player", "toggle", {}, ("toggle", {})),
-    ("media_player", "volume_up", {}, ("volume_up", {})),
-    ("media_player", "volume_down", {}, ("volume_down", {})),
-    ("media_player", "media_play_pause", {}, ("media_play_pause", {})),
-    ("media_player", "media_play", {}, ("media_play", {})),
-    ("media_player", "media_pause", {}, ("media_pause", {})),
-    ("media_player", "media_stop", {}, ("media_stop", {})),
-    ("media_player", "media_next_track", {}, ("media_next_track", {})),
-    ("media_player", "media_previous_track", {}, ("media_previous_track", {})),
-    ("media_player", "clear_playlist", {}, ("clear_playlist", {})),
-    ("media_player", "volume_set", {"volume_level": 0.5}, ("volume_set", {"volume_level": 0.5})),
-    (
+    *plain("button", "press"),
+    *plain("scene", "turn_on"),
+    same("siren", "turn_on", {"tone": "fire"}),
+    *plain("siren", "turn_off", "toggle"),
+    *plain("valve", "open_valve", "close_valve"),
+    same("valve", "set_valve_position", {"position": 40}),
+    *plain("valve", "stop_valve", "toggle"),
+    *plain("humidifier", "turn_on", "turn_off", "toggle"),
+    same("humidifier", "set_mode", {"mode": "eco"}),
+    same("humidifier", "set_humidity", {"humidity": 45}),
+    *plain(
         "media_player",
-        "volume_mute",
-        {"is_volume_muted": True},
-        ("volume_mute", {"is_volume_muted": True}),
+        "turn_on",
+        "turn_off",
+        "toggle",
+        "volume_up",
+        "volume_down",
+        "media_play_pause",
+        "media_play",
+        "media_pause",
+        "media_stop",
+        "media_next_track",
+        "media_previous_track",
+        "clear_playlist",
     ),
-    ("media_player", "media_seek", {"seek_position": 12}, ("media_seek", {"seek_position": 12})),
-    (
-        "media_player",
-        "join",
-        {"group_members": ["media_player.elsewhere"]},
-        ("join", {"group_members": ["media_player.elsewhere"]}),
-    ),
-    (
-        "media_player",
-        "select_source",
-        {"source": "youtube"},
-        ("select_source", {"source": "youtube"}),
-    ),
-    (
-        "media_player",
-        "select_sound_mode",
-        {"sound_mode": "movie"},
-        ("select_sound_mode", {"sound_mode": "movie"}),
-    ),
+    same("media_player", "volume_set", {"volume_level": 0.5}),
+    same("media_player", "volume_mute", {"is_volume_muted": True}),
+    same("media_player", "media_seek", {"seek_position": 12}),
+    same("media_player", "join", {"group_members": ["media_player.elsewhere"]}),
+    same("media_player", "select_source", {"source": "youtube"}),
+    same("media_player", "select_sound_mode", {"sound_mode": "movie"}),
     (
         "media_player",
         "play_media",
@@ -538,50 +476,36 @@ CALLS: list[Call] = [
             {"media_content_type": "music", "media_content_id": "x", "enqueue": "add", "extra": {}},
         ),
     ),
-    ("media_player", "shuffle_set", {"shuffle": True}, ("shuffle_set", {"shuffle": True})),
-    ("media_player", "unjoin", {}, ("unjoin", {})),
-    ("media_player", "repeat_set", {"repeat": "all"}, ("repeat_set", {"repeat": "all"})),
-    ("media_player", "browse_media", {}, ("browse_media", {})),
+    same("media_player", "shuffle_set", {"shuffle": True}),
+    *plain("media_player", "unjoin"),
+    same("media_player", "repeat_set", {"repeat": "all"}),
+    *plain("media_player", "browse_media"),
     ("media_player", "search_media", {"search_query": "x"}, None),
-    ("vacuum", "start", {}, ("start", {})),
-    ("vacuum", "pause", {}, ("pause", {})),
-    ("vacuum", "return_to_base", {}, ("return_to_base", {})),
-    ("vacuum", "clean_spot", {}, ("clean_spot", {})),
-    ("vacuum", "locate", {}, ("locate", {})),
-    ("vacuum", "stop", {}, ("stop", {})),
-    ("vacuum", "set_fan_speed", {"fan_speed": "max"}, ("set_fan_speed", {"fan_speed": "max"})),
-    (
-        "vacuum",
-        "send_command",
-        {"command": "spin", "params": {"n": 1}},
-        ("send_command", {"command": "spin", "params": {"n": 1}}),
-    ),
+    *plain("vacuum", "start", "pause", "return_to_base", "clean_spot", "locate", "stop"),
+    same("vacuum", "set_fan_speed", {"fan_speed": "max"}),
+    same("vacuum", "send_command", {"command": "spin", "params": {"n": 1}}),
     ("vacuum", "clean_area", {"cleaning_area_id": ["kitchen"]}, None),
-    ("water_heater", "turn_on", {}, ("turn_on", {})),
-    ("water_heater", "turn_off", {}, ("turn_off", {})),
-    ("water_heater", "set_away_mode", {"away_mode": True}, ("set_away_mode", {"away_mode": True})),
+    *plain("water_heater", "turn_on", "turn_off"),
+    same("water_heater", "set_away_mode", {"away_mode": True}),
     (
         "water_heater",
         "set_temperature",
         {"temperature": 120},
         ("set_temperature", {"temperature": 120.0}),
     ),
-    (
-        "water_heater",
-        "set_operation_mode",
-        {"operation_mode": "gas"},
-        ("set_operation_mode", {"operation_mode": "gas"}),
+    same("water_heater", "set_operation_mode", {"operation_mode": "gas"}),
+    same("alarm_control_panel", "alarm_disarm", {"code": "1234"}),
+    *plain(
+        "alarm_control_panel",
+        "alarm_arm_home",
+        "alarm_arm_away",
+        "alarm_arm_night",
+        "alarm_arm_vacation",
+        "alarm_arm_custom_bypass",
     ),
-    ("alarm_control_panel", "alarm_disarm", {"code": "1234"}, ("alarm_disarm", {"code": "1234"})),
-    ("alarm_control_panel", "alarm_arm_home", {}, ("alarm_arm_home", {})),
-    ("alarm_control_panel", "alarm_arm_away", {}, ("alarm_arm_away", {})),
-    ("alarm_control_panel", "alarm_arm_night", {}, ("alarm_arm_night", {})),
-    ("alarm_control_panel", "alarm_arm_vacation", {}, ("alarm_arm_vacation", {})),
-    ("alarm_control_panel", "alarm_arm_custom_bypass", {}, ("alarm_arm_custom_bypass", {})),
-    ("alarm_control_panel", "alarm_trigger", {"code": "1234"}, ("alarm_trigger", {"code": "1234"})),
-    ("remote", "turn_on", {"activity": "Watch TV"}, ("turn_on", {"activity": "Watch TV"})),
-    ("remote", "turn_off", {}, ("turn_off", {})),
-    ("remote", "toggle", {}, ("toggle", {})),
+    same("alarm_control_panel", "alarm_trigger", {"code": "1234"}),
+    same("remote", "turn_on", {"activity": "Watch TV"}),
+    *plain("remote", "turn_off", "toggle"),
     (
         "remote",
         "send_command",
@@ -598,10 +522,7 @@ CALLS: list[Call] = [
         ("learn_command", {"command": ["Mute"]}),
     ),
     ("remote", "delete_command", {"command": "Mute"}, ("delete_command", {"command": ["Mute"]})),
-    ("lawn_mower", "start_mowing", {}, ("start_mowing", {})),
-    ("lawn_mower", "pause", {}, ("pause", {})),
-    ("lawn_mower", "dock", {}, ("dock", {})),
-    ("lawn_mower", "stop", {}, ("stop", {})),
+    *plain("lawn_mower", "start_mowing", "pause", "dock", "stop"),
 ]
 
 _ENTITY_SERVICE_CALLS = tuple(
@@ -623,6 +544,32 @@ def entity_services(hass: HomeAssistant, domain: str) -> set[str]:
 
 def local_id(domain: str) -> str:
     return f"{domain}.remote_home_{REMOTE[domain][0]}"
+
+
+def link_mirror(hass: HomeAssistant) -> Any:
+    """The link's mirror (its local entities, its control)."""
+    return hass.config_entries.async_entries("ha_ingestion")[0].runtime_data.mirror
+
+
+def mirror_of(hass: HomeAssistant, domain: str) -> Any:
+    """The mirror entity of the domain's remote entity (REMOTE)."""
+    return link_mirror(hass).local.entities[f"{domain}.{REMOTE[domain][0]}"]
+
+
+def responds(hass: HomeAssistant, domain: str, service: str) -> bool:
+    """Whether the service is called with `return_response` (it can answer)."""
+    return hass.services.supports_response(domain, service) != "none"
+
+
+async def call_mirror(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> Any:
+    """`service` called on the domain's mirror, blocking (with its response when it can answer)."""
+    return await hass.services.async_call(
+        domain,
+        service,
+        {"entity_id": local_id(domain), **data},
+        blocking=True,
+        return_response=responds(hass, domain, service),
+    )
 
 
 async def mirror_all(
@@ -682,37 +629,18 @@ async def test_each_service_reaches_the_remote_entity(
         if d != domain or service not in services:
             continue
         fake_ha.service_calls.clear()
-        response = hass.services.supports_response(domain, service) != "none"
         if expected is None:
             with pytest.raises(HomeAssistantError):
-                await hass.services.async_call(
-                    domain,
-                    service,
-                    {"entity_id": local_id(domain), **data},
-                    blocking=True,
-                    return_response=response,
-                )
+                await call_mirror(hass, domain, service, data)
             # Refused cleanly, by the mirror (not forwarded) or by Home Assistant itself.
             assert fake_ha.service_calls == []
             continue
         if expected == LOCAL:
-            answer = await hass.services.async_call(
-                domain,
-                service,
-                {"entity_id": local_id(domain), **data},
-                blocking=True,
-                return_response=response,
-            )
+            answer = await call_mirror(hass, domain, service, data)
             assert answer, service
             assert fake_ha.service_calls == []
             continue
-        await hass.services.async_call(
-            domain,
-            service,
-            {"entity_id": local_id(domain), **data},
-            blocking=True,
-            return_response=response,
-        )
+        await call_mirror(hass, domain, service, data)
         sent = [{k: v for k, v in c.items() if k != "id"} for c in fake_ha.service_calls]
         assert sent == [
             {
@@ -721,7 +649,7 @@ async def test_each_service_reaches_the_remote_entity(
                 "service": expected[0],
                 "service_data": expected[1],
                 "target": {"entity_id": f"{domain}.{object_id}"},
-                "return_response": response,
+                "return_response": responds(hass, domain, service),
             }
         ], service
 
@@ -738,15 +666,8 @@ async def test_control_off_hides_every_control_and_refuses_every_call(
     for d, service, data, expected in CALLS:
         if d != domain or service not in services or expected is None or (d, service) in READS:
             continue  # (never forwarded: refused with control on too; reads: allowed)
-        response = hass.services.supports_response(domain, service) != "none"
         with pytest.raises((HomeAssistantError, ServiceNotSupported)) as err:
-            await hass.services.async_call(
-                domain,
-                service,
-                {"entity_id": local_id(domain), **data},
-                blocking=True,
-                return_response=response,
-            )
+            await call_mirror(hass, domain, service, data)
         assert isinstance(err.value, ServiceNotSupported) or err.value.translation_key in (
             "mirror_read_only",
             "remote_not_supported",
@@ -760,24 +681,12 @@ async def test_a_response_is_the_remotes_for_the_mirror(
     await mirror_all(hass, fake_ha, setup_link, ["weather", "media_player"])
     forecast = [{"condition": "rainy", "datetime": "2026-12-07T11:00:00+00:00", "temperature": 8}]
     fake_ha.service_responses["weather.south"] = {"forecast": forecast}
-    answer = await hass.services.async_call(
-        "weather",
-        "get_forecasts",
-        {"entity_id": local_id("weather"), "type": "hourly"},
-        blocking=True,
-        return_response=True,
-    )
+    answer = await call_mirror(hass, "weather", "get_forecasts", {"type": "hourly"})
     assert answer == {local_id("weather"): {"forecast": forecast}}
 
     node = {"title": "Media", "media_class": "directory", "children": [{"title": "Radio"}]}
     fake_ha.service_responses["media_player.living_room"] = node
-    answer = await hass.services.async_call(
-        "media_player",
-        "browse_media",
-        {"entity_id": local_id("media_player"), "media_content_id": "root"},
-        blocking=True,
-        return_response=True,
-    )
+    answer = await call_mirror(hass, "media_player", "browse_media", {"media_content_id": "root"})
     assert answer[local_id("media_player")].as_dict() == node  # type: ignore[union-attr,index]
     assert fake_ha.service_calls[-1]["service_data"] == {"media_content_id": "root"}
 
@@ -808,7 +717,7 @@ async def test_a_camera_still_is_read_from_the_remotes_proxy_with_the_links_toke
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         await mirror_all(hass, fake_ha, setup_link, ["camera", "image"])
-        control = hass.config_entries.async_entries("ha_ingestion")[0].runtime_data.mirror.control
+        control = link_mirror(hass).control
         control.http = RemoteHttp(
             session=control.http.session, base_url=f"http://127.0.0.1:{port}", token="tok"
         )
@@ -877,8 +786,7 @@ async def test_bad_attributes_are_counted_never_an_exception(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, domain: str
 ) -> None:
     await mirror_all(hass, fake_ha, setup_link, [domain])
-    entry = hass.config_entries.async_entries("ha_ingestion")[0]
-    mirror = entry.runtime_data.mirror
+    mirror = link_mirror(hass)
     object_id, state, attributes = REMOTE[domain]
     remote_id = f"{domain}.{object_id}"
     entity = mirror.local.entities[remote_id]
@@ -907,12 +815,9 @@ async def test_typed_properties_are_the_remotes(
     hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink
 ) -> None:
     await mirror_all(hass, fake_ha, setup_link, NATIVE)
-    entities = hass.config_entries.async_entries("ha_ingestion")[
-        0
-    ].runtime_data.mirror.local.entities
 
     def of(domain: str) -> Any:
-        return entities[f"{domain}.{REMOTE[domain][0]}"]
+        return mirror_of(hass, domain)
 
     light = of("light")
     assert (light.is_on, light.brightness, light.color_mode, light.effect) == (

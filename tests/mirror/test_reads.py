@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import pytest
@@ -12,12 +10,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 from tests.conftest import wait_for
 from tests.fake_ha import FakeHA
 from tests.mirror.test_mirror import SetupLink
-from tests.mirror.test_native import REMOTE, local_id, mirror_all
-
-
-def mirror_of(hass: HomeAssistant, domain: str) -> Any:
-    entry = hass.config_entries.async_entries("ha_ingestion")[0]
-    return entry.runtime_data.mirror.local.entities[f"{domain}.{REMOTE[domain][0]}"]
+from tests.mirror.test_native import REMOTE, local_id, mirror_all, mirror_of
 
 
 def bad_counts(hass: HomeAssistant) -> dict[str, int]:

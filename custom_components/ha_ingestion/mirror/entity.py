@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping
 from enum import Enum, IntFlag
 import math
+import re
 import sys
 from typing import Any
 
@@ -186,7 +187,8 @@ class NativeMirror(MirrorEntity):
     """Base of the native mirrors (`LightMirror(NativeMirror, LightEntity)` & co.).
 
     The domain's entity class derives its properties from the remote's attributes (read with the
-    `_float`, `_enum`, ... readers: a bad value is None, counted, logged once), so Home
+    `_float`, `_enum`, ... readers: a bad value is None, counted, logged once; one line a property
+    with `readers.py`), so Home
     Assistant's service layer validates and converts a call as for a local entity; the entity
     methods forward it (`_forward`). What is shown stays the remote's, verbatim: the domain's
     state and attributes are overridden to the remote's (`state`, `state_attributes`,
@@ -296,19 +298,30 @@ class NativeMirror(MirrorEntity):
         if self._control is not None:
             self._control.bad_attributes.report(self.remote_id, key, value)
 
-    def _str(self, key: str) -> str | None:
+    def _typed[T](self, key: str, kind: type[T]) -> T | None:
+        """A value of exactly `kind` (a bool is no int, an int no float)."""
         value = self._raw(key)
-        if value is None or type(value) is str:
+        if value is None or type(value) is kind:
             return value
         self._bad(key, value)
         return None
 
+    def _str(self, key: str) -> str | None:
+        return self._typed(key, str)
+
+    def _pattern(self, key: str) -> str | None:
+        """A regular expression (one that is none here: None, counted)."""
+        value = self._str(key)
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error:
+                self._bad(key, value)
+                return None
+        return value
+
     def _bool(self, key: str) -> bool | None:
-        value = self._raw(key)
-        if value is None or type(value) is bool:
-            return value
-        self._bad(key, value)
-        return None
+        return self._typed(key, bool)
 
     def _float(self, key: str, low: float | None = None, high: float | None = None) -> float | None:
         value = self._raw(key)
@@ -360,34 +373,32 @@ class NativeMirror(MirrorEntity):
             return None
         return value if math.isfinite(value) else None
 
-    def _strings(self, key: str) -> list[str] | None:
-        """A list of texts (a non-list: None; a non-text item: left out); counted when bad."""
+    def _list_of[T](self, key: str, convert: Callable[[Any], T]) -> list[T] | None:
+        """A list, each item converted (a non-list: None; an item `convert` refuses: left out).
+
+        Counted when bad. `convert` refuses an item with ValueError or TypeError.
+        """
         value = self._raw(key)
         if value is None:
             return None
         if not isinstance(value, list):
             self._bad(key, value)
             return None
-        items = [item for item in value if type(item) is str]
-        if len(items) != len(value):
-            self._bad(key, value)
+        items: list[T] = []
+        for item in value:
+            try:
+                items.append(convert(item))
+            except ValueError, TypeError:
+                self._bad(key, value)
         return items
+
+    def _strings(self, key: str) -> list[str] | None:
+        """A list of texts (a non-list: None; a non-text item: left out); counted when bad."""
+        return self._list_of(key, _text)
 
     def _enums[E: Enum](self, key: str, kind: type[E]) -> list[E] | None:
         """A list of members of `kind` (unknown values left out, counted)."""
-        value = self._raw(key)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            self._bad(key, value)
-            return None
-        members: list[E] = []
-        for item in value:
-            try:
-                members.append(kind(item))
-            except ValueError, TypeError:
-                self._bad(key, value)
-        return members
+        return self._list_of(key, kind)
 
     def _floats(self, key: str, count: int) -> tuple[float, ...] | None:
         """A color or a pair: `count` finite numbers."""
@@ -406,6 +417,13 @@ class NativeMirror(MirrorEntity):
     def _is_on(self) -> bool | None:
         state = self.state
         return None if state not in ("on", "off") else state == "on"
+
+
+def _text(item: Any) -> str:
+    """`item` if it is a text (a TypeError if not)."""
+    if type(item) is not str:
+        raise TypeError(item)
+    return item
 
 
 _TARGET_KEYS = frozenset({"entity_id", "device_id", "area_id", "floor_id", "label_id"})
