@@ -16,12 +16,12 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_platform, entity_registry as er
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_component import DATA_INSTANCES
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestion import PLATFORMS
-from custom_components.ha_ingestion.const import DOMAIN
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from tests.conftest import wait_for
 from tests.fake_ha import FakeHA
@@ -65,11 +65,11 @@ def forwards(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> Forwards:
 
 
 def entry_platforms(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
-    """The domains of the entity platforms the entry has set up now."""
+    """The domains whose entity component holds a platform of the entry now (unload drops it)."""
     return {
-        platform.domain
-        for platform in entity_platform.async_get_platforms(hass, DOMAIN)
-        if platform.config_entry is not None and platform.config_entry.entry_id == entry.entry_id
+        domain
+        for domain, component in hass.data.get(DATA_INSTANCES, {}).items()
+        if entry.entry_id in component._platforms
     }
 
 
