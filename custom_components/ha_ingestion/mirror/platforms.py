@@ -48,8 +48,7 @@ class EntryPlatforms:
         """A mirror of `domain` waits for its platform: load it, once."""
         if domain in self.loaded or domain in self.failed:
             return
-        if domain in self._wanted or domain in self._loading:
-            return
+        # Asked for again while loading: dropped at the next round (loaded by then).
         self._wanted.add(domain)
         if not self._running:
             self._running = True
