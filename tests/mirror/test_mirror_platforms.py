@@ -247,3 +247,23 @@ async def test_a_failed_load_is_counted_logged_once_and_the_link_goes_on(
     assert diagnostics["mirror"]["platform_load_failures"] == 2
     await fake_ha.fire_state_changed("sensor.heat_pump_power", "5", POWER)
     await wait_for(lambda: state_of(hass, "sensor.remote_home_heat_pump_power") == "5")
+
+
+async def test_a_mirror_whose_platform_loads_after_the_link_dropped_is_unavailable(
+    hass: HomeAssistant, fake_ha: FakeHA, setup_link: SetupLink, forwards: Forwards
+) -> None:
+    entry = await setup_link()
+    forwards.gate = asyncio.Event()
+    forwards.entered.clear()
+    await fake_ha.fire_state_changed("switch.pump", "on", {})
+    await asyncio.wait_for(forwards.entered.wait(), 10)
+    fake_ha.refuse = True
+    await fake_ha.close_all()
+    await wait_for(lambda: not mirror_of(entry).local.connected)
+    forwards.gate.set()
+    await wait_for(lambda: "switch" in mirror_of(entry).platforms.loaded)
+    await hass.async_block_till_done()
+    # Its told state is stale now: unavailable (the link's doing), never "on".
+    assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
+    fake_ha.refuse = False
+    await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
