@@ -22,7 +22,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestion import PLATFORMS
+from custom_components.ha_ingestion.client import TaskSet
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ha_ingestion.mirror.platforms import EntryPlatforms
 from tests.conftest import wait_for
 from tests.fake_ha import FakeHA
 from tests.mirror.test_mirror import POWER, SetupLink, mirror_of, state_of
@@ -267,3 +269,29 @@ async def test_a_mirror_whose_platform_loads_after_the_link_dropped_is_unavailab
     assert state_of(hass, "switch.remote_home_pump") == STATE_UNAVAILABLE
     fake_ha.refuse = False
     await wait_for(lambda: state_of(hass, "switch.remote_home_pump") == "on")
+
+
+async def test_a_domain_setup_loaded_meanwhile_is_not_forwarded_nor_one_without_a_loaded_entry(
+    hass: HomeAssistant, forwards: Forwards
+) -> None:
+    entry = MockConfigEntry(domain="ha_ingestion", title="Remote Home")
+    entry.add_to_hass(hass)
+    entry.mock_state(hass, ConfigEntryState.LOADED)
+    tasks = TaskSet(hass.async_create_task)
+    platforms = EntryPlatforms(hass, entry, tasks)  # type: ignore[arg-type]
+    # Asked for while setup runs, then forwarded by setup itself: nothing late.
+    platforms.want("cover")
+    assert platforms.at_setup(["cover", "sensor"]) == ["cover", "sensor"]
+    await hass.async_block_till_done()
+    assert forwards.calls == []
+    # Setup failed (or the entry is unloading): nothing forwarded; asked for again next time.
+    entry.mock_state(hass, ConfigEntryState.SETUP_ERROR)
+    platforms.want("fan")
+    await hass.async_block_till_done()
+    assert forwards.calls == []
+    assert platforms.as_dict()["platforms_waiting"] == ["fan"]
+    entry.mock_state(hass, ConfigEntryState.LOADED)
+    forwards.fail = True  # what is forwarded is all this test looks at
+    platforms.want("fan")
+    await hass.async_block_till_done()
+    assert forwards.calls == [["fan"]]
