@@ -111,20 +111,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) 
     # a listener that is already gone (logged as an error). Options changes reload through
     # OptionsFlowWithReload; reauth and reconfigure through their own flows.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _on_stop))
-    await hass.config_entries.async_forward_entry_setups(entry, _platforms(entry))
+    # The link's own platforms and those of the registered mirrors (there at once, unavailable
+    # until told); a mirrored domain not among them is loaded when a mirror of it appears.
+    platforms = mirror.platforms.at_setup({*PLATFORMS, *mirror.setup_domains()})
+    await hass.config_entries.async_forward_entry_setups(entry, platforms)
     return True
-
-
-def _platforms(entry: HaIngestionConfigEntry) -> list[Platform]:
-    """The link's own platforms, and those of mirrored entities when mirroring."""
-    extra = [Platform(d) for d in entry.runtime_data.mirror.domains]
-    return sorted(set(PLATFORMS) | set(extra))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HaIngestionConfigEntry) -> bool:
     """Stop the link and unload the platforms."""
     began = wall_time()
-    unloaded = await hass.config_entries.async_unload_platforms(entry, _platforms(entry))
+    # Exactly those loaded, late ones too (a late load holds the setup lock, as unload does: it
+    # has finished or not started).
+    unloaded = await hass.config_entries.async_unload_platforms(
+        entry, sorted(entry.runtime_data.mirror.platforms.loaded)
+    )
     if unloaded:
         # mirror: Home Assistant wrote `unavailable` for each removed mirror meanwhile
         entry.runtime_data.mirror.note_unloaded(began)

@@ -67,11 +67,14 @@ class LocalMirrors:
         remote_states: Callable[[], Mapping[str, RemoteState]],
         control: RemoteControl | None = None,
         remote_mirrors: RemoteMirrors | None = None,
+        want_platform: Callable[[str], None] | None = None,
     ) -> None:
         """`remote_states`: the remote's current states (a removal is not confirmed for those).
 
         `control`: where the native mirrors' service calls go. `remote_mirrors`: which remote
         entities are mirrors made by this integration (never mirrored back; None: no check).
+        `want_platform`: told the domain of a mirror that waits for its platform (`platforms.py`
+        loads it).
         """
         self.hass = hass
         self.entry = entry
@@ -91,6 +94,7 @@ class LocalMirrors:
         self._native: dict[str, type[NativeMirror]] = {}  # domain -> its native mirror class
         self.control = control
         self.remote_mirrors = remote_mirrors
+        self.want_platform = want_platform
         # Remote entities not classified yet (mirror there or not): their latest state, applied
         # once the remote's registry tells (`classified`).
         self.unclassified: dict[str, RemoteState] = {}
@@ -125,6 +129,10 @@ class LocalMirrors:
     def registered_entity_ids(self) -> list[str]:
         """The local entity ids of every registered mirror."""
         return [reg.entity_id for reg in self._registered()]
+
+    def registered_domains(self) -> set[str]:
+        """The domains of the registered mirrors (their platforms are set up with the entry)."""
+        return {reg.domain for reg in self._registered() if reg.domain in MIRROR_DOMAINS}
 
     def _registered(self) -> Iterable[er.RegistryEntry]:
         registry = er.async_get(self.hass)
@@ -176,6 +184,10 @@ class LocalMirrors:
                     self._add(remote_id, entity_id, name)
         for remote_id in [r for r in self.pending if r.partition(".")[0] == domain]:
             self.apply(remote_id, self.pending.pop(remote_id))
+            if remote_id not in told and (entity := self.entities.get(remote_id)) is not None:
+                # Told before the link was lost (a platform loaded late): unavailable, the link's
+                # doing, as a registered mirror at a start.
+                entity.set_remote(None, link_down=link_down_context(self.link_down_mark))
         self.add_batch()
 
     def begin_batch(self) -> None:
@@ -231,6 +243,8 @@ class LocalMirrors:
             entity.set_remote(state)
         elif domain not in self._adders:
             self.pending[remote_id] = state
+            if self.want_platform is not None:
+                self.want_platform(domain)
         else:
             self._add_new(remote_id, domain, object_id, state)
 

@@ -10,7 +10,8 @@ It follows the engine and hands each part its work (one module per responsibilit
   to capture as its sink), `recorder_history.py` its recorder tasks;
 - `gap_statistics.py`: the long-term statistics of mirrored sensors for each closed gap (given to
   capture as its `on_gap_closed` listener), `local_recorder.py` its local side;
-- `entity.py`: one mirror entity; `platform.py`: the platform setup of every mirrored domain.
+- `entity.py`: one mirror entity; `platform.py`: the platform setup of every mirrored domain;
+  `platforms.py`: which platforms are loaded (registered mirrors' at setup, others when needed).
 
 Availability: a state the current subscription told; the link down (or the subscription not
 confirmed) makes every mirrored entity `unavailable`, never deleted.
@@ -53,6 +54,7 @@ from .fallback import StatesFallback
 from .gap_statistics import GapStatisticsFiller
 from .local_entities import LocalMirrors
 from .past_states import RecoveredHistory
+from .platforms import EntryPlatforms
 from .remote_mirrors import RemoteMirrors
 from .updates import SlicedUpdates
 
@@ -94,6 +96,8 @@ class EntityMirror:
         self._connected = False
         self._unsubs: list[CALLBACK_TYPE] = []
         self._tasks = entry_tasks(hass, entry)
+        # The entry's loaded platforms; a mirrored domain's is loaded when a mirror needs it.
+        self.platforms = EntryPlatforms(hass, entry, self._tasks)
         # Service calls on native mirrors, forwarded to the remote (or refused: option off).
         self.control = RemoteControl(
             engine,
@@ -122,6 +126,7 @@ class EntityMirror:
             lambda: self._states,
             self.control,
             self.remote_mirrors,
+            self.platforms.want if self.enabled else None,
         )
         # The remote's devices and areas as local devices, read at each connect.
         self.devices = RemoteDevices(
@@ -143,10 +148,13 @@ class EntityMirror:
 
     # ------------------------------------------------------------------ lifecycle
 
-    @property
-    def domains(self) -> tuple[str, ...]:
-        """The platforms the entry sets up for mirrored entities."""
-        return MIRROR_DOMAINS if self.enabled else ()
+    def setup_domains(self) -> set[str]:
+        """The mirrored domains whose platforms setup loads: those of the registered mirrors.
+
+        Call after `async_start` (which forgets the mirrors the options no longer want). Others
+        are loaded late, when a remote entity of theirs is mirrored (`platforms.py`).
+        """
+        return self.local.registered_domains() if self.enabled else set()
 
     @property
     def remote_states(self) -> Mapping[str, RemoteState]:
@@ -271,6 +279,7 @@ class EntityMirror:
             "enabled": self.enabled,
             "refused": self.refused,
             "domains": list(MIRROR_DOMAINS),
+            **self.platforms.as_dict(),
             "prefix": self.prefix,
             "include": list(self.filter.include),
             "exclude": list(self.filter.exclude),
