@@ -68,9 +68,9 @@ def device_of(hass: HomeAssistant, entity_id: str) -> str | None:
 
 
 async def reconnect(hass: HomeAssistant, fake_ha: FakeHA, entry: MockConfigEntry) -> None:
-    reads = mirror_of(entry).devices.reads
+    applied = mirror_of(entry).devices.applied
     await fake_ha.close_all()
-    await wait_for(lambda: mirror_of(entry).devices.reads > reads)
+    await wait_for(lambda: mirror_of(entry).devices.applied > applied)
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
     await hass.async_block_till_done()
 
@@ -101,6 +101,7 @@ async def test_remote_devices_areas_and_names_here(
     fake_ha.devices["bad"] = {"id": 7}
     entry = await setup_link()
     await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await wait_for(lambda: state_of(hass, "sensor.remote_home_ceiling_power") == "5")
     await hass.async_block_till_done()
     device = local_device(hass, entry)
@@ -153,6 +154,7 @@ async def test_rename_and_area_follow_on_reconnect_unless_changed_here(
     await remote_with_devices(fake_ha)
     entry = await setup_link()
     await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await hass.async_block_till_done()
     # The user renames a mirror here: kept across remote renames.
     er.async_get(hass).async_update_entity("switch.remote_home_ceiling", name="My lamp")
@@ -183,6 +185,7 @@ async def test_removed_only_when_the_remote_confirms(
     await remote_with_devices(fake_ha)
     entry = await setup_link()
     await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     device = local_device(hass, entry)
     assert device is not None
     # The user may not delete a device the remote still has.
@@ -193,8 +196,10 @@ async def test_removed_only_when_the_remote_confirms(
     await wait_for(lambda: link_state(entry) is not LinkState.CONNECTED)
     await hass.async_block_till_done()
     assert local_device(hass, entry) is not None
+    applied = mirror_of(entry).devices.applied
     fake_ha.refuse = False
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
+    await wait_for(lambda: mirror_of(entry).devices.applied > applied)  # this connect's read
     # Deleted on the remote: removed here at the next read.
     del fake_ha.devices[LAMP]
     await reconnect(hass, fake_ha, entry)
@@ -224,6 +229,7 @@ async def test_a_restart_with_the_remote_down_keeps_each_mirror_on_its_device(
     await remote_with_devices(fake_ha)
     entry = await setup_link()
     await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await wait_for(lambda: device_of(hass, "switch.remote_home_ceiling") is not None)
     await hass.async_block_till_done()
     device = local_device(hass, entry)
@@ -260,6 +266,7 @@ async def test_a_failed_read_changes_nothing(
     await remote_with_devices(fake_ha)
     entry = await setup_link()
     await wait_for(lambda: local_device(hass, entry) is not None)
+    await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await hass.async_block_till_done()
     devices = mirror_of(entry).devices
     reads = devices.reads

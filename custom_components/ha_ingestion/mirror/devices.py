@@ -111,6 +111,7 @@ class RemoteDevices:
         self.skipped: dict[str, int] = {}  # reason -> count (last read)
         self.removed = 0
         self.reads = 0
+        self.applied = 0  # reads whose devices, areas and removals are done here
         self._logged: set[str] = set()
         self._store: Store[dict[str, Any]] = Store(
             hass, STORE_VERSION, f"{DOMAIN}.devices.{entry.entry_id}"
@@ -228,6 +229,7 @@ class RemoteDevices:
         self.entity_devices, self.devices, self.area_names = entity_devices, parsed, area_names
         self.read_ok = True
         await self._apply(confirmed=type(devices) is list)
+        self.applied += 1
 
     # ------------------------------------------------------------------ applying
 
