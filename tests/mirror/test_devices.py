@@ -49,6 +49,17 @@ async def remote_with_devices(fake_ha: FakeHA) -> None:
     await fake_ha.fire_state_changed("switch.pump", "on", {"friendly_name": "Pump"})
 
 
+async def all_mirrored(hass: HomeAssistant) -> None:
+    """The three mirrors of `remote_with_devices` are there (the switch platform loads late)."""
+    await wait_for(
+        lambda: (
+            state_of(hass, "switch.remote_home_ceiling") == "on"
+            and state_of(hass, "switch.remote_home_pump") == "on"
+            and state_of(hass, "sensor.remote_home_ceiling_power") == "5"
+        )
+    )
+
+
 def local_device(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry | None:
     ident = (DOMAIN, f"{entry.unique_id}_{LAMP}")
     for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id):
@@ -100,6 +111,7 @@ async def test_remote_devices_areas_and_names_here(
     await remote_with_devices(fake_ha)
     fake_ha.devices["bad"] = {"id": 7}
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: local_device(hass, entry) is not None)
     await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await wait_for(lambda: state_of(hass, "sensor.remote_home_ceiling_power") == "5")
@@ -153,6 +165,7 @@ async def test_rename_and_area_follow_on_reconnect_unless_changed_here(
 ) -> None:
     await remote_with_devices(fake_ha)
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: local_device(hass, entry) is not None)
     await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await hass.async_block_till_done()
@@ -184,6 +197,7 @@ async def test_removed_only_when_the_remote_confirms(
 ) -> None:
     await remote_with_devices(fake_ha)
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: local_device(hass, entry) is not None)
     await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     device = local_device(hass, entry)
@@ -213,6 +227,7 @@ async def test_a_non_admin_token_keeps_every_mirror_on_the_instance_device(
     await remote_with_devices(fake_ha)
     fake_ha.admin = False
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: mirror_of(entry).devices.admin is False)
     await wait_for(lambda: state_of(hass, "switch.remote_home_ceiling") == "on")
     await hass.async_block_till_done()
@@ -228,6 +243,7 @@ async def test_a_restart_with_the_remote_down_keeps_each_mirror_on_its_device(
 ) -> None:
     await remote_with_devices(fake_ha)
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: local_device(hass, entry) is not None)
     await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await wait_for(lambda: device_of(hass, "switch.remote_home_ceiling") is not None)
@@ -265,6 +281,7 @@ async def test_a_failed_read_changes_nothing(
 ) -> None:
     await remote_with_devices(fake_ha)
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(lambda: local_device(hass, entry) is not None)
     await wait_for(lambda: mirror_of(entry).devices.applied >= 1)
     await hass.async_block_till_done()
@@ -294,6 +311,7 @@ async def test_a_reconnect_applies_many_mirrors_in_slices_each_device_once(
         fake_ha.entity_devices[entity_id] = LAMP
         await fake_ha.fire_state_changed(entity_id, str(n), {"friendly_name": f"Ceiling {n}"})
     entry = await setup_link()
+    await all_mirrored(hass)
     await wait_for(
         lambda: (
             (lamp_device := local_device(hass, entry)) is not None
