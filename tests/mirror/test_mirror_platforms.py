@@ -43,18 +43,24 @@ class Forwards:
         self.entered = asyncio.Event()
         self.fail = False
         real = ConfigEntries.async_forward_entry_setups
+        real_locked = ConfigEntries._async_forward_entry_setups_locked
 
         async def forward(entry: Any, platforms: Iterable[Platform | str]) -> None:
             platforms = sorted(str(p) for p in platforms)
             self.calls.append(platforms)
-            self.entered.set()
-            if self.gate is not None:
-                await self.gate.wait()
             if self.fail:
                 raise ImportError("broken platform")
             await real(hass.config_entries, entry, platforms)
 
+        async def locked(entry: Any, platforms: Iterable[Platform | str]) -> None:
+            # Inside the forward, holding the entry's setup lock (as Home Assistant's does).
+            self.entered.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            await real_locked(hass.config_entries, entry, platforms)
+
         monkeypatch.setattr(hass.config_entries, "async_forward_entry_setups", forward)
+        monkeypatch.setattr(hass.config_entries, "_async_forward_entry_setups_locked", locked)
 
     def late(self) -> list[list[str]]:
         """The calls after the first (setup's)."""

@@ -3,9 +3,10 @@
 At setup the entry forwards its own platforms and the domains of the mirrors it has registered
 (they appear at once, unavailable until the link tells). A remote entity of a domain not loaded
 yet waits in `LocalMirrors.pending` and asks for its domain here: the platform is loaded late,
-once, by one task that holds the entry's setup lock (so it starts only once setup has finished,
-and unload or reload wait for a load in progress), the domains asked for meanwhile in one
-forward. A failed load is counted and logged once; its mirrors keep waiting; the link goes on.
+once, by one task that waits for the entry's setup lock to be free (so it starts only once setup
+has finished) and forwards, the forward taking the lock (so unload or reload wait for a load in
+progress), the domains asked for meanwhile in one forward. A failed load is counted and logged
+once; its mirrors keep waiting; the link goes on.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, OperationNotAllowed
 from homeassistant.core import HomeAssistant
+from homeassistant.loader import async_get_integration
 
 from ..client import TaskSet  # noqa: TID252 - the package's engine
 from ..const import LOGGER  # noqa: TID252 - the package's own constants
@@ -55,39 +57,53 @@ class EntryPlatforms:
             self.tasks.start(self._load(), "mirror platforms")
 
     async def _load(self) -> None:
-        """Forward every wanted domain, those asked for together in one call; never raises."""
+        """Forward every wanted domain, those asked for together in one call; never raises.
+
+        The forward takes the entry's setup lock itself: it is waited for here (setup, an
+        unload or a reload hold it), never held while forwarding (Home Assistant 2026.11 waits
+        for the lock of a loaded entry inside the forward: holding it here would never end).
+        """
         entry = self.entry
         try:
             # Not within the caller (the task may start eagerly): a platform set up adds its
             # waiting mirrors in its own batch, never inside the message being applied; and the
             # domains of that whole message are asked for by then, loaded in one forward.
             await asyncio.sleep(0)
-            # Setup holds the lock until it has finished; unload and reload hold it throughout.
-            async with entry.setup_lock:
-                while self._wanted:
-                    if entry.state is not ConfigEntryState.LOADED:
-                        return  # setup failed, or unloading: nothing to add platforms to
-                    # Setup may have loaded some meanwhile (asked for before it forwarded).
-                    self._loading, self._wanted = self._wanted - self.loaded, set()
-                    domains = sorted(self._loading)
-                    if not domains:
-                        continue
-                    try:
-                        await self.hass.config_entries.async_forward_entry_setups(entry, domains)
-                    except Exception:
-                        self.failures += 1
-                        self.failed.update(domains)
-                        if self.failures == 1:
-                            LOGGER.exception(
-                                "Could not load the platforms %s of %s; their mirrors wait "
-                                "(see diagnostics); other entities are not affected",
-                                ", ".join(domains),
-                                entry.title,
-                            )
-                    else:
-                        self.loaded.update(domains)
-                    finally:
-                        self._loading = set()
+            while self._wanted:
+                async with entry.setup_lock:
+                    pass  # setup has finished (or an unload or reload has)
+                if entry.state is not ConfigEntryState.LOADED:
+                    return  # setup failed, or unloaded: nothing to add platforms to
+                # Setup may have loaded some meanwhile (asked for before it forwarded).
+                domains = sorted(self._wanted - self.loaded)
+                if not domains:
+                    self._wanted.clear()
+                    continue
+                # Imported first, so the forward checks the lock with no wait before it.
+                integration = await async_get_integration(self.hass, entry.domain)
+                await integration.async_get_platforms(domains)
+                if entry.setup_lock.locked():
+                    continue  # taken meanwhile (an unload): wait for it again
+                self._loading = set(domains)
+                self._wanted.difference_update(domains)
+                try:
+                    await self.hass.config_entries.async_forward_entry_setups(entry, domains)
+                except OperationNotAllowed:
+                    return  # unloaded meanwhile
+                except Exception:
+                    self.failures += 1
+                    self.failed.update(domains)
+                    if self.failures == 1:
+                        LOGGER.exception(
+                            "Could not load the platforms %s of %s; their mirrors wait "
+                            "(see diagnostics); other entities are not affected",
+                            ", ".join(domains),
+                            entry.title,
+                        )
+                else:
+                    self.loaded.update(domains)
+                finally:
+                    self._loading = set()
         finally:
             self._running = False
 
