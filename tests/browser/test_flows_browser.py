@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(120)]
 HEARTBEAT_ERROR = "The heartbeat timeout must be less than ten times the heartbeat interval."
 DELAY_ERROR = "The first retry delay must not exceed the longest retry delay."
 PREFIX = "Entity ID prefix"
+CONTROL = "Control the remote from here"
 
 
 async def test_add_link_through_the_ui(ui: Ui, remote: RemoteHass, no_entries: None) -> None:
@@ -68,6 +69,23 @@ async def test_options_saved_unchanged(ui: Ui, linked: Entry) -> None:
     shot = await ui.shot("submitted")
     assert error is None, f"saving the options unchanged was refused: {error!r} (screenshot {shot})"
     await expect(ui.dialog.get_by_text("Options successfully saved")).to_be_visible()
+
+
+async def test_control_turned_off_in_the_form_is_saved(ui: Ui, linked: Entry) -> None:
+    """The Mirroring section's *Control the remote from here* switch, turned off and saved."""
+    await ui.open_options(linked.title)
+    await ui.field(CONTROL)  # its section expanded
+    await ui.selector(CONTROL).locator("ha-switch").click()
+    await ui.shot("control-off")
+    await ui.submit()
+    error = await ui.outcome(ui.dialog.locator("step-flow-create-entry"))
+    shot = await ui.shot("control-saved")
+    assert error is None, f"saving Control off was refused: {error!r} (screenshot {shot})"
+
+    def control() -> object:
+        return linked.stored(ui.local).get("options", {}).get("control")
+
+    await wait_until(lambda: control() is False, 15, "control=False stored", ui.local)
 
 
 @pytest.mark.parametrize(
