@@ -24,6 +24,7 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ha_ingestion.mirror import (
+    local_entities as local_entities_module,
     mirror as mirror_module,
     remote_mirrors as remote_mirrors_module,
     updates as updates_module,
@@ -270,3 +271,39 @@ async def test_held_states_are_released_in_slices_and_a_newer_state_wins(
         for n in range(30)
         if f"sensor.held_{n}" != newer[0]
     )
+
+
+async def test_a_registered_mirror_whose_state_waits_for_the_registry_is_there_at_once(
+    hass: HomeAssistant,
+    fake_ha: FakeHA,
+    setup_link: SetupLink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a start the link may tell a registered mirror's state before the remote's registry is
+    read: the mirror is added at once, `unavailable` with the link-down mark (mended once the
+    outage is recovered), not left out until the read (Home Assistant's start would write
+    `unavailable` for it with a context no mend recognises)."""
+    await fake_ha.fire_state_changed("sensor.scripted", "1", {})
+    fake_ha.registry.discard("sensor.scripted")  # unregistered there: held at each start
+    entry = await setup_link()
+    await wait_for(lambda: state_of(hass, "sensor.remote_home_scripted") == "1")
+    monkeypatch.setattr(remote_mirrors_module.RemoteMirrors, "classify", lambda *_: None)
+    seen: list[tuple[bool, bool]] = []  # (state told before the platform, mirror added by it)
+    add_platform = local_entities_module.LocalMirrors.add_platform
+
+    def spy(local: Any, domain: str, *args: Any) -> None:
+        told = "sensor.scripted" in local.remote_states()
+        add_platform(local, domain, *args)
+        if domain == "sensor":
+            seen.append((told, "sensor.scripted" in local.entities))
+
+    monkeypatch.setattr(local_entities_module.LocalMirrors, "add_platform", spy)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert seen == [(True, True)]
+    local = mirror_of(entry).local
+    assert "sensor.scripted" in local.unclassified  # its state still held
+    state = hass.states.get("sensor.remote_home_scripted")
+    assert state is not None
+    assert state.state == "unavailable"
+    assert state.context.id.endswith(local.link_down_mark)

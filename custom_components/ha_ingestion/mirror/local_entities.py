@@ -180,7 +180,10 @@ class LocalMirrors:
                 if (state := told.get(remote_id)) is not None:
                     # Set up after the link came back: its first recorded state is the remote's.
                     self.apply(remote_id, state)
-                else:
+                if remote_id not in self.entities:
+                    # Not told yet, or its state held until the remote's registry is read: there
+                    # at once, unavailable (the link's doing). Else Home Assistant's start writes
+                    # `unavailable` for it with a context of its own, which no mend removes.
                     self._add(remote_id, entity_id, name)
         for remote_id in [r for r in self.pending if r.partition(".")[0] == domain]:
             self.apply(remote_id, self.pending.pop(remote_id))
