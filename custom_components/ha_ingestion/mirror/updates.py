@@ -55,20 +55,8 @@ class SlicedUpdates:
 
     def release(self, held: dict[str, RemoteState]) -> None:
         """Held states, now classified (`LocalMirrors.releasing`): applied before what waits."""
-        if not held or any(told is held for _, told, _ in self._work):
-            return  # nothing, or already waiting
-        if not self._work and not self._working and len(held) <= SLICE_ITEMS:
-            self.mirrors.begin_batch()
-            try:
-                for _ in self._released(held):
-                    pass
-            finally:
-                self.mirrors.add_batch()
-            return
-        self._work.appendleft(([], held, ()))
-        if not self._working:
-            self._working = True
-            self.tasks.start(self._apply_waiting(), "mirror updates")
+        if held and not any(told is held for _, told, _ in self._work):  # else already waiting
+            self._enqueue([], held, (), first=True)
 
     def link_lost(self) -> None:
         """What waits is stale; every mirror unavailable (in slices too: a write each)."""
@@ -78,9 +66,17 @@ class SlicedUpdates:
         self._enqueue(list(self.mirrors.entities), {}, ())
 
     def _enqueue(
-        self, gone: list[str], told: dict[str, RemoteState], removed: tuple[str, ...]
+        self,
+        gone: list[str],
+        told: dict[str, RemoteState],
+        removed: tuple[str, ...],
+        *,
+        first: bool = False,
     ) -> None:
-        """Apply at once when it is small and nothing waits; else queue it for the slicing worker."""
+        """Apply at once when it is small and nothing waits; else queue it for the slicing worker.
+
+        `first`: queued before what waits (which is newer).
+        """
         if not self._work and not self._working and len(told) + len(gone) <= SLICE_ITEMS:
             self.mirrors.begin_batch()
             try:
@@ -89,7 +85,10 @@ class SlicedUpdates:
             finally:
                 self.mirrors.add_batch()
             return
-        self._work.append((gone, told, removed))
+        if first:
+            self._work.appendleft((gone, told, removed))
+        else:
+            self._work.append((gone, told, removed))
         if not self._working:
             self._working = True  # before the task: it may start (and end) eagerly
             self.tasks.start(self._apply_waiting(), "mirror updates")
