@@ -320,6 +320,15 @@ class StackSampler(threading.Thread):
 # ---------------------------------------------------------------------- the benchmark
 
 
+def _mirror_metadata(db: sqlite3.Connection, local_ids: dict[str, int]) -> dict[int, int]:
+    """The mirrors' `metadata_id`s -> the remote entity's number."""
+    return {
+        metadata_id: local_ids[entity_id]
+        for metadata_id, entity_id in db.execute("SELECT metadata_id, entity_id FROM states_meta")
+        if entity_id in local_ids
+    }
+
+
 def read_history(
     path: Path, local_ids: dict[str, int], restored_wall: float, down_wall: float
 ) -> dict[str, Any]:
@@ -328,13 +337,7 @@ def read_history(
     `local_ids`: mirror entity id -> the remote entity's number.
     """
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        meta = {
-            metadata_id: local_ids[entity_id]
-            for metadata_id, entity_id in db.execute(
-                "SELECT metadata_id, entity_id FROM states_meta"
-            )
-            if entity_id in local_ids
-        }
+        meta = _mirror_metadata(db, local_ids)
         rows = db.execute(
             "SELECT metadata_id, state, last_updated_ts FROM states "
             "ORDER BY metadata_id, last_updated_ts, state_id"
@@ -369,13 +372,7 @@ def _past_rows_committed(
 ) -> int:
     """Committed rows of the mirrors within the outage, `unavailable` ones aside."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        meta = {
-            metadata_id
-            for metadata_id, entity_id in db.execute(
-                "SELECT metadata_id, entity_id FROM states_meta"
-            )
-            if entity_id in local_ids
-        }
+        meta = _mirror_metadata(db, local_ids)
         rows = db.execute(
             "SELECT metadata_id FROM states WHERE last_updated_ts > ? AND last_updated_ts < ? "
             "AND state != 'unavailable'",
