@@ -103,6 +103,8 @@ async def test_a_remote_with_sensors_and_lights_loads_the_light_platform_not_the
     assert "light" in hass.config.components
     for domain in ("vacuum", "camera", "media_player", "notify", "weather", "calendar", "todo"):
         assert domain not in hass.config.components
+    # The light's entities are added inside its forward: it is loaded once the forward returns.
+    await wait_for(lambda: "light" in mirror_of(entry).platforms.loaded)
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["mirror"]["platforms_loaded"] == sorted({*OWN, "light"})
     assert diagnostics["mirror"]["platforms_waiting"] == []
