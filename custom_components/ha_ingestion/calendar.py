@@ -7,31 +7,18 @@ panel (WebSocket commands with no remote service) are refused with a translated 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.util import dt as dt_util
 
 from .mirror.entity import NativeMirror, feature_flags
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import remote_moment
 
 __all__ = ["PARALLEL_UPDATES", "CalendarMirror", "async_setup_entry"]
-
-
-def _moment(value: Any) -> date | datetime | None:
-    """An event's start or end as the remote tells it: ISO date or date-time text."""
-    if not isinstance(value, str):
-        return None
-    try:
-        if "T" in value or " " in value:
-            moment = dt_util.parse_datetime(value)
-            return None if moment is None else dt_util.as_local(moment)
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 class CalendarMirror(NativeMirror, CalendarEntity):  # type: ignore[misc,unused-ignore]  # state: the remote's
@@ -62,7 +49,7 @@ class CalendarMirror(NativeMirror, CalendarEntity):  # type: ignore[misc,unused-
         for item in events:
             if not isinstance(item, dict):
                 continue
-            start, end = _moment(item.get("start")), _moment(item.get("end"))
+            start, end = remote_moment(item.get("start")), remote_moment(item.get("end"))
             try:
                 found.append(
                     CalendarEvent(

@@ -8,7 +8,7 @@ field of an item (its due date or description) is not forwarded.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.todo import (  # type: ignore[attr-defined,unused-ignore]
@@ -18,26 +18,14 @@ from homeassistant.components.todo import (  # type: ignore[attr-defined,unused-
 )
 from homeassistant.core import Context
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.util import dt as dt_util
 
 from .client import RemoteState
 from .const import LOGGER
 from .mirror.entity import NativeMirror, feature_flags
 from .mirror.platform import PARALLEL_UPDATES, native_setup
+from .mirror.readers import remote_moment
 
 __all__ = ["PARALLEL_UPDATES", "TodoListMirror", "async_setup_entry"]
-
-
-def _due(value: Any) -> date | datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        if "T" in value or " " in value:
-            moment = dt_util.parse_datetime(value)
-            return None if moment is None else dt_util.as_local(moment)
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _item_data(item: TodoItem) -> dict[str, Any]:
@@ -100,7 +88,7 @@ class TodoListMirror(NativeMirror, TodoListEntity):  # type: ignore[misc,unused-
                     summary=item.get("summary"),
                     uid=item.get("uid"),
                     status=status,
-                    due=_due(item.get("due")),
+                    due=remote_moment(item.get("due")),
                     description=item.get("description"),
                 )
             )

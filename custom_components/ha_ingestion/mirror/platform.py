@@ -29,8 +29,11 @@ type SetupEntry = Callable[
 ]
 
 
-def native_setup(mirror: type[NativeMirror]) -> SetupEntry:
-    """The platform setup of a domain whose mirrors are of the native class `mirror`."""
+def native_setup(mirror: type[NativeMirror] | None) -> SetupEntry:
+    """The platform setup of a domain whose mirrors are of the native class `mirror`.
+
+    None: the domain's mirrors are read-only (`async_setup_entry` below).
+    """
 
     async def async_setup_entry(
         hass: HomeAssistant,
@@ -44,11 +47,5 @@ def native_setup(mirror: type[NativeMirror]) -> SetupEntry:
     return async_setup_entry
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: HaIngestionConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """The mirrors of this platform's domain (set up only while mirroring)."""
-    domain = async_get_current_platform().domain
-    entry.runtime_data.mirror.async_add_platform(domain, async_add_entities)
+# The setup of a domain with read-only mirrors (`air_quality`, `event`).
+async_setup_entry = native_setup(None)

@@ -9,8 +9,11 @@ the same way. A `Reader` is a `property`: Home Assistant and the tests see one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, Self, overload
+
+from homeassistant.util import dt as dt_util
 
 from .entity import NativeMirror
 
@@ -162,3 +165,20 @@ class HumidityReaders:
     target_humidity = float_attr("humidity")
     min_humidity = float_or_base("min_humidity", 0, 100)
     max_humidity = float_or_base("max_humidity", 0, 100)
+
+
+def remote_moment(value: Any) -> date | datetime | None:
+    """A date or a moment as a remote's service answer tells it (ISO text); anything else None.
+
+    A calendar event's start and end, a to-do item's due: a date-time is given in this
+    instance's time zone, a date stays a date.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        if "T" in value or " " in value:
+            moment = dt_util.parse_datetime(value)
+            return None if moment is None else dt_util.as_local(moment)
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
