@@ -28,6 +28,7 @@ BENCHMARKS = {
     "local_cost": "bench.local_cost",
     "decode": "bench.decode",
     "control": "bench.control",
+    "entry_setup": "bench.entry_setup",
 }
 # Generous ceilings for one child process (full mode); a hung benchmark must not hang the suite.
 TIMEOUTS = {
@@ -41,6 +42,7 @@ TIMEOUTS = {
     "local_cost": 1200,
     "decode": 300,
     "control": 900,
+    "entry_setup": 300,
 }
 
 

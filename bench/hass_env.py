@@ -15,6 +15,7 @@ import importlib.util
 import logging
 from pathlib import Path
 import tempfile
+import time
 from typing import Any, Self
 from unittest.mock import PropertyMock, patch
 
@@ -41,6 +42,9 @@ class TestHass:
         self._recorder = recorder
         self.db_path = Path(self._dir.name) / "home-assistant_v2.db"
         self.hass: Any = None
+        # The last `add_entry`'s `async_setup` call: its duration, the components set up then.
+        self.setup_seconds = 0.0
+        self.components_at_setup = 0
 
     async def __aenter__(self) -> Self:
         """Create the instance and set up `http`."""
@@ -130,8 +134,11 @@ class TestHass:
             else contextlib.nullcontext()
         )
         with enable:
+            began = time.perf_counter()
             if not await self.hass.config_entries.async_setup(entry.entry_id):
                 raise RuntimeError(f"entry did not set up: {entry.state}")
+            self.setup_seconds = time.perf_counter() - began
+            self.components_at_setup = len(self.hass.config.components)
             await self.hass.async_block_till_done()
         engine = entry.runtime_data.coordinator.engine
         if not await wait_for(lambda: engine.state is LinkState.CONNECTED, 15):
