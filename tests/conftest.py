@@ -140,16 +140,22 @@ def entity_registry_enabled_by_default() -> Generator[None]:
         yield
 
 
-@pytest.fixture
-def mock_config_entry(fake_ha: FakeHA) -> MockConfigEntry:
-    """A config entry linked to the fake remote (not added to hass)."""
+def linked_entry(fake_ha: FakeHA, **options: Any) -> MockConfigEntry:
+    """A config entry linked to the fake remote, with the tests' options (`TEST_OPTIONS`) and
+    `options` over them; not added to hass."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=fake_ha.location_name,
         unique_id=fake_ha.user_id,
         data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-        options=dict(TEST_OPTIONS),
+        options={**TEST_OPTIONS, **options},
     )
+
+
+@pytest.fixture
+def mock_config_entry(fake_ha: FakeHA) -> MockConfigEntry:
+    """A config entry linked to the fake remote (not added to hass)."""
+    return linked_entry(fake_ha)
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -20,7 +20,7 @@ from custom_components.ha_ingestion import coordinator as coordinator_module
 from custom_components.ha_ingestion.client import LinkState
 from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import TEST_OPTIONS, entry_device, link_state, wait_for
+from .conftest import entry_device, link_state, linked_entry, wait_for
 from .fake_ha import FakeHA
 
 
@@ -130,13 +130,7 @@ async def test_refused_subscription_leaves_the_link_up_with_a_repair(
     hass: HomeAssistant, fake_ha: FakeHA
 ) -> None:
     fake_ha.fail_subscriptions = {"call_service"}  # admin-only for this token
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={"url": fake_ha.url, "access_token": fake_ha.token, "verify_ssl": True},
-        options={**TEST_OPTIONS, "event_types": ["state_changed", "call_service"]},
-    )
+    entry = linked_entry(fake_ha, event_types=["state_changed", "call_service"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)

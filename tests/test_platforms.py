@@ -24,7 +24,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.ha_ingestion.client import LinkState
 from custom_components.ha_ingestion.const import DOMAIN
 
-from .conftest import TEST_OPTIONS, entry_device, link_state, wait_for
+from .conftest import entry_device, link_state, linked_entry, wait_for
 from .fake_ha import FakeHA
 
 
@@ -256,13 +256,7 @@ async def test_link_entities_are_not_rewritten_by_event_traffic(
 async def test_schedule_is_an_attribute_of_connection_state(
     hass: HomeAssistant, fake_ha: FakeHA
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={"url": fake_ha.url, "access_token": fake_ha.token, "verify_ssl": True},
-        options={**TEST_OPTIONS, "base_delay": 30.0, "max_delay": 60.0},
-    )
+    entry = linked_entry(fake_ha, base_delay=30.0, max_delay=60.0)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import logging
 from typing import Any
 
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -35,13 +34,12 @@ from custom_components.ha_ingestion.const import (
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_EVENTS,
     CONF_MIRROR_ENTITIES,
-    CONF_VERIFY_SSL,
     DOMAIN,
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from tests import fake_ha as fake_module
-from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.conftest import link_state, linked_entry, wait_for
 from tests.fake_ha import FakeConnection, FakeHA
 
 HISTORY = "history/history_during_period"
@@ -64,17 +62,7 @@ async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[Set
     entries: list[MockConfigEntry] = []
 
     async def _setup(**options: Any) -> MockConfigEntry:
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            title=fake_ha.location_name,
-            unique_id=fake_ha.user_id,
-            data={
-                CONF_URL: fake_ha.url,
-                CONF_ACCESS_TOKEN: fake_ha.token,
-                CONF_VERIFY_SSL: True,
-            },
-            options={**TEST_OPTIONS, CONF_FAILURE_THRESHOLD: 1000, **options},
-        )
+        entry = linked_entry(fake_ha, **{CONF_FAILURE_THRESHOLD: 1000, **options})
         entry.add_to_hass(hass)
         entries.append(entry)
         assert await hass.config_entries.async_setup(entry.entry_id)

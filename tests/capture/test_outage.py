@@ -20,7 +20,6 @@ import time
 import types
 from typing import Any
 
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -38,10 +37,9 @@ from custom_components.ha_ingestion.const import (
     CONF_FAILURE_THRESHOLD,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HEARTBEAT_TIMEOUT,
-    CONF_VERIFY_SSL,
     DOMAIN,
 )
-from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.conftest import link_state, linked_entry, wait_for
 from tests.fake_ha import FakeHA
 
 LOGGER_NAME = "custom_components.ha_ingestion"
@@ -93,17 +91,7 @@ async def setup_link(hass: HomeAssistant, fake_ha: FakeHA, wall: Wall) -> AsyncG
 
     async def _setup(entry: MockConfigEntry | None = None, **options: Any) -> MockConfigEntry:
         if entry is None:
-            entry = MockConfigEntry(
-                domain=DOMAIN,
-                title=fake_ha.location_name,
-                unique_id=fake_ha.user_id,
-                data={
-                    CONF_URL: fake_ha.url,
-                    CONF_ACCESS_TOKEN: fake_ha.token,
-                    CONF_VERIFY_SSL: True,
-                },
-                options={**TEST_OPTIONS, CONF_FAILURE_THRESHOLD: 1000, **options},
-            )
+            entry = linked_entry(fake_ha, **{CONF_FAILURE_THRESHOLD: 1000, **options})
             entry.add_to_hass(hass)
         if entry not in entries:
             entries.append(entry)
@@ -292,13 +280,7 @@ async def test_checkpoint_of_an_earlier_release_loads_outage_unknown_until_the_n
     """A checkpoint without the last sign of life (earlier releases) loads; its records and the
     restart's gap have no outage (the sensor is unknown, not a number of another meaning); the
     next outage has one."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-        options={**TEST_OPTIONS, CONF_FAILURE_THRESHOLD: 1000},
-    )
+    entry = linked_entry(fake_ha, **{CONF_FAILURE_THRESHOLD: 1000})
     entry.add_to_hass(hass)
     saved_at = wall.now - 30.0
     old_record = {

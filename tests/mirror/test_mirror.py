@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceNotSupported
 from homeassistant.helpers import (
@@ -36,7 +36,6 @@ from custom_components.ha_ingestion.const import (
     CONF_MIRROR_EXCLUDE,
     CONF_MIRROR_INCLUDE,
     CONF_MIRROR_PREFIX,
-    CONF_VERIFY_SSL,
     DOMAIN,
     EVENT_INGESTED,
 )
@@ -58,7 +57,7 @@ from tests.capture.test_capture import (
     patch_history,
     restore_link,
 )
-from tests.conftest import TEST_OPTIONS, entry_device, link_state, wait_for
+from tests.conftest import entry_device, link_state, linked_entry, wait_for
 from tests.fake_ha import FakeConnection, FakeHA
 
 type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
@@ -77,13 +76,9 @@ async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[Set
     entries: list[MockConfigEntry] = []
 
     async def _setup(*, connected: bool = True, **options: Any) -> MockConfigEntry:
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            title=fake_ha.location_name,
-            unique_id=fake_ha.user_id,
-            data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-            options={
-                **TEST_OPTIONS,
+        entry = linked_entry(
+            fake_ha,
+            **{
                 CONF_FAILURE_THRESHOLD: 1000,
                 CONF_BACKFILL: False,
                 CONF_MIRROR_ENTITIES: True,

@@ -16,7 +16,7 @@ from typing import Any
 from homeassistant.components.recorder import Recorder, history
 from homeassistant.components.recorder.db_schema import StateAttributes, States, StatesMeta
 from homeassistant.components.recorder.util import session_scope
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL, EVENT_STATE_CHANGED
+from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -30,8 +30,6 @@ from custom_components.ha_ingestion.const import (
     CONF_FAILURE_THRESHOLD,
     CONF_FORWARD_STATE_CHANGES,
     CONF_MIRROR_ENTITIES,
-    CONF_VERIFY_SSL,
-    DOMAIN,
     EVENT_INGESTED,
 )
 from custom_components.ha_ingestion.mirror import past_states as past_module
@@ -40,7 +38,7 @@ from custom_components.ha_ingestion.mirror.recorder_history import (
     PastRow,
     WritePastStates,
 )
-from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.conftest import link_state, linked_entry, wait_for
 from tests.e2e.helpers import record
 from tests.fake_ha import FakeHA
 
@@ -67,17 +65,8 @@ def auto_enable_custom_integrations(
 async def mirroring(hass: HomeAssistant, fake_ha: FakeHA, **options: Any) -> MockConfigEntry:
     """A link mirroring the fake remote's entities, backfill on, connected; `REMOTE` at "100"
     then changed live to "150" (the remote's clock measured: a gap starts after it)."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-        options={
-            **TEST_OPTIONS,
-            CONF_MIRROR_ENTITIES: True,
-            CONF_FAILURE_THRESHOLD: 1000,
-            **options,
-        },
+    entry = linked_entry(
+        fake_ha, **{CONF_MIRROR_ENTITIES: True, CONF_FAILURE_THRESHOLD: 1000, **options}
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -7,7 +7,6 @@ from typing import Any
 
 from homeassistant.components.recorder import Recorder, history
 from homeassistant.components.recorder.statistics import list_statistic_ids
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
@@ -20,11 +19,9 @@ from custom_components.ha_ingestion.client import LinkState
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_MIRROR_ENTITIES,
-    CONF_VERIFY_SSL,
-    DOMAIN,
     EVENT_INGESTED,
 )
-from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.conftest import link_state, linked_entry, wait_for
 from tests.fake_ha import FakeHA
 
 
@@ -45,13 +42,7 @@ LOCAL = "sensor.remote_home_heat_pump_power"
 
 async def mirroring(hass: HomeAssistant, fake_ha: FakeHA) -> MockConfigEntry:
     """A link to the fake remote mirroring its entities (no backfill), connected."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-        options={**TEST_OPTIONS, CONF_BACKFILL: False, CONF_MIRROR_ENTITIES: True},
-    )
+    entry = linked_entry(fake_ha, **{CONF_BACKFILL: False, CONF_MIRROR_ENTITIES: True})
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -16,7 +16,6 @@ from homeassistant.components.recorder.statistics import (
     get_metadata,
     statistics_during_period,
 )
-from homeassistant.const import CONF_ACCESS_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
@@ -31,12 +30,10 @@ from custom_components.ha_ingestion.client import HOUR, LinkState
 from custom_components.ha_ingestion.const import (
     CONF_BACKFILL,
     CONF_MIRROR_ENTITIES,
-    CONF_VERIFY_SSL,
-    DOMAIN,
 )
 from custom_components.ha_ingestion.mirror import gap_statistics as gap_statistics_module
 from custom_components.ha_ingestion.mirror.gap_statistics import GapStatisticsFiller
-from tests.conftest import TEST_OPTIONS, link_state, wait_for
+from tests.conftest import link_state, linked_entry, wait_for
 from tests.fake_ha import FakeHA
 
 
@@ -113,13 +110,7 @@ async def _link(
 ) -> MockConfigEntry:
     await fake_ha.fire_state_changed(REMOTE_POWER, "1200", POWER)
     await fake_ha.fire_state_changed(REMOTE_ENERGY, "42.5", ENERGY)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token, CONF_VERIFY_SSL: True},
-        options={**TEST_OPTIONS, CONF_BACKFILL: False, CONF_MIRROR_ENTITIES: True, **options},
-    )
+    entry = linked_entry(fake_ha, **{CONF_BACKFILL: False, CONF_MIRROR_ENTITIES: True, **options})
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
