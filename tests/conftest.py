@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 import importlib
 import threading
 import time
@@ -156,6 +156,30 @@ def linked_entry(fake_ha: FakeHA, **options: Any) -> MockConfigEntry:
 def mock_config_entry(fake_ha: FakeHA) -> MockConfigEntry:
     """A config entry linked to the fake remote (not added to hass)."""
     return linked_entry(fake_ha)
+
+
+type SetUpEntry = Callable[[MockConfigEntry], Awaitable[MockConfigEntry]]
+
+
+@pytest.fixture
+async def set_up_entry(hass: HomeAssistant) -> AsyncGenerator[SetUpEntry]:
+    """Set an entry up (added to hass first if it is not yet) and wait for what its setup started;
+    every entry set up this way is unloaded at the end of the test."""
+    entries: list[MockConfigEntry] = []
+
+    async def _set_up(entry: MockConfigEntry) -> MockConfigEntry:
+        if hass.config_entries.async_get_entry(entry.entry_id) is None:
+            entry.add_to_hass(hass)
+        if entry not in entries:
+            entries.append(entry)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        return entry
+
+    yield _set_up
+    for entry in entries:
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

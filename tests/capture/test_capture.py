@@ -10,7 +10,7 @@ bounded (`wait_for`), no test asserts a duration.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 import logging
 from typing import Any
@@ -39,7 +39,7 @@ from custom_components.ha_ingestion.const import (
 )
 from custom_components.ha_ingestion.diagnostics import async_get_config_entry_diagnostics
 from tests import fake_ha as fake_module
-from tests.conftest import link_state, linked_entry, wait_for
+from tests.conftest import SetUpEntry, link_state, linked_entry, wait_for
 from tests.fake_ha import FakeConnection, FakeHA
 
 HISTORY = "history/history_during_period"
@@ -53,27 +53,21 @@ type HistoryHandler = Callable[[FakeConnection, int, dict[str, Any]], Awaitable[
 
 
 @pytest.fixture
-async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[SetupLink]:
-    """Set the integration up against the fake remote with extra options; unloaded afterwards.
+def setup_link(fake_ha: FakeHA, set_up_entry: SetUpEntry) -> SetupLink:
+    """Set the integration up against the fake remote with extra options, connected; unloaded
+    afterwards.
 
     The breaker threshold is raised so the refused attempts of an outage never open it (its
     recovery timeout would stall the test).
     """
-    entries: list[MockConfigEntry] = []
 
     async def _setup(**options: Any) -> MockConfigEntry:
         entry = linked_entry(fake_ha, **{CONF_FAILURE_THRESHOLD: 1000, **options})
-        entry.add_to_hass(hass)
-        entries.append(entry)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await set_up_entry(entry)
         await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
         return entry
 
-    yield _setup
-    for entry in entries:
-        await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return _setup
 
 
 def capture_of(entry: MockConfigEntry) -> EventCapture:

@@ -11,7 +11,7 @@ and attributes and the log line at the gap's close, and checks they say the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 import functools
 import logging
@@ -39,7 +39,7 @@ from custom_components.ha_ingestion.const import (
     CONF_HEARTBEAT_TIMEOUT,
     DOMAIN,
 )
-from tests.conftest import link_state, linked_entry, wait_for
+from tests.conftest import SetUpEntry, link_state, linked_entry, wait_for
 from tests.fake_ha import FakeHA
 
 LOGGER_NAME = "custom_components.ha_ingestion"
@@ -85,18 +85,13 @@ def wall(monkeypatch: pytest.MonkeyPatch) -> Wall:
 
 
 @pytest.fixture
-async def setup_link(hass: HomeAssistant, fake_ha: FakeHA, wall: Wall) -> AsyncGenerator[SetupLink]:
+def setup_link(fake_ha: FakeHA, wall: Wall, set_up_entry: SetUpEntry) -> SetupLink:
     """Set the integration up on the injected wall clock; its commit wait moves that clock."""
-    entries: list[MockConfigEntry] = []
 
     async def _setup(entry: MockConfigEntry | None = None, **options: Any) -> MockConfigEntry:
         if entry is None:
             entry = linked_entry(fake_ha, **{CONF_FAILURE_THRESHOLD: 1000, **options})
-            entry.add_to_hass(hass)
-        if entry not in entries:
-            entries.append(entry)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await set_up_entry(entry)
 
         async def commit_wait(_delay: float) -> None:
             wall.now += COMMIT_WAIT
@@ -104,10 +99,7 @@ async def setup_link(hass: HomeAssistant, fake_ha: FakeHA, wall: Wall) -> AsyncG
         capture_of(entry).recovery._sleep = commit_wait
         return entry
 
-    yield _setup
-    for entry in entries:
-        await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return _setup
 
 
 def capture_of(entry: MockConfigEntry) -> EventCapture:

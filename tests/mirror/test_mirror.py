@@ -8,7 +8,7 @@ filter rules). Every wait is bounded (`wait_for`); no test asserts a duration.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -57,7 +57,7 @@ from tests.capture.test_capture import (
     patch_history,
     restore_link,
 )
-from tests.conftest import entry_device, link_state, linked_entry, wait_for
+from tests.conftest import SetUpEntry, entry_device, link_state, linked_entry, wait_for
 from tests.fake_ha import FakeConnection, FakeHA
 
 type SetupLink = Callable[..., Awaitable[MockConfigEntry]]
@@ -71,9 +71,9 @@ POWER = {
 
 
 @pytest.fixture
-async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[SetupLink]:
-    """The integration against the fake remote, mirroring (no backfill unless asked)."""
-    entries: list[MockConfigEntry] = []
+def setup_link(fake_ha: FakeHA, set_up_entry: SetUpEntry) -> SetupLink:
+    """The integration against the fake remote, mirroring (no backfill unless asked); unloaded
+    afterwards."""
 
     async def _setup(*, connected: bool = True, **options: Any) -> MockConfigEntry:
         entry = linked_entry(
@@ -85,18 +85,12 @@ async def setup_link(hass: HomeAssistant, fake_ha: FakeHA) -> AsyncGenerator[Set
                 **options,
             },
         )
-        entry.add_to_hass(hass)
-        entries.append(entry)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await set_up_entry(entry)
         if connected:
             await wait_for(lambda: link_state(entry) is LinkState.CONNECTED)
         return entry
 
-    yield _setup
-    for entry in entries:
-        await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    return _setup
 
 
 def mirror_of(entry: MockConfigEntry) -> EntityMirror:
