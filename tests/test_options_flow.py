@@ -60,7 +60,7 @@ from custom_components.ha_ingestion.options_flow import (
 )
 from custom_components.ha_ingestion.token_gate import token_fingerprint, token_rejected
 
-from .conftest import TEST_OPTIONS, link_state, wait_for
+from .conftest import TEST_OPTIONS, link_state, linked_entry, wait_for
 from .fake_ha import FakeHA
 from .flow_form import as_opened, initial_data, serialized
 
@@ -680,13 +680,7 @@ async def test_mirroring_is_refused_for_a_link_to_this_instance(
         user, client_name="self", token_type="long_lived_access_token"
     )
     fake_ha.token = hass.auth.async_create_access_token(refresh)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=fake_ha.location_name,
-        unique_id=fake_ha.user_id,
-        data={CONF_URL: fake_ha.url, CONF_ACCESS_TOKEN: fake_ha.token},
-        options={**TEST_OPTIONS, CONF_MIRROR_ENTITIES: True},
-    )
+    entry = linked_entry(fake_ha, **{CONF_MIRROR_ENTITIES: True})
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
