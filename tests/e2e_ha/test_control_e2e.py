@@ -365,10 +365,18 @@ async def test_response_services_return_the_remote_data(setup: Setup, socket_ena
     todo = "todo.shopping_list"
     await setup.remote.call_service("todo", "add_item", {"entity_id": todo, "item": "e2e bread"})
     mirror = await mirror_of(setup, todo)
-    ours = await call_local(setup, "todo", "get_items", mirror, return_response=True)
     theirs = await call_remote(setup, "todo", "get_items", todo)
+    ours: dict[str, Any] = {}
+
+    async def items_here() -> bool:
+        # The mirror reads the remote's items again once the list's state change arrives: as
+        # the to-do panel, asked until it shows the new item.
+        nonlocal ours
+        ours = await call_local(setup, "todo", "get_items", mirror, return_response=True)
+        return "e2e bread" in [item["summary"] for item in ours["response"][mirror]["items"]]
+
+    await wait_until(items_here, 10, f"{mirror} lists the remote's new item", setup.local)
     assert ours["response"][mirror] == theirs["response"][todo]
-    assert "e2e bread" in [item["summary"] for item in ours["response"][mirror]["items"]]
 
 
 def _undated(forecast: list[dict[str, Any]]) -> list[dict[str, Any]]:
