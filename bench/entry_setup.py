@@ -67,15 +67,9 @@ async def _one_run() -> tuple[float, float, int, int]:
 def _child(warm: bool) -> dict[str, float | int]:
     """One run in this process (a fresh one): its figures."""
     if warm:
-        import importlib
+        from tests.preload import import_platform_modules
 
-        from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
-
-        # What the suite's processes import first (tests/conftest.py): every component a
-        # mirrored domain needs, and the integration's own platform modules.
-        for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor"}):
-            importlib.import_module(f"homeassistant.components.{domain}")
-            importlib.import_module(f"custom_components.ha_ingestion.{domain}")
+        import_platform_modules()  # what the suite's processes import first
     setup, both, components, components_end = asyncio.run(_one_run())
     return {
         "setup_ms": setup * 1000,

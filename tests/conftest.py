@@ -27,9 +27,9 @@ from custom_components.ha_ingestion.const import (
     CONF_VERIFY_SSL,
     DOMAIN,
 )
-from custom_components.ha_ingestion.mirror import MIRROR_DOMAINS
 
 from .deprecation_guard import collect_deprecation_reports
+from .preload import import_platform_modules
 
 if TYPE_CHECKING:
     from .fake_ha import FakeHA
@@ -58,11 +58,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     while such an import still runs (a busy machine, a fresh pytest-xdist worker) leaves an
     executor thread behind, which the test framework reports as a lingering thread.
     """
-    for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor", "repairs"}):
-        importlib.import_module(f"homeassistant.components.{domain}")
-    # And the integration's own platform modules (the native mirrors import more of each domain).
-    for domain in sorted({*MIRROR_DOMAINS, "binary_sensor", "button", "sensor"}):
-        importlib.import_module(f"custom_components.ha_ingestion.{domain}")
+    import_platform_modules()
+    importlib.import_module("homeassistant.components.repairs")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
