@@ -320,6 +320,14 @@ class StackSampler(threading.Thread):
 # ---------------------------------------------------------------------- the benchmark
 
 
+def _paused_within(at: float, lag: float, pauses: list[tuple[float, float]]) -> float:
+    """Seconds of the collections `pauses` ((end, seconds) each) within the block that ended at
+    `at` after `lag` (its sampler's sleep before it)."""
+    return sum(
+        max(0.0, min(end, at) - max(end - pause, at - lag - LAG_STEP)) for end, pause in pauses
+    )
+
+
 def _mirror_metadata(db: sqlite3.Connection, local_ids: dict[str, int]) -> dict[int, int]:
     """The mirrors' `metadata_id`s -> the remote entity's number."""
     return {
@@ -556,24 +564,14 @@ async def run(quick: bool, profile: bool = False, with_recorder: bool = True) ->
     cpu_outside_gc = max((cpu for _, cpu in outside_gc), default=0.02)
     # Each block less the collector's pauses within it: the longest stretch of code (ours and
     # Home Assistant's) that did not yield; the collector's own pauses are the interpreter's.
-    code_only = [
-        lag
-        - sum(
-            max(0.0, min(end, at) - max(end - pause, at - lag - LAG_STEP))
-            for _, end, pause in samplers.gc_pauses
-        )
-        for at, lag, _ in samplers.blocks
-    ]
+    all_pauses = [(end, pause) for _, end, pause in samplers.gc_pauses]
+    code_only = [lag - _paused_within(at, lag, all_pauses) for at, lag, _ in samplers.blocks]
     lag_code_only = max(code_only, default=0.02)
     # In CPU time of the loop's thread, less the collections run on it: code (ours and Home
     # Assistant's) that ran without a yield, whatever the machine's load or the GIL's holder.
     cpu_code_only = max(
         (
-            cpu
-            - sum(
-                max(0.0, min(end, at) - max(end - pause, at - lag - LAG_STEP))
-                for end, pause in samplers.loop_gc_pauses
-            )
+            cpu - _paused_within(at, lag, samplers.loop_gc_pauses)
             for at, lag, cpu in samplers.blocks
         ),
         default=0.02,
